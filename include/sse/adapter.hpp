@@ -1,0 +1,107 @@
+// sse/adapter.hpp - where an emit goes: the adapter interface and the in-memory adapter.
+#ifndef SSE_ADAPTER_HPP
+#define SSE_ADAPTER_HPP
+
+#include <sse/event.hpp>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sse {
+
+/** One emit as it leaves a namespace: who it is for and the shared encoded bytes.
+
+    `rooms` empty means every client of the namespace. A client in any of `except` is skipped,
+    whatever rooms it is also in (exclusion wins). A client id is also a room name.
+*/
+struct broadcast_packet {
+    std::string_view nsp;                  ///< namespace name, e.g. "/football"
+    const std::vector<std::string>& rooms; ///< target rooms (union); empty = whole namespace
+    const std::vector<std::string>& except; ///< rooms whose clients are skipped
+    const event_ptr& event;                ///< encoded once; event->id() is already stamped
+};
+
+/// Delivers a packet to the clients of this process (implemented by each namespace).
+class local_delivery {
+public:
+    virtual void deliver(const broadcast_packet& packet) = 0;
+
+protected:
+    ~local_delivery() = default;
+};
+
+/** What an adapter may call back into: the local server.
+
+    The server implements it. An adapter holds it weakly (`std::weak_ptr`) so that a message
+    arriving after `io.close()` is simply dropped.
+*/
+class adapter_host {
+public:
+    virtual ~adapter_host() = default;
+
+    /// Delivers an event that another node emitted to the matching clients of this process.
+    /// The event must not be stamped yet: the local namespace stamps its own id on it.
+    /// Unknown namespaces are ignored. Safe to call from any thread.
+    virtual void deliver_remote(std::string_view nsp, const std::vector<std::string>& rooms,
+                                const std::vector<std::string>& except,
+                                std::shared_ptr<encoded_event> event) = 0;
+
+    /// Every (namespace, room) with at least one local client, and every namespace name
+    /// (as room ""), so that a newly installed adapter can subscribe to what is already live.
+    virtual std::vector<std::pair<std::string, std::string>> local_interests() const = 0;
+};
+
+/** Decides where an emit goes. Installed with `server::adapter(ptr)`; swappable at run time.
+
+    @par Thread Safety
+    Every member may be called from any thread. `broadcast` is called with the namespace's emit
+    order held (one emit at a time per namespace, in id order), so it must not block; calls for
+    one namespace never overlap. Interest calls are made under the namespace's registry lock and
+    must not call back into the namespace.
+*/
+class adapter {
+public:
+    virtual ~adapter() = default;
+
+    /// Called once when installed, before any other call.
+    virtual void attach(std::weak_ptr<adapter_host> host) = 0;
+
+    /// Routes one emit: deliver to this process's clients (`local.deliver(packet)`, right away)
+    /// and, for a distributed adapter, to the other nodes.
+    virtual void broadcast(const broadcast_packet& packet, local_delivery& local) = 0;
+
+    /// A namespace now exists on this node (it will want its namespace-wide traffic).
+    virtual void namespace_added(std::string_view /*nsp*/) {}
+    /// `room` of `nsp` got its first local client.
+    virtual void room_added(std::string_view /*nsp*/, std::string_view /*room*/) {}
+    /// `room` of `nsp` lost its last local client.
+    virtual void room_removed(std::string_view /*nsp*/, std::string_view /*room*/) {}
+
+    /// This node's id, unique per adapter instance (used to drop a node's own echo).
+    virtual std::string_view node_id() const noexcept = 0;
+
+    /// Releases connections and timers. After it, no call reaches the host. Idempotent.
+    virtual void close() {}
+};
+
+/** The default adapter: every emit is delivered in this process, nothing else. */
+class memory_adapter final : public adapter {
+public:
+    memory_adapter();
+    void attach(std::weak_ptr<adapter_host>) override {}
+    void broadcast(const broadcast_packet& packet, local_delivery& local) override {
+        local.deliver(packet);
+    }
+    std::string_view node_id() const noexcept override { return node_id_; }
+
+private:
+    std::string node_id_;
+};
+
+} // namespace sse
+
+#include <sse/impl/adapter.hpp>
+
+#endif

@@ -1,0 +1,55 @@
+// sse/broadcast.hpp - the chainable to()/except() target of an emit.
+#ifndef SSE_BROADCAST_HPP
+#define SSE_BROADCAST_HPP
+
+#include <sse/event.hpp>
+
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sse {
+
+class namespace_;
+
+/** Who an emit is for: the union of the `to` rooms (everyone when none), minus every client
+    of an `except` room. A client in several target rooms gets one copy.
+
+    Made by `namespace_::to` / `except`; each call returns a new operator, so a partly built
+    one can be kept and reused. Rooms with no clients are simply empty targets.
+*/
+class broadcast_operator {
+public:
+    broadcast_operator to(std::string_view room) const&;
+    broadcast_operator to(std::string_view room) &&;
+    broadcast_operator to(std::initializer_list<std::string_view> rooms) &&;
+    broadcast_operator except(std::string_view room) const&;
+    broadcast_operator except(std::string_view room) &&;
+    broadcast_operator except(std::initializer_list<std::string_view> rooms) &&;
+
+    /// Encodes the event once and sends it to the targeted clients on every node.
+    /// @throws std::invalid_argument for a bad event name.
+    void emit(std::string_view event, nlohmann::json const& data) const;
+    void emit(std::string_view event, text data) const;
+
+    std::vector<std::string> const& target_rooms() const noexcept { return rooms_; }
+    std::vector<std::string> const& except_rooms() const noexcept { return except_; }
+
+private:
+    friend class namespace_;
+    explicit broadcast_operator(std::weak_ptr<namespace_> ns) noexcept : ns_(std::move(ns)) {}
+    void emit_encoded(std::shared_ptr<encoded_event> ev) const;
+
+    std::weak_ptr<namespace_> ns_;
+    std::vector<std::string> rooms_;
+    std::vector<std::string> except_;
+};
+
+} // namespace sse
+
+// The bodies need namespace_, whose header includes them at its foot.
+#include <sse/namespace.hpp>
+
+#endif

@@ -1,0 +1,165 @@
+// sse/client.hpp - one open event stream: its id, handshake, rooms, and its own emits.
+#ifndef SSE_CLIENT_HPP
+#define SSE_CLIENT_HPP
+
+#include <sse/detail/write_queue.hpp>
+#include <sse/error.hpp>
+#include <sse/event.hpp>
+#include <sse/handshake.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace sse {
+
+class namespace_;
+namespace detail {
+struct room_state;
+struct admission;
+} // namespace detail
+
+/** One client: an open `text/event-stream` response over a Beast stream (plain or TLS).
+
+    Created by `namespace_::connect`. Every client is also in a private room named by its id,
+    so `ns.to(client->id()).emit(...)` reaches it from any node.
+
+    @par Thread Safety
+    Every member function is safe to call from any thread, at any time, also after the
+    stream has ended (calls on an ended client are silent no-ops).
+*/
+class client : public std::enable_shared_from_this<client> {
+public:
+    client(client const&) = delete;
+    client& operator=(client const&) = delete;
+    virtual ~client() = default;
+
+    /// Unique, unguessable id: 22 characters of [0-9A-Za-z].
+    std::string const& id() const noexcept { return id_; }
+    /// The request that opened the stream.
+    sse::handshake const& handshake() const noexcept { return handshake_; }
+    /// The `Last-Event-ID` the browser sent when reconnecting ("" on a first connect).
+    /// Also taken from a `lastEventId` query parameter, for clients that cannot set headers.
+    std::string_view last_event_id() const noexcept { return last_event_id_; }
+    /// Name of the namespace this client belongs to.
+    std::string const& nsp() const noexcept { return nsp_name_; }
+    /// True from admission until the stream ends.
+    bool connected() const noexcept { return state_.load() == state::open; }
+    /// Why the stream ended; empty while it is open or pending.
+    std::error_code disconnect_reason() const;
+
+    /// Joins a room (created on first join). Before admission, joins are remembered and
+    /// applied on admission. @throws std::invalid_argument for a bad room name.
+    void join(std::string_view room);
+    void join(std::initializer_list<std::string_view> rooms);
+    void join(std::vector<std::string> const& rooms);
+    /// Leaves a room (removed when its last client leaves). Leaving the private room is ignored.
+    void leave(std::string_view room);
+    /// The rooms this client is in, its private room (its id) first.
+    std::vector<std::string> rooms() const;
+
+    /// Sends an event to this client only (not through the adapter).
+    /// @throws std::invalid_argument for a bad event name.
+    void emit(std::string_view event, nlohmann::json const& data);
+    void emit(std::string_view event, text data);
+
+    /// Ends the stream: the client leaves every room and `on_disconnect` handlers run.
+    /// Already queued events are flushed first (bounded by `options::close_timeout`).
+    void disconnect();
+
+    /// Runs `handler` once when the stream ends (at once if it already has), on the
+    /// client's strand.
+    void on_disconnect(std::function<void()> handler);
+    void on_disconnect(std::function<void(std::error_code)> handler);
+
+    /// Bytes queued for this client and not yet written.
+    std::size_t buffered_bytes() const;
+
+    /// The strand on which this client's socket work runs.
+    net::strand<net::any_io_executor> const& get_executor() const noexcept { return strand_; }
+
+protected:
+    enum class state { pending, open, closing, closed };
+
+    client(net::any_io_executor ex, std::shared_ptr<namespace_> const& ns, sse::handshake hs);
+
+    // The transport, implemented per stream type by detail::stream_client.
+    virtual void do_read() = 0;
+    virtual void do_write(std::vector<net::const_buffer> const& buffers) = 0;
+    // `deadline_only`: arm the flush deadline (options::close_timeout); else close the socket.
+    virtual void do_shutdown(bool deadline_only) = 0;
+
+    // Called by the transport, on the strand.
+    void on_read(std::error_code ec, std::size_t n);
+    void on_write(std::error_code ec);
+
+private:
+    friend class namespace_;
+    friend struct detail::admission;
+
+    struct membership {
+        std::string name;
+        detail::room_state* room; // null until admitted
+        std::size_t index;        // position in room->members
+    };
+
+    // Queue an event; false when the client is not taking events (or just overflowed).
+    bool enqueue(event_ptr const& e);
+    void start_write_locked(std::unique_lock<std::mutex>& lock);
+    // Ends the stream once, from any thread: the work is posted to the strand.
+    void close(error reason, bool graceful, event_ptr last = nullptr);
+    void close_on_strand(error reason, bool graceful, event_ptr last);
+    void fire_disconnect();
+
+    std::string id_;
+    std::string nsp_name_;
+    sse::handshake handshake_;
+    std::string last_event_id_;
+    std::weak_ptr<namespace_> ns_;
+
+protected:
+    net::strand<net::any_io_executor> strand_;
+    std::size_t max_buffered_bytes_;
+    std::chrono::milliseconds close_timeout_;
+
+private:
+    std::atomic<state> state_{state::pending};
+    std::atomic<bool> close_started_{false};
+
+    // Guarded by queue_mutex_.
+    mutable std::mutex queue_mutex_;
+    detail::write_queue queue_;
+    bool writing_ = false;
+    bool flush_then_close_ = false;
+    std::error_code reason_;
+    std::vector<std::function<void(std::error_code)>> disconnect_handlers_;
+
+    // Guarded by the namespace's registry mutex.
+    std::vector<membership> memberships_;
+    std::size_t all_index_ = 0;
+    std::uint64_t seen_stamp_ = 0;
+    std::uint64_t except_stamp_ = 0;
+    bool registered_ = false;
+
+    std::size_t bytes_read_ = 0; // on the strand
+};
+
+/// Shared ownership of a client.
+using client_ptr = std::shared_ptr<client>;
+
+} // namespace sse
+
+// The bodies need namespace_, whose header includes them at its foot.
+#include <sse/namespace.hpp>
+
+#endif

@@ -1,0 +1,165 @@
+// sse/detail/server_core.hpp - the shared state behind basic_server: namespaces, adapter,
+// heartbeat timer. Shared so that handlers still in flight after the server is destroyed
+// find it gone (weak_ptr) instead of dangling.
+#ifndef SSE_DETAIL_SERVER_CORE_HPP
+#define SSE_DETAIL_SERVER_CORE_HPP
+
+#include <sse/adapter.hpp>
+#include <sse/namespace.hpp>
+#include <sse/options.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <typeindex>
+
+namespace sse::detail {
+
+/// Base of the typed views a server keeps per (namespace, event set).
+struct typed_view_base {
+    virtual ~typed_view_base() = default;
+};
+
+class server_core final : public adapter_host, public std::enable_shared_from_this<server_core> {
+public:
+    server_core(net::any_io_executor ex, options opts)
+        : opts_(std::move(opts))
+        , timer_(net::make_strand(ex))
+        , adapter_(std::make_shared<memory_adapter>()) {}
+
+    void start() {
+        adapter_->attach(weak_from_this());
+        arm_heartbeat();
+    }
+
+    namespace_& of(std::string_view name) {
+        if (name.empty() || name.front() != '/')
+            throw std::invalid_argument("[sse.invalid_namespace] a namespace name starts with '/'");
+        validate_room_name(name);
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = namespaces_.find(name);
+        if (it != namespaces_.end()) return *it->second;
+        auto ns = std::make_shared<namespace_>(namespace_::private_tag{}, std::string(name), opts_, adapter_);
+        if (closed_) ns->closed_.store(true);
+        adapter_->namespace_added(name);
+        return *namespaces_.emplace(std::string(name), std::move(ns)).first->second;
+    }
+
+    template <class View>
+    View& view(std::string_view name) {
+        namespace_& ns = of(name);
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto& slot = views_[{std::string(name), std::type_index(typeid(View))}];
+        if (!slot) slot = std::make_unique<View>(ns);
+        return static_cast<View&>(*slot);
+    }
+
+    void set_adapter(std::shared_ptr<adapter> a) {
+        if (!a) throw std::invalid_argument("[sse.invalid_adapter] adapter must not be null");
+        std::shared_ptr<adapter> old;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            old = adapter_;
+            adapter_ = a;
+        }
+        a->attach(weak_from_this());
+        for (auto& ns : snapshot()) ns->set_adapter(a);
+        if (old && old != a) old->close();
+    }
+
+    std::shared_ptr<adapter> get_adapter() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return adapter_;
+    }
+
+    std::vector<std::string> namespace_names() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<std::string> out;
+        for (auto const& kv : namespaces_) out.push_back(kv.first);
+        return out;
+    }
+
+    void close() {
+        std::shared_ptr<adapter> a;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (closed_) return;
+            closed_ = true;
+            a = adapter_;
+        }
+        // The timer is not thread-safe: cancel it on its own strand.
+        net::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
+        for (auto& ns : snapshot()) ns->close_all(error::server_closed);
+        if (a) a->close();
+    }
+
+    options const& opts() const noexcept { return opts_; }
+
+    // adapter_host
+    void deliver_remote(std::string_view nsp, std::vector<std::string> const& rooms,
+                        std::vector<std::string> const& except,
+                        std::shared_ptr<encoded_event> event) override {
+        std::shared_ptr<namespace_> ns;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            auto it = namespaces_.find(nsp);
+            if (it == namespaces_.end()) return;
+            ns = it->second;
+        }
+        ns->deliver_remote(rooms, except, std::move(event));
+    }
+
+    std::vector<std::pair<std::string, std::string>> local_interests() const override {
+        std::vector<std::pair<std::string, std::string>> out;
+        for (auto const& ns : snapshot()) {
+            out.emplace_back(ns->name(), std::string());
+            for (auto& r : ns->rooms()) out.emplace_back(ns->name(), std::move(r));
+            for (auto const& c : ns->clients()) out.emplace_back(ns->name(), c->id());
+        }
+        return out;
+    }
+
+private:
+    std::vector<std::shared_ptr<namespace_>> snapshot() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<std::shared_ptr<namespace_>> out;
+        for (auto const& kv : namespaces_) out.push_back(kv.second);
+        return out;
+    }
+
+    // One timer for every stream: each tick queues the same shared ": ping" bytes.
+    void arm_heartbeat() {
+        if (opts_.heartbeat_interval.count() <= 0) return;
+        timer_.expires_after(opts_.heartbeat_interval);
+        timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+            auto self = weak.lock();
+            if (ec || !self) return;
+            {
+                std::lock_guard<std::mutex> lock(self->mutex_);
+                if (self->closed_) return;
+            }
+            static event_ptr const ping = encoded_event::raw(": ping\n\n");
+            for (auto& ns : self->snapshot()) ns->heartbeat(ping);
+            self->arm_heartbeat();
+        });
+    }
+
+    options const opts_;
+    mutable std::mutex mutex_;
+    bool closed_ = false;
+    net::steady_timer timer_;
+    std::shared_ptr<adapter> adapter_;
+    std::map<std::string, std::shared_ptr<namespace_>, std::less<>> namespaces_;
+    std::map<std::pair<std::string, std::type_index>, std::unique_ptr<typed_view_base>> views_;
+};
+
+} // namespace sse::detail
+
+#endif

@@ -1,0 +1,72 @@
+// sse/detail/write_queue.hpp - a client's bounded queue of shared events (sans-I/O).
+#ifndef SSE_DETAIL_WRITE_QUEUE_HPP
+#define SSE_DETAIL_WRITE_QUEUE_HPP
+
+#include <sse/event.hpp>
+
+#include <boost/asio/buffer.hpp>
+
+#include <cstddef>
+#include <vector>
+
+namespace sse::detail {
+
+/** Events waiting for one client's socket: references to shared bytes, never copies.
+
+    While a write is in flight, new events wait in `pending_`; `prepare()` moves all of them
+    into one gather write, so a burst leaves in one system call. Vectors keep their capacity,
+    so a steady stream allocates nothing. Not thread-safe: the owner locks.
+*/
+class write_queue {
+public:
+    /// Adds `e` unless the queued bytes would pass `limit`; false means "over the limit".
+    bool push(event_ptr e, std::size_t limit) {
+        std::size_t n = e->wire().size();
+        if (bytes_ + n > limit) return false;
+        bytes_ += n;
+        pending_.push_back(std::move(e));
+        return true;
+    }
+
+    bool has_pending() const noexcept { return !pending_.empty(); }
+    bool in_flight() const noexcept { return !inflight_.empty(); }
+    /// Bytes queued or being written.
+    std::size_t bytes() const noexcept { return bytes_; }
+
+    /// Moves every pending event into the in-flight batch and returns its gather buffers.
+    /// Call only when nothing is in flight.
+    std::vector<net::const_buffer> const& prepare() {
+        inflight_.swap(pending_);
+        buffers_.clear();
+        for (auto const& e : inflight_) {
+            auto w = e->wire();
+            buffers_.emplace_back(w.data(), w.size());
+        }
+        return buffers_;
+    }
+
+    /// The in-flight batch has been written: release its references.
+    void commit() noexcept {
+        for (auto const& e : inflight_) bytes_ -= e->wire().size();
+        inflight_.clear();
+        buffers_.clear();
+    }
+
+    /// Drops everything (the stream is gone).
+    void clear() noexcept {
+        pending_.clear();
+        inflight_.clear();
+        buffers_.clear();
+        bytes_ = 0;
+    }
+
+private:
+    std::vector<event_ptr> pending_;
+    std::vector<event_ptr> inflight_;
+    std::vector<net::const_buffer> buffers_;
+    std::size_t bytes_ = 0;
+};
+
+} // namespace sse::detail
+
+#endif

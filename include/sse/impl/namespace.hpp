@@ -1,0 +1,556 @@
+// sse/impl/namespace.hpp - bodies of sse/namespace.hpp, sse/broadcast.hpp, sse/middleware.hpp.
+#ifndef SSE_IMPL_NAMESPACE_HPP
+#define SSE_IMPL_NAMESPACE_HPP
+
+#include <sse/detail/stream_client.hpp>
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <random>
+
+namespace sse {
+
+namespace detail {
+
+/// The middleware chain of one pending client. Each `next` advances it exactly once.
+struct admission : std::enable_shared_from_this<admission> {
+    admission(client_ptr c, std::shared_ptr<namespace_> n,
+              std::shared_ptr<std::vector<middleware> const> mws)
+        : who(std::move(c))
+        , ns(std::move(n))
+        , chain(std::move(mws)) {}
+
+    static constexpr std::size_t finished = std::numeric_limits<std::size_t>::max();
+
+    void run(std::size_t index) {
+        if (who->close_started_.load()) return; // the peer left while we were deciding
+        if (index == chain->size()) {
+            admit();
+            return;
+        }
+        try {
+            (*chain)[index](*who, next(shared_from_this(), index + 1));
+        } catch (...) {
+            refuse(reject(500, "Internal Server Error"), index + 1);
+        }
+    }
+
+    // Called by next(): step `index` may run once, and only after step index-1.
+    void advance(std::size_t index) {
+        std::size_t expected = index - 1;
+        if (step.compare_exchange_strong(expected, index)) run(index);
+    }
+
+    void refuse(reject r, std::size_t index) {
+        std::size_t expected = index - 1;
+        if (!step.compare_exchange_strong(expected, finished)) return;
+        ns->rejected_.fetch_add(1, std::memory_order_relaxed);
+        who->close(error::rejected, true, encoded_event::raw(ns->rejection_response(r, who->handshake())));
+    }
+
+    void admit() {
+        net::post(who->get_executor(), [self = shared_from_this()] {
+            auto& ns = *self->ns;
+            if (!ns.admit(*self->who)) {
+                if (ns.closed_.load()) self->refuse_closed();
+                return;
+            }
+            std::shared_ptr<std::vector<std::function<void(client_ptr)>> const> handlers;
+            {
+                std::lock_guard<std::mutex> lock(ns.handlers_mutex_);
+                handlers = ns.connection_handlers_;
+            }
+            for (auto const& h : *handlers) h(self->who);
+        });
+    }
+
+    void refuse_closed() {
+        ns->rejected_.fetch_add(1, std::memory_order_relaxed);
+        who->close(error::rejected, true,
+                   encoded_event::raw(ns->rejection_response(reject(503, "Service Unavailable"),
+                                                             who->handshake())));
+    }
+
+    client_ptr who;
+    std::shared_ptr<namespace_> ns;
+    std::shared_ptr<std::vector<middleware> const> chain;
+    std::atomic<std::size_t> step{0}; // the step allowed to run: 0 = the first middleware
+};
+
+inline char const* reason_phrase(unsigned status) {
+    switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+/// A header value we may echo: printable, no line breaks (header injection).
+inline bool safe_header_value(std::string_view v) noexcept {
+    for (char c : v)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+    return !v.empty() && v.size() <= 1024;
+}
+
+} // namespace detail
+
+inline void next::operator()() const {
+    if (admission_) admission_->advance(index_);
+}
+
+inline void next::operator()(reject r) const {
+    if (admission_) admission_->refuse(std::move(r), index_);
+}
+
+// ---- namespace_ -------------------------------------------------------------------------
+
+inline namespace_::namespace_(private_tag, std::string name, options const& opts,
+                              std::shared_ptr<adapter> a)
+    : name_(std::move(name))
+    , opts_(opts)
+    , adapter_(std::move(a))
+    , adapter_interest_(adapter_.get())
+    , middleware_(std::make_shared<std::vector<middleware> const>())
+    , connection_handlers_(std::make_shared<std::vector<std::function<void(client_ptr)>> const>()) {}
+
+inline void namespace_::use(middleware mw) {
+    if (!mw) return;
+    std::lock_guard<std::mutex> lock(handlers_mutex_);
+    auto copy = std::make_shared<std::vector<middleware>>(*middleware_);
+    copy->push_back(std::move(mw));
+    middleware_ = std::move(copy);
+}
+
+inline void namespace_::on_connection(std::function<void(client_ptr)> handler) {
+    if (!handler) return;
+    std::lock_guard<std::mutex> lock(handlers_mutex_);
+    auto copy = std::make_shared<std::vector<std::function<void(client_ptr)>>>(*connection_handlers_);
+    copy->push_back(std::move(handler));
+    connection_handlers_ = std::move(copy);
+}
+
+template <class Stream, class Body, class Fields>
+client_ptr namespace_::connect(Stream&& stream, beast::http::request<Body, Fields>&& req) {
+    static_assert(!std::is_lvalue_reference<Stream>::value,
+                  "connect() takes the stream over: pass it with std::move(stream)");
+    using stream_type = std::decay_t<Stream>;
+    beast::error_code ec;
+    auto remote = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
+    sse::handshake hs(req.base(), remote);
+    auto c = std::make_shared<detail::stream_client<stream_type>>(std::move(stream), shared_from_this(),
+                                                                  std::move(hs));
+    c->start();
+    std::shared_ptr<std::vector<middleware> const> chain;
+    {
+        std::lock_guard<std::mutex> lock(handlers_mutex_);
+        chain = middleware_;
+    }
+    auto a = std::make_shared<detail::admission>(c, shared_from_this(), std::move(chain));
+    if (closed_.load())
+        a->refuse_closed();
+    else
+        a->run(0);
+    return c;
+}
+
+inline broadcast_operator namespace_::to(std::string_view room) {
+    return broadcast_operator(weak_from_this()).to(room);
+}
+inline broadcast_operator namespace_::to(std::initializer_list<std::string_view> rooms) {
+    return broadcast_operator(weak_from_this()).to(rooms);
+}
+inline broadcast_operator namespace_::to(std::vector<std::string> const& rooms) {
+    broadcast_operator op(weak_from_this());
+    for (auto const& r : rooms) op = std::move(op).to(r);
+    return op;
+}
+inline broadcast_operator namespace_::except(std::string_view room) {
+    return broadcast_operator(weak_from_this()).except(room);
+}
+inline broadcast_operator namespace_::except(std::initializer_list<std::string_view> rooms) {
+    return broadcast_operator(weak_from_this()).except(rooms);
+}
+
+inline void namespace_::emit(std::string_view event, nlohmann::json const& data) {
+    static std::vector<std::string> const none;
+    emit_event(none, none, encoded_event::make(event, data));
+}
+
+inline void namespace_::emit(std::string_view event, text data) {
+    static std::vector<std::string> const none;
+    emit_event(none, none, encoded_event::make(event, data));
+}
+
+inline void namespace_::emit_event(std::vector<std::string> const& rooms,
+                                   std::vector<std::string> const& except,
+                                   std::shared_ptr<encoded_event> ev) {
+    if (closed_.load()) return;
+    std::lock_guard<std::mutex> lock(emit_mutex_);
+    ev->stamp(++last_id_);
+    event_ptr shared = std::move(ev);
+    events_emitted_.fetch_add(1, std::memory_order_relaxed);
+    adapter_->broadcast(broadcast_packet{name_, rooms, except, shared}, *this);
+}
+
+inline void namespace_::emit_to_client(client& c, std::shared_ptr<encoded_event> ev) {
+    if (closed_.load()) return;
+    std::lock_guard<std::mutex> lock(emit_mutex_);
+    ev->stamp(++last_id_);
+    event_ptr shared = std::move(ev);
+    if (c.enqueue(shared)) deliveries_.fetch_add(1, std::memory_order_relaxed);
+}
+
+inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
+                                       std::vector<std::string> const& except,
+                                       std::shared_ptr<encoded_event> ev) {
+    if (closed_.load()) return;
+    // Another node's event gets this node's next id, so ids stay ordered per stream.
+    std::lock_guard<std::mutex> lock(emit_mutex_);
+    ev->stamp(++last_id_);
+    event_ptr shared = std::move(ev);
+    deliver(broadcast_packet{name_, rooms, except, shared});
+}
+
+inline detail::room_state const* namespace_::find_room(std::string const& name) const {
+    auto it = rooms_.find(name);
+    return it == rooms_.end() ? nullptr : it->second.get();
+}
+
+inline void namespace_::deliver(broadcast_packet const& p) {
+    std::uint64_t delivered = 0;
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::uint64_t const stamp = ++delivery_stamp_;
+    // A room name is either a shared room or a client's private room (its id).
+    auto for_each_in = [&](std::string const& room, auto&& fn) {
+        if (auto const* r = find_room(room)) {
+            for (client* c : r->members) fn(*c);
+        } else if (auto it = by_id_.find(room); it != by_id_.end()) {
+            fn(*it->second);
+        }
+    };
+    for (auto const& room : p.except) for_each_in(room, [&](client& c) { c.except_stamp_ = stamp; });
+    auto send = [&](client& c) {
+        if (c.except_stamp_ == stamp || c.seen_stamp_ == stamp) return;
+        c.seen_stamp_ = stamp; // a client in several target rooms gets one copy
+        if (c.enqueue(p.event)) ++delivered;
+    };
+    if (p.rooms.empty()) {
+        for (auto const& c : all_) send(*c);
+    } else {
+        for (auto const& room : p.rooms) for_each_in(room, send);
+    }
+    deliveries_.fetch_add(delivered, std::memory_order_relaxed);
+}
+
+inline std::string namespace_::response_head(handshake const& hs) const {
+    std::string head = "HTTP/1.1 200 OK\r\n"
+                       "Content-Type: text/event-stream\r\n"
+                       "Cache-Control: no-cache\r\n"
+                       "X-Accel-Buffering: no\r\n";
+    if (opts_.cors) {
+        auto const& cors = *opts_.cors;
+        std::string_view origin = hs.header("origin");
+        std::string allow;
+        if (!cors.allowed_origins.empty()) {
+            if (std::find(cors.allowed_origins.begin(), cors.allowed_origins.end(), origin) !=
+                cors.allowed_origins.end())
+                allow = std::string(origin);
+        } else if (cors.origin == "*" && cors.credentials) {
+            allow = std::string(origin); // browsers refuse "*" together with credentials
+        } else {
+            allow = cors.origin;
+        }
+        if (!allow.empty() && detail::safe_header_value(allow)) {
+            head += "Access-Control-Allow-Origin: " + allow + "\r\n";
+            if (cors.credentials) head += "Access-Control-Allow-Credentials: true\r\n";
+        }
+        head += "Vary: Origin\r\n";
+    }
+    head += "\r\n";
+    return head;
+}
+
+inline std::string namespace_::rejection_response(reject const& r, handshake const& hs) const {
+    unsigned status = (r.status >= 200 && r.status <= 599) ? r.status : 500;
+    std::string body = status == 204 ? std::string() : r.body;
+    std::string head = response_head(hs); // reuse the CORS lines so the page can read the status
+    auto cors_begin = head.find("Access-Control");
+    std::string cors = cors_begin == std::string::npos
+                           ? std::string()
+                           : head.substr(cors_begin, head.size() - 2 - cors_begin);
+    if (cors.empty() && head.find("Vary: Origin") != std::string::npos) cors = "Vary: Origin\r\n";
+    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + detail::reason_phrase(status) + "\r\n";
+    if (status != 204) {
+        std::string type = detail::safe_header_value(r.content_type) ? r.content_type : "text/plain";
+        out += "Content-Type: " + type + "\r\n";
+        out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    }
+    out += "Cache-Control: no-cache\r\nConnection: close\r\n";
+    out += cors;
+    out += "\r\n";
+    out += body;
+    return out;
+}
+
+inline bool namespace_::admit(client& c) {
+    // The response header and first events are queued under the registry lock, so no emit
+    // can reach the client before them.
+    std::string head = response_head(c.handshake());
+    if (opts_.retry.count() > 0) head += "retry: " + std::to_string(opts_.retry.count()) + "\n\n";
+    std::shared_ptr<encoded_event> hello;
+    if (opts_.connection_event)
+        hello = encoded_event::make("connection", nlohmann::json{{"clientId", c.id()}});
+    auto head_event = encoded_event::raw(std::move(head));
+
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    if (closed_.load() || c.close_started_.load()) return false;
+    {
+        std::lock_guard<std::mutex> q(c.queue_mutex_);
+        c.state_.store(client::state::open);
+    }
+    c.enqueue(head_event);
+    if (hello) c.enqueue(hello);
+    c.registered_ = true;
+    c.all_index_ = all_.size();
+    all_.push_back(c.shared_from_this());
+    by_id_.emplace(c.id(), &c);
+    if (adapter_interest_) adapter_interest_->room_added(name_, c.id());
+    auto pending = std::move(c.memberships_);
+    c.memberships_.clear();
+    for (auto const& m : pending) add_member(c, m.name);
+    connections_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+inline void namespace_::unregister(client& c) {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    if (!c.registered_) {
+        c.memberships_.clear();
+        return;
+    }
+    c.registered_ = false;
+    while (!c.memberships_.empty()) remove_member(c, c.memberships_.size() - 1);
+    by_id_.erase(c.id());
+    if (adapter_interest_) adapter_interest_->room_removed(name_, c.id());
+    // Swap-remove from the flat list of all clients.
+    std::size_t i = c.all_index_;
+    if (i + 1 != all_.size()) {
+        all_[i] = std::move(all_.back());
+        all_[i]->all_index_ = i;
+    }
+    all_.pop_back();
+}
+
+inline void namespace_::add_member(client& c, std::string_view room) {
+    for (auto const& m : c.memberships_)
+        if (m.name == room) return;
+    if (room == c.id()) return; // the private room is implicit
+    std::string key(room);
+    auto it = rooms_.find(key);
+    if (it == rooms_.end()) {
+        auto state = std::make_unique<detail::room_state>();
+        state->name = key;
+        it = rooms_.emplace(key, std::move(state)).first;
+        if (adapter_interest_) adapter_interest_->room_added(name_, room);
+    }
+    auto* r = it->second.get();
+    c.memberships_.push_back(client::membership{std::move(key), r, r->members.size()});
+    r->members.push_back(&c);
+}
+
+inline void namespace_::remove_member(client& c, std::size_t k) {
+    auto m = std::move(c.memberships_[k]);
+    c.memberships_.erase(c.memberships_.begin() + static_cast<std::ptrdiff_t>(k));
+    auto* r = m.room;
+    if (r == nullptr) return;
+    // Swap-remove, then fix the index the moved member keeps for this room.
+    if (m.index + 1 != r->members.size()) {
+        client* moved = r->members.back();
+        r->members[m.index] = moved;
+        for (auto& mm : moved->memberships_)
+            if (mm.room == r) mm.index = m.index;
+    }
+    r->members.pop_back();
+    if (r->members.empty()) {
+        if (adapter_interest_) adapter_interest_->room_removed(name_, m.name);
+        rooms_.erase(m.name);
+    }
+}
+
+inline void namespace_::join(client& c, std::string_view room) {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    if (c.close_started_.load()) return;
+    if (c.registered_) {
+        add_member(c, room);
+        return;
+    }
+    // Not admitted yet: remember the room, apply it on admission.
+    for (auto const& m : c.memberships_)
+        if (m.name == room) return;
+    c.memberships_.push_back(client::membership{std::string(room), nullptr, 0});
+}
+
+inline void namespace_::leave(client& c, std::string_view room) {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    for (std::size_t k = 0; k < c.memberships_.size(); ++k) {
+        if (c.memberships_[k].name == room) {
+            if (c.registered_)
+                remove_member(c, k);
+            else
+                c.memberships_.erase(c.memberships_.begin() + static_cast<std::ptrdiff_t>(k));
+            return;
+        }
+    }
+}
+
+inline std::vector<std::string> namespace_::rooms_of(client const& c) const {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::vector<std::string> out;
+    out.reserve(c.memberships_.size() + 1);
+    out.push_back(c.id());
+    for (auto const& m : c.memberships_) out.push_back(m.name);
+    return out;
+}
+
+inline std::size_t namespace_::client_count() const {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    return all_.size();
+}
+
+inline std::vector<client_ptr> namespace_::clients() const {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    return all_;
+}
+
+inline client_ptr namespace_::find_client(std::string_view id) const {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    auto it = by_id_.find(id);
+    return it == by_id_.end() ? nullptr : it->second->shared_from_this();
+}
+
+inline std::vector<std::string> namespace_::rooms() const {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::vector<std::string> out;
+    out.reserve(rooms_.size());
+    for (auto const& kv : rooms_) out.push_back(kv.first);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+inline std::vector<client_ptr> namespace_::room(std::string_view name) const {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::vector<client_ptr> out;
+    if (auto const* r = find_room(std::string(name))) {
+        out.reserve(r->members.size());
+        for (client* c : r->members) out.push_back(c->shared_from_this());
+    } else if (auto it = by_id_.find(name); it != by_id_.end()) {
+        out.push_back(it->second->shared_from_this());
+    }
+    return out;
+}
+
+inline namespace_stats namespace_::stats() const {
+    namespace_stats s;
+    {
+        std::lock_guard<std::mutex> lock(registry_mutex_);
+        s.clients = all_.size();
+        s.rooms = rooms_.size();
+    }
+    {
+        std::lock_guard<std::mutex> lock(emit_mutex_);
+        s.last_event_id = last_id_;
+    }
+    s.connections = connections_.load();
+    s.rejected = rejected_.load();
+    s.events_emitted = events_emitted_.load();
+    s.deliveries = deliveries_.load();
+    s.slow_consumers = slow_consumers_.load();
+    return s;
+}
+
+inline void namespace_::heartbeat(event_ptr const& ping) {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    for (auto const& c : all_) c->enqueue(ping);
+}
+
+inline void namespace_::set_adapter(std::shared_ptr<adapter> a) {
+    std::lock_guard<std::mutex> emit_lock(emit_mutex_);
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    adapter_ = std::move(a);
+    adapter_interest_ = adapter_.get();
+    adapter_->namespace_added(name_);
+    for (auto const& kv : rooms_) adapter_->room_added(name_, kv.first);
+    for (auto const& kv : by_id_) adapter_->room_added(name_, kv.first);
+}
+
+inline void namespace_::close() { close_all(error::disconnected); }
+
+inline void namespace_::close_all(error reason) {
+    closed_.store(true);
+    std::vector<client_ptr> everyone;
+    {
+        std::lock_guard<std::mutex> lock(registry_mutex_);
+        everyone = all_;
+    }
+    // Spread reconnects: each browser is told to wait a random time within the window.
+    auto lo = opts_.close_retry_min.count();
+    auto hi = std::max(lo, opts_.close_retry_max.count());
+    thread_local std::minstd_rand spread(std::random_device{}());
+    for (auto const& c : everyone) {
+        event_ptr hint;
+        if (hi > 0) {
+            std::uniform_int_distribution<long long> d(lo, hi);
+            hint = encoded_event::raw("retry: " + std::to_string(d(spread)) + "\n\n");
+        }
+        c->close(reason, true, hint);
+    }
+}
+
+// ---- broadcast_operator ----------------------------------------------------------------
+
+inline broadcast_operator broadcast_operator::to(std::string_view room) const& {
+    return broadcast_operator(*this).to(room);
+}
+inline broadcast_operator broadcast_operator::to(std::string_view room) && {
+    validate_room_name(room);
+    if (std::find(rooms_.begin(), rooms_.end(), room) == rooms_.end()) rooms_.emplace_back(room);
+    return std::move(*this);
+}
+inline broadcast_operator broadcast_operator::to(std::initializer_list<std::string_view> rooms) && {
+    for (auto r : rooms) *this = std::move(*this).to(r);
+    return std::move(*this);
+}
+inline broadcast_operator broadcast_operator::except(std::string_view room) const& {
+    return broadcast_operator(*this).except(room);
+}
+inline broadcast_operator broadcast_operator::except(std::string_view room) && {
+    validate_room_name(room);
+    if (std::find(except_.begin(), except_.end(), room) == except_.end()) except_.emplace_back(room);
+    return std::move(*this);
+}
+inline broadcast_operator broadcast_operator::except(std::initializer_list<std::string_view> rooms) && {
+    for (auto r : rooms) *this = std::move(*this).except(r);
+    return std::move(*this);
+}
+
+inline void broadcast_operator::emit(std::string_view event, nlohmann::json const& data) const {
+    emit_encoded(encoded_event::make(event, data));
+}
+inline void broadcast_operator::emit(std::string_view event, text data) const {
+    emit_encoded(encoded_event::make(event, data));
+}
+inline void broadcast_operator::emit_encoded(std::shared_ptr<encoded_event> ev) const {
+    if (auto ns = ns_.lock()) ns->emit_event(rooms_, except_, std::move(ev));
+}
+
+} // namespace sse
+
+#endif

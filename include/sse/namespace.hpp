@@ -1,0 +1,182 @@
+// sse/namespace.hpp - a namespace: its clients, rooms, middleware and emits.
+#ifndef SSE_NAMESPACE_HPP
+#define SSE_NAMESPACE_HPP
+
+#include <sse/adapter.hpp>
+#include <sse/broadcast.hpp>
+#include <sse/client.hpp>
+#include <sse/middleware.hpp>
+#include <sse/options.hpp>
+
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/http/message.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace sse {
+
+namespace detail {
+class server_core;
+
+/// The members of one room. Pointers to it stay valid while the room exists.
+struct room_state {
+    std::string name;
+    std::vector<client*> members;
+};
+} // namespace detail
+
+/// Counters of one namespace, read with `namespace_::stats()`.
+struct namespace_stats {
+    std::size_t clients = 0;             ///< admitted clients now
+    std::size_t rooms = 0;               ///< rooms with at least one client (private ones aside)
+    std::uint64_t connections = 0;       ///< clients admitted since start
+    std::uint64_t rejected = 0;          ///< clients refused by middleware (or closed namespace)
+    std::uint64_t events_emitted = 0;    ///< emits that passed through this namespace
+    std::uint64_t deliveries = 0;        ///< events queued to a client (one per recipient)
+    std::uint64_t slow_consumers = 0;    ///< clients dropped for passing max_buffered_bytes
+    std::uint64_t last_event_id = 0;     ///< id of the newest event
+};
+
+/** A namespace ("/football"): clients grouped in rooms, a middleware chain, and emits.
+
+    Obtained from `server::of(name)`; the same name gives the same namespace. Namespaces are
+    isolated: an emit never reaches another namespace's clients.
+
+    @par Thread Safety
+    Every member function is safe to call from any thread. Emits to one namespace are
+    ordered: every recipient sees them in the order of their (strictly increasing) ids.
+*/
+class namespace_ : public std::enable_shared_from_this<namespace_>, private local_delivery {
+    struct private_tag {};
+
+public:
+    namespace_(private_tag, std::string name, options const& opts, std::shared_ptr<adapter> a);
+    namespace_(namespace_ const&) = delete;
+    namespace_& operator=(namespace_ const&) = delete;
+    ~namespace_() = default;
+
+    /// The namespace's name, e.g. "/football".
+    std::string const& name() const noexcept { return name_; }
+
+    /// Adds a middleware; middlewares run in registration order before a client is admitted.
+    void use(middleware mw);
+
+    /// Runs `handler` for each admitted client, on that client's strand, after its response
+    /// header and first events are queued.
+    void on_connection(std::function<void(client_ptr)> handler);
+
+    /** Takes over `stream` to serve an event stream for `req`; returns the new client.
+
+        Call it from the app's own request handler once it has read `req` (the app decides
+        which targets are streams). The middleware chain runs first; then the client gets
+        `200 OK` with `Content-Type: text/event-stream` and stays open until either side
+        closes. A rejected client gets the rejection's status and is closed.
+
+        @param stream a `beast::tcp_stream` or `beast::ssl_stream<beast::tcp_stream>` (any
+        stream whose lowest layer is a `beast::basic_stream`), with the request already read.
+    */
+    template <class Stream, class Body, class Fields>
+    client_ptr connect(Stream&& stream, beast::http::request<Body, Fields>&& req);
+
+    /// Targets `room` (or several); chain `to`, `except`, then `emit`.
+    broadcast_operator to(std::string_view room);
+    broadcast_operator to(std::initializer_list<std::string_view> rooms);
+    broadcast_operator to(std::vector<std::string> const& rooms);
+    /// Targets everyone except the clients of `room`.
+    broadcast_operator except(std::string_view room);
+    broadcast_operator except(std::initializer_list<std::string_view> rooms);
+
+    /// Sends an event to every client of the namespace (on every node).
+    /// @throws std::invalid_argument for a bad event name.
+    void emit(std::string_view event, nlohmann::json const& data);
+    void emit(std::string_view event, text data);
+
+    /// Admitted clients on this node.
+    std::size_t client_count() const;
+    std::vector<client_ptr> clients() const;
+    /// The client with this id on this node, or null.
+    client_ptr find_client(std::string_view id) const;
+    /// Names of the shared rooms that have clients on this node (private id rooms aside).
+    std::vector<std::string> rooms() const;
+    /// The clients of `room` on this node (a client id gives that client).
+    std::vector<client_ptr> room(std::string_view name) const;
+
+    namespace_stats stats() const;
+
+    /// Disconnects every client of this namespace; later connects are refused with 503.
+    void close();
+
+private:
+    friend class client;
+    friend class broadcast_operator;
+    friend class detail::server_core;
+    friend struct detail::admission;
+
+    // Emits: stamp the next id and hand the packet to the adapter, in id order.
+    void emit_event(std::vector<std::string> const& rooms, std::vector<std::string> const& except,
+                    std::shared_ptr<encoded_event> ev);
+    void emit_to_client(client& c, std::shared_ptr<encoded_event> ev);
+    void deliver_remote(std::vector<std::string> const& rooms, std::vector<std::string> const& except,
+                        std::shared_ptr<encoded_event> ev);
+    void deliver(broadcast_packet const& packet) override;
+
+    // Registry changes, called by client and admission.
+    bool admit(client& c);
+    void unregister(client& c);
+    void join(client& c, std::string_view room);
+    void leave(client& c, std::string_view room);
+    std::vector<std::string> rooms_of(client const& c) const;
+    void add_member(client& c, std::string_view room);      // registry lock held
+    void remove_member(client& c, std::size_t membership); // registry lock held
+    detail::room_state const* find_room(std::string const& name) const;
+
+    void heartbeat(event_ptr const& ping);
+    void set_adapter(std::shared_ptr<adapter> a);
+    void close_all(error reason);
+    std::string response_head(handshake const& hs) const;
+    std::string rejection_response(reject const& r, handshake const& hs) const;
+    void count_slow_consumer() noexcept { slow_consumers_.fetch_add(1, std::memory_order_relaxed); }
+
+    std::string const name_;
+    options const opts_;
+    std::atomic<bool> closed_{false};
+
+    // Emit order: ids are stamped and packets routed one at a time.
+    mutable std::mutex emit_mutex_;
+    std::uint64_t last_id_ = 0;
+    std::shared_ptr<adapter> adapter_;
+
+    // The registry.
+    mutable std::mutex registry_mutex_;
+    std::vector<client_ptr> all_;
+    std::unordered_map<std::string_view, client*> by_id_;
+    std::unordered_map<std::string, std::unique_ptr<detail::room_state>> rooms_;
+    adapter* adapter_interest_ = nullptr; // adapter_ as seen under the registry lock
+    std::uint64_t delivery_stamp_ = 0; // de-duplicates recipients without allocating a set
+
+    // Copy-on-write so that connects read them without holding a lock while running them.
+    mutable std::mutex handlers_mutex_;
+    std::shared_ptr<std::vector<middleware> const> middleware_;
+    std::shared_ptr<std::vector<std::function<void(client_ptr)>> const> connection_handlers_;
+
+    std::atomic<std::uint64_t> connections_{0};
+    std::atomic<std::uint64_t> rejected_{0};
+    std::atomic<std::uint64_t> events_emitted_{0};
+    std::atomic<std::uint64_t> deliveries_{0};
+    std::atomic<std::uint64_t> slow_consumers_{0};
+};
+
+} // namespace sse
+
+#include <sse/impl/client.hpp>
+#include <sse/impl/namespace.hpp>
+
+#endif

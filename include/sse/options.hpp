@@ -1,0 +1,61 @@
+// sse/options.hpp - server options: heartbeats, retry hints, CORS, queue bounds.
+#ifndef SSE_OPTIONS_HPP
+#define SSE_OPTIONS_HPP
+
+#include <sse/detail/config.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sse {
+
+/** Cross-origin settings for the stream response.
+
+    When set, the stream answers with `Access-Control-Allow-Origin` and `Vary: Origin`.
+    `origin` is a fixed origin (e.g. "https://scores.example"), or "*" for any origin.
+    With `allowed_origins` non-empty, the request's `Origin` is echoed back when it is in the
+    list and no CORS header is sent otherwise (the browser then blocks the response).
+    `credentials` adds `Access-Control-Allow-Credentials: true` (for `withCredentials`); with
+    "*" the request's Origin is echoed instead, since browsers refuse "*" with credentials.
+*/
+struct cors_options {
+    std::string origin;
+    bool credentials = false;
+    std::vector<std::string> allowed_origins;
+};
+
+/** Options of a server, shared by all its namespaces. Every field has a usable default. */
+struct options {
+    /// A `: ping` comment on every open stream this often, so that proxies keep idle streams
+    /// open and dead peers are found. Zero disables.
+    std::chrono::milliseconds heartbeat_interval{std::chrono::seconds(15)};
+
+    /// When non-zero, each new stream starts with `retry: <ms>`, the browser's reconnect delay.
+    std::chrono::milliseconds retry{0};
+
+    /// Send `event: connection` with `{"clientId":"<id>"}` as each client's first event.
+    bool connection_event = true;
+
+    /// Cross-origin headers; none when empty.
+    std::optional<cors_options> cors;
+
+    /// A client whose queued, unwritten bytes would pass this is disconnected as a slow
+    /// consumer (counted in the namespace's stats). Bounds memory per client.
+    std::size_t max_buffered_bytes = 1024 * 1024;
+
+    /// On `close()`, each client is told `retry: <random ms in this window>` before its stream
+    /// ends, so that thousands of browsers do not reconnect to a restarted node in the same
+    /// millisecond. Both zero: no retry hint.
+    std::chrono::milliseconds close_retry_min{std::chrono::seconds(1)};
+    std::chrono::milliseconds close_retry_max{std::chrono::seconds(10)};
+
+    /// How long a closing stream may take to flush its last bytes before its socket is closed.
+    std::chrono::milliseconds close_timeout{std::chrono::seconds(2)};
+};
+
+} // namespace sse
+
+#endif
