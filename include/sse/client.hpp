@@ -8,6 +8,7 @@
 #include <sse/handshake.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
 #include <atomic>
@@ -96,8 +97,7 @@ protected:
     // The transport, implemented per stream type by detail::stream_client.
     virtual void do_read() = 0;
     virtual void do_write(std::vector<net::const_buffer> const& buffers) = 0;
-    // `deadline_only`: arm the flush deadline (options::close_timeout); else close the socket.
-    virtual void do_shutdown(bool deadline_only) = 0;
+    virtual void do_close() = 0;
 
     // Called by the transport, on the strand.
     void on_read(std::error_code ec, std::size_t n);
@@ -120,6 +120,7 @@ private:
     void close(error reason, bool graceful, event_ptr last = nullptr);
     void close_on_strand(error reason, bool graceful, event_ptr last);
     void fire_disconnect();
+    void arm_close_deadline();
 
     std::string id_;
     std::string nsp_name_;
@@ -152,6 +153,7 @@ private:
     bool registered_ = false;
 
     std::size_t bytes_read_ = 0; // on the strand
+    std::unique_ptr<net::steady_timer> close_timer_; // on the strand, only while closing
 };
 
 /// Shared ownership of a client.

@@ -48,12 +48,9 @@ private:
             }));
     }
 
-    void do_shutdown(bool deadline_only) override {
+    void do_close() override {
         auto& lowest = beast::get_lowest_layer(stream_);
-        if (deadline_only) {
-            lowest.expires_after(close_timeout_);
-            return;
-        }
+        if (!lowest.socket().is_open()) return;
         beast::error_code ec;
         lowest.socket().shutdown(net::socket_base::shutdown_send, ec);
         lowest.close();

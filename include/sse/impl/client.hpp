@@ -147,7 +147,10 @@ inline void client::on_write(std::error_code ec) {
     writing_ = false;
     bool const finish = flush_then_close_;
     lock.unlock();
-    if (finish) do_shutdown(false);
+    if (finish) {
+        do_close();
+        if (close_timer_) close_timer_->cancel();
+    }
 }
 
 inline void client::on_read(std::error_code ec, std::size_t n) {
@@ -187,17 +190,24 @@ inline void client::close_on_strand(error reason, bool graceful, event_ptr last)
             writing_ = true;
             auto const& buffers = queue_.prepare();
             lock.unlock();
-            do_shutdown(true); // arms the flush deadline only
             do_write(buffers);
         } else {
             lock.unlock();
-            do_shutdown(true);
         }
+        arm_close_deadline();
     } else {
         lock.unlock();
     }
-    if (shutdown_now) do_shutdown(false);
+    if (shutdown_now) do_close();
     fire_disconnect();
+}
+
+inline void client::arm_close_deadline() {
+    // A timer only while closing: an open stream needs none (heartbeats find dead peers).
+    close_timer_ = std::make_unique<net::steady_timer>(strand_, close_timeout_);
+    close_timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec) self->do_close();
+    });
 }
 
 inline void client::fire_disconnect() {
