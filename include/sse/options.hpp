@@ -22,6 +22,19 @@ namespace sse {
     "*" the request's Origin is echoed instead, since browsers refuse "*" with credentials.
 */
 struct cors_options {
+    cors_options() = default;
+    /// A fixed origin (or "*"), with or without credentials.
+    explicit cors_options(std::string allow_origin, bool allow_credentials = false)
+        : origin(std::move(allow_origin))
+        , credentials(allow_credentials) {}
+    /// Echo the request's Origin when it is one of `origins`.
+    static cors_options allow_list(std::vector<std::string> origins, bool allow_credentials = false) {
+        cors_options o;
+        o.allowed_origins = std::move(origins);
+        o.credentials = allow_credentials;
+        return o;
+    }
+
     std::string origin;
     bool credentials = false;
     std::vector<std::string> allowed_origins;

@@ -1,0 +1,291 @@
+// sse/detail/redis_message.hpp - the message one node publishes to the others, and the Redis
+// channel names it travels on (pure, no I/O).
+//
+// Wire layout, version 1 (all integers unsigned; "varint" is LEB128, at most 10 bytes):
+//
+//     "sse"            3 bytes, magic: anything else on our channels is foreign
+//     version          1 byte, 0x01
+//     sequence         8 bytes little-endian: per origin node, +1 per emit (dedup and order)
+//     event id         varint: the id the origin stamped (diagnostics; receivers stamp their own)
+//     origin           varint length + bytes: the publishing node's id
+//     namespace        varint length + bytes
+//     rooms            varint count, then per room varint length + bytes; 0 = whole namespace
+//     except           varint count, then per room varint length + bytes
+//     body             every remaining byte: the SSE event without its id line,
+//                      "event: <name>\n" then one or more "data: ...\n" lines then "\n"
+//
+// The event name is not repeated: it is the body's first line. The sequence sits at a fixed
+// offset so that a message can be encoded outside the publisher's lock and numbered under it.
+//
+// Decoding is total: any bytes give either a message or a `decode_status` saying why not. The
+// body is checked to be exactly the shape the encoder writes (UTF-8, no CR or NUL, no field but
+// `event` and `data`, one blank line at its end), because it is sent to browsers unchanged: a
+// forged message must not be able to inject `id:`/`retry:` fields or extra events.
+#ifndef SSE_DETAIL_REDIS_MESSAGE_HPP
+#define SSE_DETAIL_REDIS_MESSAGE_HPP
+
+#include <sse/event.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sse::detail {
+
+/// Current version of the wire layout.
+inline constexpr std::uint8_t redis_message_version = 1;
+/// Offset of the 8-byte sequence number in an encoded message.
+inline constexpr std::size_t redis_message_sequence_offset = 4;
+/// Longest origin id and namespace name accepted when decoding.
+inline constexpr std::size_t redis_message_max_origin = 256;
+inline constexpr std::size_t redis_message_max_nsp = 4096;
+
+/// A decoded message. Views point into the decoded bytes.
+struct redis_message {
+    std::uint8_t version = 0;
+    std::uint64_t sequence = 0;
+    std::uint64_t event_id = 0;
+    std::string_view origin;
+    std::string_view nsp;
+    std::vector<std::string> rooms;  ///< empty: the whole namespace
+    std::vector<std::string> except;
+    std::string_view event; ///< the event name (from the body's first line)
+    std::string_view body;  ///< as `encoded_event::body()`: no id line
+};
+
+/// Why bytes did not decode.
+enum class decode_status {
+    ok,
+    foreign,             ///< not our magic: someone else's message on our channel
+    unsupported_version, ///< our magic, a version this build does not know
+    truncated,           ///< a length or count runs past the end
+    bad_varint,          ///< a varint longer than 10 bytes or past 64 bits
+    bad_origin,          ///< empty or too long origin id
+    bad_namespace,       ///< empty, too long, not UTF-8, or CR/LF/NUL in the namespace
+    bad_room,            ///< a room (or except room) that is not a valid room name
+    bad_body             ///< the body is not a single well-formed event
+};
+
+/// A short description of `s` for logs and counters.
+inline char const* to_string(decode_status s) noexcept {
+    switch (s) {
+    case decode_status::ok: return "ok";
+    case decode_status::foreign: return "foreign message (no sse magic)";
+    case decode_status::unsupported_version: return "unsupported message version";
+    case decode_status::truncated: return "truncated message";
+    case decode_status::bad_varint: return "bad varint";
+    case decode_status::bad_origin: return "bad origin id";
+    case decode_status::bad_namespace: return "bad namespace";
+    case decode_status::bad_room: return "bad room name";
+    case decode_status::bad_body: return "bad event body";
+    }
+    return "unknown";
+}
+
+namespace redis_message_impl {
+
+inline void put_varint(std::string& out, std::uint64_t v) {
+    while (v >= 0x80) {
+        out += static_cast<char>(static_cast<unsigned char>(v | 0x80));
+        v >>= 7;
+    }
+    out += static_cast<char>(static_cast<unsigned char>(v));
+}
+
+inline std::size_t varint_size(std::uint64_t v) noexcept {
+    std::size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        ++n;
+    }
+    return n;
+}
+
+inline void put_bytes(std::string& out, std::string_view s) {
+    put_varint(out, s.size());
+    out.append(s.data(), s.size());
+}
+
+// A cursor over untrusted bytes; every read is bounds-checked.
+struct reader {
+    std::string_view in;
+    std::size_t pos = 0;
+
+    std::size_t left() const noexcept { return in.size() - pos; }
+
+    decode_status varint(std::uint64_t& v) noexcept {
+        v = 0;
+        for (unsigned shift = 0, i = 0; i < 10; ++i, shift += 7) {
+            if (pos >= in.size()) return decode_status::truncated;
+            auto b = static_cast<unsigned char>(in[pos++]);
+            // The 10th byte may only carry the top bit of a 64-bit value.
+            if (i == 9 && b > 1) return decode_status::bad_varint;
+            v |= static_cast<std::uint64_t>(b & 0x7F) << shift;
+            if ((b & 0x80) == 0) return decode_status::ok;
+        }
+        return decode_status::bad_varint;
+    }
+
+    decode_status bytes(std::string_view& s) noexcept {
+        std::uint64_t n = 0;
+        if (auto st = varint(n); st != decode_status::ok) return st;
+        if (n > left()) return decode_status::truncated;
+        s = in.substr(pos, static_cast<std::size_t>(n));
+        pos += static_cast<std::size_t>(n);
+        return decode_status::ok;
+    }
+};
+
+inline bool no_line_breaks_or_nul(std::string_view s) noexcept {
+    return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+inline bool valid_room(std::string_view r) noexcept {
+    return !r.empty() && r.size() <= max_name_length && no_line_breaks_or_nul(r) &&
+           is_valid_utf8(r);
+}
+
+inline decode_status rooms(reader& rd, std::vector<std::string>& out) {
+    std::uint64_t count = 0;
+    if (auto st = rd.varint(count); st != decode_status::ok) return st;
+    // Each room takes at least two bytes (length and one character): a count beyond that is a
+    // lie, refused before reserving anything.
+    if (count > rd.left() / 2) return decode_status::truncated;
+    out.clear();
+    out.reserve(static_cast<std::size_t>(count));
+    for (std::uint64_t i = 0; i < count; ++i) {
+        std::string_view r;
+        if (auto st = rd.bytes(r); st != decode_status::ok) return st;
+        if (!valid_room(r)) return decode_status::bad_room;
+        out.emplace_back(r);
+    }
+    return decode_status::ok;
+}
+
+// Checks that `body` is `event: NAME\n` then one or more `data: ...\n` lines then `\n`,
+// and returns NAME.
+inline bool parse_body(std::string_view body, std::string_view& name) noexcept {
+    if (!is_valid_utf8(body)) return false;
+    if (body.find('\r') != std::string_view::npos || body.find('\0') != std::string_view::npos)
+        return false;
+    constexpr std::string_view event_field = "event: ";
+    constexpr std::string_view data_field = "data:";
+    if (body.substr(0, event_field.size()) != event_field) return false;
+    std::size_t eol = body.find('\n');
+    if (eol == std::string_view::npos) return false;
+    name = body.substr(event_field.size(), eol - event_field.size());
+    if (name.empty() || name.size() > max_name_length) return false;
+    std::size_t pos = eol + 1;
+    std::size_t data_lines = 0;
+    for (;;) {
+        if (pos >= body.size()) return false; // no blank line at the end
+        eol = body.find('\n', pos);
+        if (eol == std::string_view::npos) return false;
+        std::string_view line = body.substr(pos, eol - pos);
+        pos = eol + 1;
+        if (line.empty()) break; // the blank line ends the event
+        if (line.substr(0, data_field.size()) != data_field) return false;
+        ++data_lines;
+    }
+    return data_lines > 0 && pos == body.size();
+}
+
+} // namespace redis_message_impl
+
+/** Encodes one emit. The sequence is written as 0; set it with `set_redis_message_sequence`.
+
+    @param body The event as `encoded_event::body()` gives it (event and data lines, blank line).
+*/
+inline std::string encode_redis_message(std::uint64_t event_id, std::string_view origin,
+                                        std::string_view nsp,
+                                        std::vector<std::string> const& rooms,
+                                        std::vector<std::string> const& except,
+                                        std::string_view body) {
+    using namespace redis_message_impl;
+    std::size_t size = 12 + varint_size(event_id) + 10 + origin.size() + 10 + nsp.size() + 20 +
+                       body.size();
+    for (auto const& r : rooms) size += 10 + r.size();
+    for (auto const& r : except) size += 10 + r.size();
+    std::string out;
+    out.reserve(size);
+    out.append("sse", 3);
+    out += static_cast<char>(redis_message_version);
+    out.append(8, '\0');
+    put_varint(out, event_id);
+    put_bytes(out, origin);
+    put_bytes(out, nsp);
+    put_varint(out, rooms.size());
+    for (auto const& r : rooms) put_bytes(out, r);
+    put_varint(out, except.size());
+    for (auto const& r : except) put_bytes(out, r);
+    out.append(body.data(), body.size());
+    return out;
+}
+
+/// Writes `seq` into an encoded message (little-endian, at its fixed offset).
+inline void set_redis_message_sequence(std::string& encoded, std::uint64_t seq) noexcept {
+    if (encoded.size() < redis_message_sequence_offset + 8) return;
+    for (std::size_t i = 0; i < 8; ++i)
+        encoded[redis_message_sequence_offset + i] = static_cast<char>((seq >> (8 * i)) & 0xFF);
+}
+
+/** Decodes `bytes` into `out`. Never throws on any input except `std::bad_alloc`.
+
+    On failure `out` holds partial data and must not be used.
+*/
+inline decode_status decode_redis_message(std::string_view bytes, redis_message& out) {
+    using namespace redis_message_impl;
+    if (bytes.size() < 3 || bytes.substr(0, 3) != "sse") return decode_status::foreign;
+    if (bytes.size() < 4) return decode_status::truncated;
+    out.version = static_cast<std::uint8_t>(bytes[3]);
+    if (out.version != redis_message_version) return decode_status::unsupported_version;
+    if (bytes.size() < redis_message_sequence_offset + 8) return decode_status::truncated;
+    out.sequence = 0;
+    for (std::size_t i = 0; i < 8; ++i)
+        out.sequence |=
+            static_cast<std::uint64_t>(
+                static_cast<unsigned char>(bytes[redis_message_sequence_offset + i]))
+            << (8 * i);
+    reader rd{bytes, redis_message_sequence_offset + 8};
+    if (auto st = rd.varint(out.event_id); st != decode_status::ok) return st;
+    if (auto st = rd.bytes(out.origin); st != decode_status::ok) return st;
+    if (out.origin.empty() || out.origin.size() > redis_message_max_origin ||
+        !no_line_breaks_or_nul(out.origin))
+        return decode_status::bad_origin;
+    if (auto st = rd.bytes(out.nsp); st != decode_status::ok) return st;
+    if (out.nsp.empty() || out.nsp.size() > redis_message_max_nsp ||
+        !no_line_breaks_or_nul(out.nsp) || !is_valid_utf8(out.nsp))
+        return decode_status::bad_namespace;
+    if (auto st = rooms(rd, out.rooms); st != decode_status::ok) return st;
+    if (auto st = rooms(rd, out.except); st != decode_status::ok) return st;
+    out.body = bytes.substr(rd.pos);
+    if (!parse_body(out.body, out.event)) return decode_status::bad_body;
+    return decode_status::ok;
+}
+
+/** The Redis channel for namespace-wide emits (`room` empty) or for one room.
+
+    Layout: `<prefix>#<nsp>#<room>`, with `\` and `#` in the namespace escaped as `\\` and `\#`
+    so that no two (namespace, room) pairs share a channel: the namespace-wide channel of
+    "/football" is `sse#/football#`, its room "arsenal" is `sse#/football#arsenal`.
+*/
+inline std::string redis_channel(std::string_view prefix, std::string_view nsp,
+                                 std::string_view room) {
+    std::string out;
+    out.reserve(prefix.size() + nsp.size() + room.size() + 2);
+    out.append(prefix.data(), prefix.size());
+    out += '#';
+    for (char c : nsp) {
+        if (c == '\\' || c == '#') out += '\\';
+        out += c;
+    }
+    out += '#';
+    out.append(room.data(), room.size());
+    return out;
+}
+
+} // namespace sse::detail
+
+#endif

@@ -1,0 +1,172 @@
+// sse/detail/redis_publish_queue.hpp - emits on their way to Redis (sans-I/O).
+//
+// Two lists, in sequence order:
+//   pending    encoded emits not yet written (waiting for the link, or for room in the window),
+//              at most `max_pending`; beyond it a new emit is dropped and counted (tail drop:
+//              what is kept is an unbroken prefix, in order);
+//   in flight  emits written to the connection whose PUBLISH replies have not all come back,
+//              at most `max_in_flight` PUBLISH commands (pipelining with a bound).
+// Redis answers in order, so each reply acknowledges the oldest in-flight command. When the
+// link drops, in-flight emits go back to the front of pending and are written again after the
+// reconnect; receivers drop the copies they already had by (origin, sequence).
+#ifndef SSE_DETAIL_REDIS_PUBLISH_QUEUE_HPP
+#define SSE_DETAIL_REDIS_PUBLISH_QUEUE_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace sse::detail {
+
+/// One emit, encoded, and the channels it is published on (one PUBLISH each).
+struct redis_outgoing {
+    std::uint64_t sequence = 0;
+    std::string payload;
+    std::vector<std::string> channels;
+};
+
+class redis_publish_queue {
+public:
+    redis_publish_queue(std::size_t max_pending, std::size_t max_in_flight) noexcept
+        : max_pending_(max_pending)
+        , max_in_flight_(max_in_flight > 0 ? max_in_flight : 1) {}
+
+    /// Queues `m`. Returns false (and counts it) when pending is full.
+    bool push(redis_outgoing&& m) {
+        if (pending_.size() >= max_pending_) {
+            ++dropped_;
+            return false;
+        }
+        pending_.push_back(std::move(m));
+        return true;
+    }
+
+    /** The next emit to write, moved to in-flight, or nullptr when none is pending or the
+        window is full. The pointer stays valid until the emit is acknowledged or requeued.
+
+        The window admits an emit whose channels overflow it when nothing is in flight, so an
+        emit to more rooms than the window still goes out.
+    */
+    redis_outgoing const* start_next() {
+        if (pending_.empty()) return nullptr;
+        std::size_t n = pending_.front().channels.size();
+        if (in_flight_commands_ > 0 && in_flight_commands_ + n > max_in_flight_) return nullptr;
+        in_flight_.push_back({std::move(pending_.front()), n});
+        pending_.pop_front();
+        in_flight_commands_ += n;
+        if (n == 0) { // nothing to publish: done at once
+            in_flight_.pop_back();
+            return nullptr;
+        }
+        return &in_flight_.back().msg;
+    }
+
+    /// One PUBLISH reply arrived. Returns true when it completed an emit.
+    bool acknowledge() noexcept {
+        if (in_flight_.empty()) return false;
+        --in_flight_commands_;
+        if (--in_flight_.front().unacked > 0) return false;
+        in_flight_.pop_front();
+        return true;
+    }
+
+    /// The link is gone: in-flight emits go back to the front of pending, in order. If that
+    /// overflows the bound, the newest pending emits are dropped. Returns how many.
+    std::size_t requeue_in_flight() {
+        while (!in_flight_.empty()) {
+            pending_.push_front(std::move(in_flight_.back().msg));
+            in_flight_.pop_back();
+        }
+        in_flight_commands_ = 0;
+        std::size_t n = 0;
+        while (pending_.size() > max_pending_ && !pending_.empty()) {
+            pending_.pop_back();
+            ++n;
+        }
+        dropped_ += n;
+        return n;
+    }
+
+    /// Drops everything (closing). Returns how many emits were discarded.
+    std::size_t clear() noexcept {
+        std::size_t n = pending_.size() + in_flight_.size();
+        pending_.clear();
+        in_flight_.clear();
+        in_flight_commands_ = 0;
+        return n;
+    }
+
+    std::size_t pending() const noexcept { return pending_.size(); }
+    std::size_t in_flight() const noexcept { return in_flight_.size(); }
+    std::size_t in_flight_commands() const noexcept { return in_flight_commands_; }
+    std::uint64_t dropped() const noexcept { return dropped_; }
+    std::size_t max_pending() const noexcept { return max_pending_; }
+
+private:
+    struct flight {
+        redis_outgoing msg;
+        std::size_t unacked;
+    };
+
+    std::size_t max_pending_;
+    std::size_t max_in_flight_;
+    std::deque<redis_outgoing> pending_;
+    std::deque<flight> in_flight_;
+    std::size_t in_flight_commands_ = 0;
+    std::uint64_t dropped_ = 0;
+};
+
+/** Drops copies a node already delivered: per origin, the highest sequence seen.
+
+    An origin's emits reach us in its publishing order (one connection to Redis, which keeps
+    order per connection), so anything at or below the highest sequence already seen is a
+    second copy: the same emit via another room channel, or a replay after a reconnect.
+    Remembers at most `max_origins` origins, forgetting the least recently heard.
+*/
+class redis_sequence_filter {
+public:
+    explicit redis_sequence_filter(std::size_t max_origins = 1024) noexcept
+        : max_origins_(max_origins > 0 ? max_origins : 1) {}
+
+    /// True the first time (origin, seq) is seen in order; false for a copy.
+    bool accept(std::string_view origin, std::uint64_t seq) {
+        ++clock_;
+        key_.assign(origin.data(), origin.size());
+        auto it = origins_.find(key_);
+        if (it != origins_.end()) {
+            it->second.last_heard = clock_;
+            if (seq <= it->second.last_seq) return false;
+            it->second.last_seq = seq;
+            return true;
+        }
+        if (origins_.size() >= max_origins_) {
+            // Rare (a new node after many restarts): forget the one heard least recently.
+            auto oldest = origins_.begin();
+            for (auto i = origins_.begin(); i != origins_.end(); ++i)
+                if (i->second.last_heard < oldest->second.last_heard) oldest = i;
+            origins_.erase(oldest);
+        }
+        origins_.emplace(key_, origin_state{seq, clock_});
+        return true;
+    }
+
+    std::size_t size() const noexcept { return origins_.size(); }
+
+private:
+    struct origin_state {
+        std::uint64_t last_seq;
+        std::uint64_t last_heard;
+    };
+    std::size_t max_origins_;
+    std::unordered_map<std::string, origin_state> origins_;
+    std::string key_; // reused lookup key: no allocation per message for usual id lengths
+    std::uint64_t clock_ = 0;
+};
+
+} // namespace sse::detail
+
+#endif
