@@ -141,6 +141,7 @@ private:
     mutable std::mutex queue_mutex_;
     detail::write_queue queue_;
     bool writing_ = false;
+    bool hold_writes_ = false; // while a replay is being merged in front of live events
     bool flush_then_close_ = false;
     std::error_code reason_;
     std::vector<std::function<void(std::error_code)>> disconnect_handlers_;
@@ -149,6 +150,8 @@ private:
     std::vector<membership> memberships_;
     std::size_t all_index_ = 0;
     std::uint64_t seen_stamp_ = 0;
+    enum class replay_state { none, pending, done } replay_ = replay_state::none;
+    std::uint64_t admitted_at_id_ = 0; // newest event id when admitted
     std::uint64_t except_stamp_ = 0;
     bool registered_ = false;
 

@@ -5,6 +5,7 @@
 #include <sse/adapter.hpp>
 #include <sse/broadcast.hpp>
 #include <sse/client.hpp>
+#include <sse/detail/history.hpp>
 #include <sse/middleware.hpp>
 #include <sse/options.hpp>
 
@@ -43,6 +44,9 @@ struct namespace_stats {
     std::uint64_t deliveries = 0;        ///< events queued to a client (one per recipient)
     std::uint64_t slow_consumers = 0;    ///< clients dropped for passing max_buffered_bytes
     std::uint64_t last_event_id = 0;     ///< id of the newest event
+    std::uint64_t replays = 0;           ///< reconnects served from history
+    std::uint64_t resets = 0;            ///< reconnects told to reset (gap or unknown id)
+    std::size_t history_events = 0;      ///< entries kept for replay, over all rooms
 };
 
 /** A namespace ("/football"): clients grouped in rooms, a middleware chain, and emits.
@@ -111,6 +115,16 @@ public:
 
     namespace_stats stats() const;
 
+    /** Sets how many recent events each room keeps for replay (overrides options::history).
+        With history on, a client that reconnects with `Last-Event-ID` first receives the
+        events of its rooms (and namespace-wide ones) that it missed, in id order, then live
+        events; or the `options::reset_event` when the gap is older than the history kept.
+    */
+    void set_history(history_options h);
+    /// Turns replay off (or back on) for this namespace; history is still recorded.
+    void set_replay(bool enabled) noexcept { replay_enabled_.store(enabled); }
+    bool replay_enabled() const noexcept { return replay_enabled_.load(); }
+
     /// Disconnects every client of this namespace; later connects are refused with 503.
     void close();
 
@@ -139,6 +153,12 @@ private:
     detail::room_state const* find_room(std::string const& name) const;
 
     void heartbeat(event_ptr const& ping);
+    bool wants_replay(client const& c) const; // registry lock held
+    void run_replay(client& c);
+    void replay_late_join(client& c, std::string_view room); // registry lock held
+    bool excluded(client const& c, detail::history_entry const& e) const;
+    void record_history(broadcast_packet const& p); // registry lock held
+    event_ptr make_reset(client const& c, char const* why, std::uint64_t id) const;
     void set_adapter(std::shared_ptr<adapter> a);
     void close_all(error reason);
     std::string response_head(handshake const& hs) const;
@@ -161,6 +181,9 @@ private:
     std::unordered_map<std::string, std::unique_ptr<detail::room_state>> rooms_;
     adapter* adapter_interest_ = nullptr; // adapter_ as seen under the registry lock
     std::uint64_t delivery_stamp_ = 0; // de-duplicates recipients without allocating a set
+    std::uint64_t delivered_upto_ = 0; // newest id delivered here
+    detail::history history_;
+    std::atomic<bool> replay_enabled_{true};
 
     // Copy-on-write so that connects read them without holding a lock while running them.
     mutable std::mutex handlers_mutex_;
@@ -172,6 +195,8 @@ private:
     std::atomic<std::uint64_t> events_emitted_{0};
     std::atomic<std::uint64_t> deliveries_{0};
     std::atomic<std::uint64_t> slow_consumers_{0};
+    std::atomic<std::uint64_t> replays_{0};
+    std::atomic<std::uint64_t> resets_{0};
 };
 
 } // namespace sse

@@ -40,6 +40,15 @@ struct cors_options {
     std::vector<std::string> allowed_origins;
 };
 
+/** How many recent events each room (and the namespace-wide broadcast log) keeps for
+    Last-Event-ID replay. `max_events == 0` turns history and replay off (the default: history
+    costs memory per room, and apps that refetch state on reconnect do not need it).
+*/
+struct history_options {
+    std::size_t max_events = 0;
+    std::chrono::milliseconds max_age{std::chrono::minutes(5)};
+};
+
 /** Options of a server, shared by all its namespaces. Every field has a usable default. */
 struct options {
     /// A `: ping` comment on every open stream this often, so that proxies keep idle streams
@@ -64,6 +73,14 @@ struct options {
     /// millisecond. Both zero: no retry hint.
     std::chrono::milliseconds close_retry_min{std::chrono::seconds(1)};
     std::chrono::milliseconds close_retry_max{std::chrono::seconds(10)};
+
+    /// Recent events kept per room for replay to reconnecting clients (see history_options).
+    /// A namespace may override it with `namespace_::set_history`.
+    history_options history;
+
+    /// The event sent instead of a replay when a client's Last-Event-ID is older than the
+    /// history kept, or unknown: the app should refetch its full state.
+    std::string reset_event = "reset";
 
     /// How long a closing stream may take to flush its last bytes before its socket is closed.
     std::chrono::milliseconds close_timeout{std::chrono::seconds(2)};

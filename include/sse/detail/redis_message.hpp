@@ -286,6 +286,25 @@ inline std::string redis_channel(std::string_view prefix, std::string_view nsp,
     return out;
 }
 
+/// Whether `channel` is `redis_channel(prefix, nsp, room)`, without building it.
+inline bool redis_channel_matches(std::string_view channel, std::string_view prefix,
+                                  std::string_view nsp, std::string_view room) noexcept {
+    if (channel.substr(0, prefix.size()) != prefix) return false;
+    std::size_t pos = prefix.size();
+    if (pos >= channel.size() || channel[pos] != '#') return false;
+    ++pos;
+    for (char c : nsp) {
+        if (c == '\\' || c == '#') {
+            if (pos >= channel.size() || channel[pos] != '\\') return false;
+            ++pos;
+        }
+        if (pos >= channel.size() || channel[pos] != c) return false;
+        ++pos;
+    }
+    if (pos >= channel.size() || channel[pos] != '#') return false;
+    return channel.substr(pos + 1) == room;
+}
+
 } // namespace sse::detail
 
 #endif

@@ -35,9 +35,15 @@ public:
         : max_pending_(max_pending)
         , max_in_flight_(max_in_flight > 0 ? max_in_flight : 1) {}
 
-    /// Queues `m`. Returns false (and counts it) when pending is full.
+    /** Queues `m`. Returns false (and counts it) when it cannot be kept: pending is full and
+        `m` cannot go out at once (the link is down, or others wait before it, or the window is
+        full). So `max_pending == 0` still publishes while the link is up and keeps up.
+    */
     bool push(redis_outgoing&& m) {
-        if (pending_.size() >= max_pending_) {
+        bool const goes_out_now =
+            connected_ && pending_.empty() &&
+            (in_flight_commands_ == 0 || in_flight_commands_ + m.channels.size() <= max_in_flight_);
+        if (!goes_out_now && pending_.size() >= max_pending_) {
             ++dropped_;
             return false;
         }
@@ -45,14 +51,25 @@ public:
         return true;
     }
 
-    /** The next emit to write, moved to in-flight, or nullptr when none is pending or the
-        window is full. The pointer stays valid until the emit is acknowledged or requeued.
+    /** The link came up (true) or went down (false). Going down requeues the in-flight emits
+        (see `requeue_in_flight`) and returns how many emits that dropped.
+    */
+    std::size_t set_connected(bool up) {
+        connected_ = up;
+        return up ? 0 : requeue_in_flight();
+    }
+
+    bool connected() const noexcept { return connected_; }
+
+    /** The next emit to write, moved to in-flight, or nullptr when the link is down, none is
+        pending or the window is full. The pointer stays valid until the emit is acknowledged or
+        requeued.
 
         The window admits an emit whose channels overflow it when nothing is in flight, so an
         emit to more rooms than the window still goes out.
     */
     redis_outgoing const* start_next() {
-        if (pending_.empty()) return nullptr;
+        if (!connected_ || pending_.empty()) return nullptr;
         std::size_t n = pending_.front().channels.size();
         if (in_flight_commands_ > 0 && in_flight_commands_ + n > max_in_flight_) return nullptr;
         in_flight_.push_back({std::move(pending_.front()), n});
@@ -118,6 +135,7 @@ private:
     std::deque<flight> in_flight_;
     std::size_t in_flight_commands_ = 0;
     std::uint64_t dropped_ = 0;
+    bool connected_ = false;
 };
 
 /** Drops copies a node already delivered: per origin, the highest sequence seen.

@@ -52,6 +52,15 @@ public:
         buffers_.clear();
     }
 
+    /// Rewrites the events not yet in flight (replay merges missed events in before them).
+    /// `fn(std::vector<event_ptr>&)` may reorder, add and drop; byte accounting follows.
+    template <class Fn>
+    void rewrite_pending(Fn&& fn) {
+        for (auto const& e : pending_) bytes_ -= e->wire().size();
+        fn(pending_);
+        for (auto const& e : pending_) bytes_ += e->wire().size();
+    }
+
     /// Drops everything (the stream is gone).
     void clear() noexcept {
         pending_.clear();

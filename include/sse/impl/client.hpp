@@ -110,7 +110,7 @@ inline bool client::enqueue(event_ptr const& e) {
         close(error::slow_consumer, false);
         return false;
     }
-    if (!writing_) start_write_locked(lock);
+    if (!writing_ && !hold_writes_) start_write_locked(lock);
     return true;
 }
 

@@ -118,6 +118,7 @@ inline namespace_::namespace_(private_tag, std::string name, options const& opts
     , opts_(opts)
     , adapter_(std::move(a))
     , adapter_interest_(adapter_.get())
+    , history_(opts.history)
     , middleware_(std::make_shared<std::vector<middleware> const>())
     , connection_handlers_(std::make_shared<std::vector<std::function<void(client_ptr)>> const>()) {}
 
@@ -248,6 +249,23 @@ inline void namespace_::deliver(broadcast_packet const& p) {
         for (auto const& room : p.rooms) for_each_in(room, send);
     }
     deliveries_.fetch_add(delivered, std::memory_order_relaxed);
+    delivered_upto_ = std::max(delivered_upto_, p.event->id());
+    if (history_.enabled() && p.event->id() != 0) record_history(p);
+}
+
+inline void namespace_::record_history(broadcast_packet const& p) {
+    // A client's private room dies with its connection (a reconnect gets a new id), so
+    // events for it are not kept.
+    auto is_private = [&](std::string const& r) { return by_id_.count(r) != 0; };
+    auto const now = detail::history::clock::now();
+    if (std::none_of(p.rooms.begin(), p.rooms.end(), is_private)) {
+        history_.record(p.event->id(), p.event, p.rooms, p.except, now);
+        return;
+    }
+    std::vector<std::string> shared;
+    for (auto const& r : p.rooms)
+        if (!is_private(r)) shared.push_back(r);
+    if (!shared.empty()) history_.record(p.event->id(), p.event, shared, p.except, now);
 }
 
 inline std::string namespace_::response_head(handshake const& hs) const {
@@ -312,9 +330,11 @@ inline bool namespace_::admit(client& c) {
 
     std::lock_guard<std::mutex> lock(registry_mutex_);
     if (closed_.load() || c.close_started_.load()) return false;
+    bool const replay = wants_replay(c);
     {
         std::lock_guard<std::mutex> q(c.queue_mutex_);
         c.state_.store(client::state::open);
+        c.hold_writes_ = replay; // live events wait until the missed ones are merged in front
     }
     c.enqueue(head_event);
     if (hello) c.enqueue(hello);
@@ -326,8 +346,115 @@ inline bool namespace_::admit(client& c) {
     auto pending = std::move(c.memberships_);
     c.memberships_.clear();
     for (auto const& m : pending) add_member(c, m.name);
+    c.admitted_at_id_ = delivered_upto_;
+    if (replay) {
+        // Runs after the handler that admitted the client (and its on_connection handlers),
+        // so that the rooms joined right after connect() are replayed together, in id order.
+        c.replay_ = client::replay_state::pending;
+        net::post(c.get_executor(), [self = shared_from_this(), who = c.shared_from_this()] {
+            self->run_replay(*who);
+        });
+    }
     connections_.fetch_add(1, std::memory_order_relaxed);
     return true;
+}
+
+inline bool namespace_::wants_replay(client const& c) const {
+    return !c.last_event_id_.empty() && replay_enabled_.load() && history_.enabled();
+}
+
+inline event_ptr namespace_::make_reset(client const& c, char const* why, std::uint64_t id) const {
+    auto ev = encoded_event::make(opts_.reset_event,
+                                  nlohmann::json{{"reason", why}, {"lastEventId", c.last_event_id_}});
+    if (id != 0) ev->stamp(id); // moves the browser's lastEventId to where live events resume
+    return ev;
+}
+
+inline void namespace_::run_replay(client& c) {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    if (!c.registered_ || c.replay_ != client::replay_state::pending) return;
+    c.replay_ = client::replay_state::done;
+
+    std::vector<std::string> rooms;
+    rooms.reserve(c.memberships_.size());
+    for (auto const& m : c.memberships_) rooms.push_back(m.name);
+
+    char const* why = nullptr;
+    std::vector<detail::history_entry const*> found;
+    auto const last = detail::parse_event_id(c.last_event_id_);
+    if (!last || *last > delivered_upto_)
+        why = "unknown_id";
+    else if (history_.collect(*last, rooms, true, found) == detail::history::verdict::reset)
+        why = "history_gap";
+
+    std::vector<event_ptr> missed;
+    std::size_t bytes = 0;
+    if (!why) {
+        for (auto const* e : found) {
+            if (excluded(c, *e)) continue;
+            bytes += e->event->wire().size();
+            missed.push_back(e->event);
+        }
+        // A replay larger than half the client's queue bound would trip the slow-consumer
+        // limit: tell the client to refetch instead.
+        if (bytes > c.max_buffered_bytes_ / 2) {
+            why = "history_too_large";
+            missed.clear();
+        }
+    }
+    (why ? resets_ : replays_).fetch_add(1, std::memory_order_relaxed);
+    event_ptr reset = why ? make_reset(c, why, c.admitted_at_id_) : nullptr;
+
+    std::unique_lock<std::mutex> q(c.queue_mutex_);
+    c.queue_.rewrite_pending([&](std::vector<event_ptr>& pending) {
+        // pending = header and first events (no id), then live events in id order, and maybe
+        // pings. Result: the same prefix, the missed events, then live ones, each id once.
+        std::vector<event_ptr> out;
+        out.reserve(pending.size() + missed.size() + 1);
+        std::size_t i = 0;
+        for (; i < pending.size() && pending[i]->id() == 0; ++i) out.push_back(pending[i]);
+        if (reset) out.push_back(reset);
+        auto m = missed.begin();
+        for (; i < pending.size(); ++i) {
+            auto const& live = pending[i];
+            if (live->id() == 0) continue; // a ping: the replay itself keeps the stream warm
+            for (; m != missed.end() && (*m)->id() < live->id(); ++m) out.push_back(*m);
+            if (m != missed.end() && (*m)->id() == live->id()) ++m; // both replayed and live
+            out.push_back(live);
+        }
+        out.insert(out.end(), m, missed.end());
+        pending.swap(out);
+    });
+    c.hold_writes_ = false;
+    if (!c.writing_ && c.queue_.has_pending()) c.start_write_locked(q);
+}
+
+inline bool namespace_::excluded(client const& c, detail::history_entry const& e) const {
+    for (auto const& x : e.targets->except)
+        for (auto const& m : c.memberships_)
+            if (m.name == x) return true;
+    return false;
+}
+
+inline void namespace_::replay_late_join(client& c, std::string_view room) {
+    // A room joined after the client's replay ran: replay that room's missed events that the
+    // client could not have had already (not also sent to a room it was in, nor to everyone).
+    auto const last = detail::parse_event_id(c.last_event_id_);
+    if (!last) return; // the first replay already told this client to reset
+    std::vector<detail::history_entry const*> found;
+    if (history_.collect(*last, {std::string(room)}, false, found) == detail::history::verdict::reset) {
+        resets_.fetch_add(1, std::memory_order_relaxed);
+        c.enqueue(make_reset(c, "history_gap", 0));
+        return;
+    }
+    for (auto const* e : found) {
+        bool had_it = false;
+        for (auto const& r : e->targets->rooms)
+            for (auto const& m : c.memberships_)
+                if (m.name == r) had_it = true;
+        if (had_it || excluded(c, *e)) continue;
+        c.enqueue(e->event);
+    }
 }
 
 inline void namespace_::unregister(client& c) {
@@ -389,6 +516,10 @@ inline void namespace_::join(client& c, std::string_view room) {
     std::lock_guard<std::mutex> lock(registry_mutex_);
     if (c.close_started_.load()) return;
     if (c.registered_) {
+        bool const is_new = std::none_of(c.memberships_.begin(), c.memberships_.end(),
+                                         [&](client::membership const& m) { return m.name == room; });
+        if (is_new && c.replay_ == client::replay_state::done && wants_replay(c))
+            replay_late_join(c, room);
         add_member(c, room);
         return;
     }
@@ -463,6 +594,7 @@ inline namespace_stats namespace_::stats() const {
         std::lock_guard<std::mutex> lock(registry_mutex_);
         s.clients = all_.size();
         s.rooms = rooms_.size();
+        s.history_events = history_.size();
     }
     {
         std::lock_guard<std::mutex> lock(emit_mutex_);
@@ -473,12 +605,20 @@ inline namespace_stats namespace_::stats() const {
     s.events_emitted = events_emitted_.load();
     s.deliveries = deliveries_.load();
     s.slow_consumers = slow_consumers_.load();
+    s.replays = replays_.load();
+    s.resets = resets_.load();
     return s;
 }
 
 inline void namespace_::heartbeat(event_ptr const& ping) {
     std::lock_guard<std::mutex> lock(registry_mutex_);
     for (auto const& c : all_) c->enqueue(ping);
+    history_.expire(detail::history::clock::now());
+}
+
+inline void namespace_::set_history(history_options h) {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    history_.configure(h);
 }
 
 inline void namespace_::set_adapter(std::shared_ptr<adapter> a) {

@@ -1,0 +1,594 @@
+// sse/impl/redis_adapter.hpp - bodies of sse/redis_adapter.hpp.
+//
+// Threads. Public calls come from any thread: `broadcast` and the interest calls take `mutex_`
+// for a few pointer moves and post to the strand at most once per batch. Everything that
+// touches hiredis, the publish queue or the links runs on `strand_`.
+//
+// Publishing. `broadcast` delivers locally first, encodes the message (outside the lock),
+// then numbers it and appends it to `intake_` under the lock, so sequence order is intake
+// order is publish order. The strand moves the intake into the publish queue and writes
+// PUBLISH commands while the in-flight window has room; hiredis gathers every command written
+// in one strand turn into one socket write. Replies acknowledge in order.
+//
+// Routing (the channel layout is in detail/redis_message.hpp). An emit is published:
+//   - to the namespace channel when it has no target room (a namespace-wide emit, with or
+//     without except rooms) or more target rooms than `max_room_channels`;
+//   - otherwise once to each distinct target room's channel.
+// A node subscribes to the namespace channel of each namespace it serves and to the channel
+// of each room with a local client. Each copy carries the whole room and except lists, so a
+// receiving node resolves its recipients from the full emit, once.
+//
+// Exactly once. The origin delivers locally and drops its echo (origin id). Every other node
+// N gets at least one copy if it has a matching client: that client's namespace (namespace
+// channel) or one of its target rooms (room channel) is subscribed on N. N may get several
+// copies (several target rooms live on N, or a replay after the publisher reconnected); all
+// carry the same (origin, sequence), and since one origin's messages reach N in the origin's
+// publishing order (one publishing connection; Redis keeps per-connection order; N has one
+// subscribing connection), N keeps a message only if its sequence is above the highest it has
+// seen from that origin. The local server then gives each client one copy.
+//
+// Order. One origin's emits to one room travel one channel through one connection in both
+// directions, in sequence order, and are delivered on N's strand in that order.
+//
+// Faults. Each link (publisher, subscriber) has its own reconnect state machine. While the
+// publisher is away emits wait in the queue (bounded); on reconnect the unacknowledged ones
+// and the waiting ones are published in order. The subscriber replays the subscription
+// tracker on each reconnect.
+#ifndef SSE_IMPL_REDIS_ADAPTER_HPP
+#define SSE_IMPL_REDIS_ADAPTER_HPP
+
+#include <sse/detail/hiredis_asio.hpp>
+#include <sse/detail/random_id.hpp>
+#include <sse/detail/redis_message.hpp>
+#include <sse/detail/redis_publish_queue.hpp>
+#include <sse/detail/redis_reconnect.hpp>
+#include <sse/detail/redis_subscriptions.hpp>
+#include <sse/detail/redis_url.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace sse {
+namespace detail {
+
+class redis_adapter_impl final : public redis_connection_handler,
+                                 public std::enable_shared_from_this<redis_adapter_impl> {
+public:
+    redis_adapter_impl(net::any_io_executor ex, redis_options opts)
+        : opts_(std::move(opts))
+        , strand_(net::make_strand(std::move(ex)))
+        , node_id_(random_id(12))
+        , queue_(opts_.max_pending_emits, opts_.max_in_flight)
+        , pub_("publisher", opts_, strand_)
+        , sub_("subscriber", opts_, strand_)
+        , rng_(std::random_device{}()) {}
+
+    void start() {
+        net::post(strand_, [self = shared_from_this()] { self->on_start(); });
+    }
+
+    std::string_view node_id() const noexcept { return node_id_; }
+    redis_options const& options() const noexcept { return opts_; }
+
+    // ---- any thread ----------------------------------------------------------------------
+
+    void attach(std::weak_ptr<adapter_host> host) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (closed_) return;
+            snapshot_pending_ = true;
+            removed_during_snapshot_.clear();
+        }
+        net::post(strand_, [self = shared_from_this(), host = std::move(host)]() mutable {
+            self->on_attach(std::move(host));
+        });
+    }
+
+    void broadcast(broadcast_packet const& packet) {
+        if (closed_flag_.load(std::memory_order_acquire)) return;
+        redis_outgoing m;
+        m.channels = channels_for(packet);
+        m.payload = encode_redis_message(packet.event->id(), node_id_, packet.nsp, packet.rooms,
+                                         packet.except, packet.event->body());
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (closed_) return;
+        // A hard bound for a strand that does not keep up; the queue applies the real one.
+        if (intake_.size() >= opts_.max_pending_emits + opts_.max_in_flight + 1) {
+            intake_dropped_.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        m.sequence = ++sequence_;
+        set_redis_message_sequence(m.payload, m.sequence);
+        intake_.push_back(std::move(m));
+        if (!publish_posted_) {
+            publish_posted_ = true;
+            net::post(strand_, [self = shared_from_this()] { self->on_intake(); });
+        }
+    }
+
+    void interest(std::string_view nsp, std::string_view room, bool add) {
+        auto channel = redis_channel(opts_.channel_prefix, nsp, room);
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (closed_) return;
+        bool changed = add ? subs_.add(channel) : subs_.remove(channel);
+        if (!add && snapshot_pending_) removed_during_snapshot_.insert(channel);
+        if (changed) schedule_subscription_flush();
+    }
+
+    void close() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (closed_) return;
+            closed_ = true;
+            closed_flag_.store(true, std::memory_order_release);
+            intake_.clear();
+        }
+        net::post(strand_, [self = shared_from_this()] { self->teardown(); });
+    }
+
+    redis_state state() const {
+        redis_state s;
+        s.publisher_connected = pub_up_.load(std::memory_order_acquire);
+        s.subscriber_connected = sub_up_.load(std::memory_order_acquire);
+        s.connected = s.publisher_connected && s.subscriber_connected;
+        s.reconnects = reconnects_.load(std::memory_order_relaxed);
+        s.connect_failures = connect_failures_.load(std::memory_order_relaxed);
+        s.published = published_.load(std::memory_order_relaxed);
+        s.received = received_.load(std::memory_order_relaxed);
+        s.delivered = delivered_.load(std::memory_order_relaxed);
+        s.echoes = echoes_.load(std::memory_order_relaxed);
+        s.duplicates = duplicates_.load(std::memory_order_relaxed);
+        s.dropped = intake_dropped_.load(std::memory_order_relaxed) +
+                    queue_dropped_.load(std::memory_order_relaxed);
+        s.malformed = malformed_.load(std::memory_order_relaxed);
+        s.subscribed_channels = subscribed_.load(std::memory_order_relaxed);
+        s.pending_subscriptions = pending_subscriptions_.load(std::memory_order_relaxed);
+        s.pending = queue_pending_.load(std::memory_order_relaxed);
+        std::lock_guard<std::mutex> lock(mutex_);
+        s.closed = closed_;
+        s.pending += intake_.size();
+        s.wanted_channels = subs_.wanted_count();
+        s.last_error = last_error_;
+        return s;
+    }
+
+    // ---- redis_connection_handler (strand) ------------------------------------------------
+
+    void on_connection_ready(redis_connection& c) override {
+        link* lp = which(c);
+        if (lp == nullptr) return;
+        link& l = *lp;
+        l.fsm.on_connected();
+        reconnects_.store(pub_.fsm.reconnects() + sub_.fsm.reconnects(),
+                          std::memory_order_relaxed);
+        log(redis_log_level::info, std::string(l.role) + " connected to Redis at " + c.target());
+        if (&l == &pub_) {
+            pub_up_.store(true, std::memory_order_release);
+            queue_.set_connected(true);
+            drain_publishes();
+        } else {
+            sub_up_.store(true, std::memory_order_release);
+            subscribed_.store(0, std::memory_order_relaxed);
+            pending_subscriptions_.store(0, std::memory_order_relaxed);
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                subs_.reset(); // the tracker is the replay list
+            }
+            flush_subscriptions();
+        }
+        notify_state();
+    }
+
+    void on_connection_down(redis_connection& c, std::string const& reason) override {
+        link* lp = which(c);
+        if (lp == nullptr) return;
+        link& l = *lp;
+        auto keep = std::move(l.conn); // destroyed when this returns, outside hiredis
+        bool const was_up = l.fsm.current() == redis_reconnect::state::connected;
+        record_error(reason);
+        if (&l == &pub_) {
+            pub_up_.store(false, std::memory_order_release);
+            queue_.set_connected(false); // unacknowledged emits go back to the front
+            queue_dropped_.store(queue_.dropped(), std::memory_order_relaxed);
+            queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
+        } else {
+            sub_up_.store(false, std::memory_order_release);
+            subscribed_.store(0, std::memory_order_relaxed);
+            pending_subscriptions_.store(0, std::memory_order_relaxed);
+        }
+        if (!was_up) connect_failures_.fetch_add(1, std::memory_order_relaxed);
+        // Repeated identical failures while retrying are logged once.
+        bool const repeat = !was_up && reason == l.last_failure;
+        l.last_failure = was_up ? std::string() : reason;
+        log(repeat ? redis_log_level::debug : redis_log_level::warning,
+            std::string(l.role) + ": " + reason);
+        auto a = was_up ? l.fsm.on_lost(unit()) : l.fsm.on_connect_failed(unit());
+        act(l, a);
+        notify_state();
+    }
+
+    void on_connection_reply(redis_connection& c, redisReply const& reply, int tag) override {
+        if (tag == tag_publish) {
+            if (reply.type == REDIS_REPLY_ERROR) {
+                // E.g. an ACL without PUBLISH rights: the emit is lost; say so once per reason.
+                std::string e = "Redis refused PUBLISH: " + std::string(reply.str, reply.len);
+                if (e != last_publish_error_) {
+                    log(redis_log_level::error, e);
+                    record_error(e);
+                    last_publish_error_ = std::move(e);
+                    notify_state();
+                }
+            }
+            if (queue_.acknowledge()) published_.fetch_add(1, std::memory_order_relaxed);
+            if (queue_.pending() > 0) drain_publishes();
+            return;
+        }
+        if (tag == tag_subscription) on_subscription_push(c, reply);
+    }
+
+    // ---- strand ---------------------------------------------------------------------------
+
+private:
+    static constexpr int tag_publish = 0;
+    static constexpr int tag_subscription = 1;
+    static constexpr std::size_t channels_per_command = 256;
+
+    struct link {
+        link(char const* r, redis_options const& o, redis_strand const& s)
+            : role(r)
+            , fsm(o.reconnect_min, o.reconnect_max)
+            , timer(s) {}
+        char const* role;
+        redis_reconnect fsm;
+        net::steady_timer timer;
+        std::shared_ptr<redis_connection> conn;
+        std::string last_failure;
+    };
+
+    link* which(redis_connection& c) noexcept {
+        if (pub_.conn.get() == &c) return &pub_;
+        if (sub_.conn.get() == &c) return &sub_;
+        return nullptr; // a connection we already let go of
+    }
+
+    double unit() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
+
+    std::vector<std::string> channels_for(broadcast_packet const& p) const {
+        std::vector<std::string> out;
+        auto const& rooms = p.rooms;
+        std::size_t const limit = opts_.max_room_channels;
+        if (rooms.empty()) {
+            out.push_back(redis_channel(opts_.channel_prefix, p.nsp, {}));
+            return out;
+        }
+        out.reserve(std::min(rooms.size(), limit == 0 ? rooms.size() : limit));
+        for (std::size_t i = 0; i < rooms.size(); ++i) {
+            // The same room twice (to("a").to("a")) is one channel.
+            if (std::find(rooms.begin(), rooms.begin() + static_cast<std::ptrdiff_t>(i),
+                          rooms[i]) != rooms.begin() + static_cast<std::ptrdiff_t>(i))
+                continue;
+            if (limit != 0 && out.size() == limit) {
+                out.clear();
+                out.push_back(redis_channel(opts_.channel_prefix, p.nsp, {}));
+                return out;
+            }
+            out.push_back(redis_channel(opts_.channel_prefix, p.nsp, rooms[i]));
+        }
+        return out;
+    }
+
+    void on_start() {
+        if (closed_flag_.load(std::memory_order_acquire)) return;
+        std::string error;
+        if (!parse_redis_url(opts_.url, endpoint_, error)) {
+            record_error(error);
+            log(redis_log_level::error, error);
+            notify_state();
+            return; // nothing to connect to; local delivery goes on
+        }
+        act(pub_, pub_.fsm.start());
+        act(sub_, sub_.fsm.start());
+    }
+
+    void act(link& l, redis_reconnect::action a) {
+        switch (a.type) {
+        case redis_reconnect::action::none: break;
+        case redis_reconnect::action::connect: {
+            std::string name = "sse:" + node_id_ + (&l == &pub_ ? ":pub" : ":sub");
+            l.conn = std::make_shared<redis_connection>(
+                strand_, std::weak_ptr<redis_connection_handler>(shared_from_this()),
+                std::move(name));
+            l.conn->start(endpoint_, opts_.connect_timeout);
+            break;
+        }
+        case redis_reconnect::action::wait:
+            l.timer.expires_after(a.delay);
+            l.timer.async_wait(
+                [self = shared_from_this(), &l](boost::system::error_code ec) {
+                    if (ec || self->closed_flag_.load(std::memory_order_acquire)) return;
+                    self->act(l, l.fsm.on_timer());
+                });
+            break;
+        case redis_reconnect::action::stop:
+            l.timer.cancel();
+            if (auto c = std::move(l.conn)) c->close();
+            break;
+        }
+    }
+
+    void on_attach(std::weak_ptr<adapter_host> host) {
+        host_ = std::move(host);
+        auto h = host_.lock();
+        std::vector<std::pair<std::string, std::string>> live;
+        if (h) live = h->local_interests(); // outside our lock: it takes the server's
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (closed_) return;
+        bool changed = false;
+        for (auto const& [nsp, room] : live) {
+            auto channel = redis_channel(opts_.channel_prefix, nsp, room);
+            // A room that emptied while the snapshot was taken must not come back.
+            if (removed_during_snapshot_.count(channel) != 0) continue;
+            changed |= subs_.add(channel);
+        }
+        snapshot_pending_ = false;
+        removed_during_snapshot_.clear();
+        if (changed) schedule_subscription_flush();
+    }
+
+    // Under mutex_.
+    void schedule_subscription_flush() {
+        if (subscribe_posted_) return;
+        subscribe_posted_ = true;
+        net::post(strand_, [self = shared_from_this()] { self->flush_subscriptions(); });
+    }
+
+    void flush_subscriptions() {
+        redis_subscriptions::changes ch;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            subscribe_posted_ = false;
+            if (closed_ || !sub_.conn || !sub_.conn->ready()) return; // replayed on ready
+            ch = subs_.take_changes();
+        }
+        if (!send_channels("SUBSCRIBE", ch.subscribe) ||
+            !send_channels("UNSUBSCRIBE", ch.unsubscribe)) {
+            // hiredis refused a command: our view of the subscriptions is no longer the
+            // server's. Start over on a new connection (the tracker replays everything).
+            if (sub_.conn) sub_.conn->abort("could not write SUBSCRIBE/UNSUBSCRIBE");
+        }
+    }
+
+    bool send_channels(std::string_view verb, std::vector<std::string> const& channels) {
+        std::vector<char const*> argv;
+        std::vector<std::size_t> lens;
+        for (std::size_t i = 0; i < channels.size(); i += channels_per_command) {
+            std::size_t n = std::min(channels_per_command, channels.size() - i);
+            argv.assign(1, verb.data());
+            lens.assign(1, verb.size());
+            for (std::size_t j = i; j < i + n; ++j) {
+                argv.push_back(channels[j].data());
+                lens.push_back(channels[j].size());
+            }
+            if (!sub_.conn->command(tag_subscription, static_cast<int>(argv.size()), argv.data(),
+                                    lens.data()))
+                return false;
+            pending_subscriptions_.fetch_add(n, std::memory_order_relaxed);
+        }
+        return true;
+    }
+
+    void on_intake() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            publish_posted_ = false;
+            intake_.swap(batch_);
+        }
+        for (auto& m : batch_) queue_.push(std::move(m));
+        batch_.clear();
+        queue_dropped_.store(queue_.dropped(), std::memory_order_relaxed);
+        drain_publishes();
+    }
+
+    void drain_publishes() {
+        if (pub_.conn && pub_.conn->ready()) {
+            while (auto const* m = queue_.start_next()) {
+                for (auto const& ch : m->channels) {
+                    char const* argv[3] = {"PUBLISH", ch.data(), m->payload.data()};
+                    std::size_t lens[3] = {7, ch.size(), m->payload.size()};
+                    if (!pub_.conn->command(tag_publish, 3, argv, lens)) {
+                        pub_.conn->abort("could not write PUBLISH");
+                        queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
+                        return;
+                    }
+                }
+            }
+        }
+        queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
+    }
+
+    void on_subscription_push(redis_connection&, redisReply const& r) {
+        // ["message", channel, payload] | ["subscribe"/"unsubscribe", channel, count]
+        if (r.type != REDIS_REPLY_ARRAY || r.elements < 3 || r.element[0] == nullptr ||
+            r.element[0]->type != REDIS_REPLY_STRING || r.element[1] == nullptr ||
+            r.element[2] == nullptr)
+            return;
+        std::string_view kind(r.element[0]->str, r.element[0]->len);
+        if (kind == "message") {
+            auto const* ch = r.element[1];
+            auto const* payload = r.element[2];
+            if (ch->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING) return;
+            on_message(std::string_view(ch->str, ch->len),
+                       std::string_view(payload->str, payload->len));
+        } else if (kind == "subscribe" || kind == "unsubscribe") {
+            if (r.element[2]->type == REDIS_REPLY_INTEGER)
+                subscribed_.store(static_cast<std::size_t>(r.element[2]->integer),
+                                  std::memory_order_relaxed);
+            if (pending_subscriptions_.load(std::memory_order_relaxed) > 0)
+                pending_subscriptions_.fetch_sub(1, std::memory_order_relaxed);
+        }
+    }
+
+    void on_message(std::string_view channel, std::string_view payload) {
+        received_.fetch_add(1, std::memory_order_relaxed);
+        auto st = decode_redis_message(payload, msg_);
+        if (st != decode_status::ok) return malformed(channel, to_string(st));
+        if (msg_.origin == node_id_) {
+            echoes_.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        // A message must be on a channel its own target names: else it was crafted or
+        // misrouted (a foreign publisher reusing our prefix).
+        bool on_its_channel =
+            msg_.rooms.empty()
+                ? redis_channel_matches(channel, opts_.channel_prefix, msg_.nsp, {})
+                : redis_channel_matches(channel, opts_.channel_prefix, msg_.nsp, {}) ||
+                      std::any_of(msg_.rooms.begin(), msg_.rooms.end(), [&](auto const& room) {
+                          return redis_channel_matches(channel, opts_.channel_prefix, msg_.nsp,
+                                                       room);
+                      });
+        if (!on_its_channel) return malformed(channel, "message on a channel it does not target");
+        if (!filter_.accept(msg_.origin, msg_.sequence)) {
+            duplicates_.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        if (closed_flag_.load(std::memory_order_acquire)) return;
+        auto host = host_.lock();
+        if (!host) return; // not attached yet, or the server is gone
+        host->deliver_remote(msg_.nsp, msg_.rooms, msg_.except,
+                             encoded_event::from_body(msg_.event, msg_.body));
+        delivered_.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    void malformed(std::string_view channel, char const* why) {
+        auto n = malformed_.fetch_add(1, std::memory_order_relaxed) + 1;
+        // The first one is worth a warning; a flood is not worth a flood of logs.
+        log(n == 1 ? redis_log_level::warning : redis_log_level::debug,
+            "ignored a malformed message on channel '" + std::string(channel) + "': " + why);
+    }
+
+    void teardown() {
+        act(pub_, pub_.fsm.close());
+        act(sub_, sub_.fsm.close());
+        queue_.clear();
+        queue_pending_.store(0, std::memory_order_relaxed);
+        pub_up_.store(false, std::memory_order_release);
+        sub_up_.store(false, std::memory_order_release);
+        host_.reset();
+        notify_state();
+    }
+
+    void record_error(std::string const& e) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        last_error_ = e;
+    }
+
+    void notify_state() {
+        if (opts_.on_state_change) opts_.on_state_change(state());
+    }
+
+    void log(redis_log_level level, std::string const& text) {
+        if (opts_.log) {
+            opts_.log(level, text);
+            return;
+        }
+        if (level >= redis_log_level::warning) std::cerr << "[sse.redis] " << text << '\n';
+    }
+
+    redis_options opts_;
+    redis_strand strand_;
+    std::string node_id_;
+    redis_endpoint endpoint_;
+
+    // Guarded by mutex_ (any thread).
+    mutable std::mutex mutex_;
+    bool closed_ = false;
+    std::uint64_t sequence_ = 0;
+    std::vector<redis_outgoing> intake_;
+    bool publish_posted_ = false;
+    bool subscribe_posted_ = false;
+    redis_subscriptions subs_;
+    bool snapshot_pending_ = false;
+    std::unordered_set<std::string> removed_during_snapshot_;
+    std::string last_error_;
+
+    // Strand only.
+    redis_publish_queue queue_;
+    std::vector<redis_outgoing> batch_;
+    link pub_;
+    link sub_;
+    std::weak_ptr<adapter_host> host_;
+    redis_sequence_filter filter_;
+    redis_message msg_; // reused: its vectors keep their capacity
+    std::minstd_rand rng_;
+    std::string last_publish_error_;
+
+    // Read by state() from any thread.
+    std::atomic<bool> closed_flag_{false};
+    std::atomic<bool> pub_up_{false};
+    std::atomic<bool> sub_up_{false};
+    std::atomic<std::uint64_t> reconnects_{0};
+    std::atomic<std::uint64_t> connect_failures_{0};
+    std::atomic<std::uint64_t> published_{0};
+    std::atomic<std::uint64_t> received_{0};
+    std::atomic<std::uint64_t> delivered_{0};
+    std::atomic<std::uint64_t> echoes_{0};
+    std::atomic<std::uint64_t> duplicates_{0};
+    std::atomic<std::uint64_t> intake_dropped_{0};
+    std::atomic<std::uint64_t> queue_dropped_{0};
+    std::atomic<std::uint64_t> malformed_{0};
+    std::atomic<std::size_t> queue_pending_{0};
+    std::atomic<std::size_t> subscribed_{0};
+    std::atomic<std::size_t> pending_subscriptions_{0};
+};
+
+} // namespace detail
+
+inline redis_adapter::redis_adapter(executor_type ex, redis_options opts)
+    : impl_(std::make_shared<detail::redis_adapter_impl>(std::move(ex), std::move(opts))) {
+    impl_->start();
+}
+
+inline redis_adapter::~redis_adapter() { impl_->close(); }
+
+inline void redis_adapter::attach(std::weak_ptr<adapter_host> host) {
+    impl_->attach(std::move(host));
+}
+
+inline void redis_adapter::broadcast(broadcast_packet const& packet, local_delivery& local) {
+    local.deliver(packet); // this node's clients first, without waiting for Redis
+    impl_->broadcast(packet);
+}
+
+inline void redis_adapter::namespace_added(std::string_view nsp) {
+    impl_->interest(nsp, {}, true);
+}
+
+inline void redis_adapter::room_added(std::string_view nsp, std::string_view room) {
+    impl_->interest(nsp, room, true);
+}
+
+inline void redis_adapter::room_removed(std::string_view nsp, std::string_view room) {
+    impl_->interest(nsp, room, false);
+}
+
+inline std::string_view redis_adapter::node_id() const noexcept { return impl_->node_id(); }
+
+inline void redis_adapter::close() { impl_->close(); }
+
+inline redis_state redis_adapter::state() const { return impl_->state(); }
+
+inline redis_options const& redis_adapter::options() const noexcept { return impl_->options(); }
+
+} // namespace sse
+
+#endif

@@ -1,0 +1,221 @@
+// sse/redis_adapter.hpp - scaling out: every node's emits reach every node's clients through
+// Redis pub/sub (hiredis, driven by the server's own Asio executor).
+//
+// @code
+//   #include <sse/redis_adapter.hpp>   // CMake target sse::redis (links hiredis)
+//   sse::redis_options ro;
+//   ro.url = "redis://:secret@10.0.0.5:6379/2";
+//   io.adapter(std::make_shared<sse::redis_adapter>(ioc.get_executor(), ro));
+// @endcode
+//
+// How it works (details in impl/redis_adapter.hpp):
+//   - one publishing and one subscribing connection per adapter, both on one strand of the
+//     executor you give: no thread, no libevent or libuv;
+//   - the origin node delivers to its own clients at once and publishes the emit once (per
+//     target channel, pipelined), tagged with its node id and a sequence number;
+//   - routing by interest: channel `<prefix>#<nsp>#` carries namespace-wide emits, channel
+//     `<prefix>#<nsp>#<room>` carries emits to a room; a node subscribes only to the
+//     namespaces it serves and the rooms it has local clients in (a client id is a room too);
+//   - an emit to several rooms goes to each room's channel; a node that hears it twice keeps
+//     the first copy (same origin and sequence) and resolves its own recipients once from the
+//     full room and except lists, so every client gets it exactly once;
+//   - Redis keeps the order of one connection, so emits from one node to one room arrive in
+//     emit order on every node;
+//   - when Redis goes away the adapter reconnects with backoff, resubscribes, and publishes
+//     the emits it kept meanwhile (up to `max_pending_emits`; beyond that, dropped and
+//     counted). Local delivery never stops.
+#ifndef SSE_REDIS_ADAPTER_HPP
+#define SSE_REDIS_ADAPTER_HPP
+
+#include <sse/adapter.hpp>
+#include <sse/detail/config.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace sse {
+
+namespace detail {
+class redis_adapter_impl;
+} // namespace detail
+
+/// How much a Redis adapter log line matters.
+enum class redis_log_level { debug, info, warning, error };
+
+/** A snapshot of a Redis adapter's links and counters (see `redis_adapter::state`).
+
+    Counters only grow; they count since the adapter was created.
+*/
+struct redis_state {
+    /// Both connections are up (connected, authenticated, database selected).
+    bool connected = false;
+    bool publisher_connected = false;
+    bool subscriber_connected = false;
+    /// The adapter was closed.
+    bool closed = false;
+
+    /// Times a connection that had been up came back up.
+    std::uint64_t reconnects = 0;
+    /// Connection attempts that failed (refused, timed out, AUTH or SELECT refused).
+    std::uint64_t connect_failures = 0;
+
+    /// Emits whose PUBLISH commands Redis acknowledged.
+    std::uint64_t published = 0;
+    /// Messages that arrived on our channels, whatever they held.
+    std::uint64_t received = 0;
+    /// Messages from other nodes handed to the local server.
+    std::uint64_t delivered = 0;
+    /// Our own emits coming back (dropped: the origin already delivered them).
+    std::uint64_t echoes = 0;
+    /// Second copies of an emit (heard on two room channels, or republished after a
+    /// reconnect), dropped.
+    std::uint64_t duplicates = 0;
+    /// Emits not published because `max_pending_emits` was reached while Redis was away
+    /// or slow.
+    std::uint64_t dropped = 0;
+    /// Undecodable or foreign messages on our channels, ignored.
+    std::uint64_t malformed = 0;
+
+    /// Emits waiting to be published.
+    std::size_t pending = 0;
+    /// Channels this node wants (namespaces served, rooms with local clients).
+    std::size_t wanted_channels = 0;
+    /// Channels Redis confirmed on the current subscriber connection.
+    std::size_t subscribed_channels = 0;
+    /// SUBSCRIBE/UNSUBSCRIBE confirmations still awaited.
+    std::size_t pending_subscriptions = 0;
+
+    /// The last error, for humans; empty when none happened yet. It is kept after recovery.
+    std::string last_error;
+};
+
+/** Options of a Redis adapter. An aggregate: set the fields you need.
+
+    @code
+    sse::redis_options o;                         // C++17
+    o.url = "redis://:secret@127.0.0.1:6379/2";
+    auto a = std::make_shared<sse::redis_adapter>(ioc.get_executor(), o);
+    // C++20: sse::redis_options{.url = "redis://127.0.0.1:6379"}
+    @endcode
+*/
+struct redis_options {
+    /** Where Redis is: `redis://[[user]:password@]host[:port][/db]`.
+
+        `redis://:secret@host` sends `AUTH secret`; `redis://user:secret@host` sends
+        `AUTH user secret` (Redis 6 ACL). Percent-encode `@ : /` in the password. The port
+        defaults to 6379, the database to 0. A host name is resolved asynchronously; an IPv6
+        address goes in brackets. `rediss://` (TLS) is not supported. A URL that does not parse
+        leaves the adapter disconnected with the reason in `redis_state::last_error`.
+    */
+    std::string url = "redis://127.0.0.1:6379";
+
+    /// First part of every channel name (`<prefix>#<nsp>#<room>`). Apps that share a Redis
+    /// but must not hear each other use different prefixes.
+    std::string channel_prefix = "sse";
+
+    /// Delay before the first reconnect attempt (jittered: between half and all of it); it
+    /// doubles after each failure, up to `reconnect_max`.
+    std::chrono::milliseconds reconnect_min = std::chrono::milliseconds(100);
+    std::chrono::milliseconds reconnect_max = std::chrono::seconds(5);
+
+    /// Longest time from starting an attempt (resolve, connect, AUTH, SELECT) to ready.
+    /// 0 disables (not recommended: a black-holed host then waits for the OS, minutes).
+    std::chrono::milliseconds connect_timeout = std::chrono::seconds(5);
+
+    /// Emits kept while the publisher is away (or Redis is slower than the emits), published
+    /// in order on reconnect. Past it a new emit is not published (it is still delivered
+    /// locally) and `redis_state::dropped` grows. 0 keeps nothing.
+    std::size_t max_pending_emits = 10000;
+
+    /// PUBLISH commands written but not yet answered: the pipelining window. Larger helps a
+    /// far-away Redis; it bounds what is written again after a reconnect.
+    std::size_t max_in_flight = 4096;
+
+    /// An emit to more rooms than this is published once on the namespace-wide channel
+    /// instead of once per room channel (every node serving the namespace then hears it and
+    /// delivers to the rooms it has). 0 means "always per room".
+    std::size_t max_room_channels = 16;
+
+    /// Called on the adapter's strand when `connected` changes or an error is recorded.
+    /// Must not block; may call `redis_adapter::state()`.
+    std::function<void(redis_state const&)> on_state_change;
+
+    /// Log sink, called on the adapter's strand. When empty, warnings and errors go to
+    /// `std::cerr` prefixed with `[sse.redis]`; set a no-op to silence them.
+    std::function<void(redis_log_level, std::string_view)> log;
+};
+
+/** An `sse::adapter` that connects the nodes of a cluster through Redis pub/sub.
+
+    Install it on each node with `server::adapter(...)`. It connects as soon as it is built,
+    reconnects by itself, and is closed by `io.close()` (or its destructor).
+
+    @par Thread Safety
+    Every member function is safe to call from any thread. All Redis I/O runs on one strand of
+    the executor given to the constructor; the executor's io_context must be running for
+    anything to reach Redis (local delivery does not depend on it).
+
+    @par Delivery guarantees
+    Exactly once per client for every emit that Redis carries, in emit order per origin node
+    and room. Redis pub/sub stores nothing: a node whose subscriber is disconnected misses what
+    is published meanwhile, and emits kept while the publisher was away reach only the nodes
+    already resubscribed when they are published.
+
+    @note Destroy the adapter (or call `close()` and let the io_context run) before destroying
+    its io_context.
+*/
+class redis_adapter final : public adapter {
+public:
+    /// Type of the executor given to the constructor.
+    using executor_type = net::any_io_executor;
+
+    /** Starts connecting to Redis.
+
+        @param ex Executor of the io_context the Redis I/O runs on (usually the server's).
+        @param opts Options; see `redis_options`. Errors in them (a bad URL) are reported
+        through `state().last_error` and the log, never thrown.
+    */
+    explicit redis_adapter(executor_type ex, redis_options opts = {});
+
+    /// Closes (see `close`).
+    ~redis_adapter() override;
+
+    redis_adapter(redis_adapter const&) = delete;
+    redis_adapter& operator=(redis_adapter const&) = delete;
+
+    void attach(std::weak_ptr<adapter_host> host) override;
+    void broadcast(broadcast_packet const& packet, local_delivery& local) override;
+    void namespace_added(std::string_view nsp) override;
+    void room_added(std::string_view nsp, std::string_view room) override;
+    void room_removed(std::string_view nsp, std::string_view room) override;
+    std::string_view node_id() const noexcept override;
+
+    /** Stops: no publish, no delivery to the host after this returns (a delivery running on
+        another thread at this moment completes). The connections, timers and descriptors are
+        released on the adapter's strand right after. Emits not yet published are discarded.
+        Idempotent.
+    */
+    void close() override;
+
+    /// A snapshot of links and counters.
+    redis_state state() const;
+
+    /// The options in use.
+    redis_options const& options() const noexcept;
+
+private:
+    std::shared_ptr<detail::redis_adapter_impl> impl_;
+};
+
+} // namespace sse
+
+#include <sse/impl/redis_adapter.hpp>
+
+#endif
