@@ -95,6 +95,11 @@ public:
     /// The id stamped on this event, 0 when none.
     std::uint64_t id() const noexcept { return id_; }
 
+    /// Which queued events a newer one may replace under the conflate policy: events with the
+    /// same key (same event name, same target rooms). 0 = never replaced.
+    std::uint64_t conflation_key() const noexcept { return conflation_key_; }
+    void set_conflation_key(std::uint64_t key) noexcept { conflation_key_ = key; }
+
 private:
     encoded_event() = default;
     void begin_body(std::string_view name, std::size_t data_size_hint);
@@ -106,6 +111,7 @@ private:
     std::uint32_t name_begin_ = 0;
     std::uint32_t name_size_ = 0;
     std::uint64_t id_ = 0;
+    std::uint64_t conflation_key_ = 0;
 };
 
 /// A shared, immutable encoded event.

@@ -125,6 +125,10 @@ public:
     void set_replay(bool enabled) noexcept { replay_enabled_.store(enabled); }
     bool replay_enabled() const noexcept { return replay_enabled_.load(); }
 
+    /// What happens to this namespace's clients that fall behind (overrides the option).
+    void set_slow_consumer_policy(slow_consumer_policy p);
+    sse::slow_consumer_policy slow_consumer_policy() const noexcept { return policy_.load(); }
+
     /// Disconnects every client of this namespace; later connects are refused with 503.
     void close();
 
@@ -143,7 +147,8 @@ private:
     void deliver(broadcast_packet const& packet) override;
 
     // Registry changes, called by client and admission.
-    bool admit(client& c);
+    enum class admission_result { admitted, gone, full };
+    admission_result admit(client& c);
     void unregister(client& c);
     void join(client& c, std::string_view room);
     void leave(client& c, std::string_view room);
@@ -184,6 +189,8 @@ private:
     std::uint64_t delivered_upto_ = 0; // newest id delivered here
     detail::history history_;
     std::atomic<bool> replay_enabled_{true};
+    std::atomic<sse::slow_consumer_policy> policy_;
+    std::unordered_map<std::string, std::size_t> per_address_; // only with a per-address limit
 
     // Copy-on-write so that connects read them without holding a lock while running them.
     mutable std::mutex handlers_mutex_;

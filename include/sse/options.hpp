@@ -49,6 +49,16 @@ struct history_options {
     std::chrono::milliseconds max_age{std::chrono::minutes(5)};
 };
 
+/// What happens to a client whose queue passes `options::max_buffered_bytes`.
+enum class slow_consumer_policy {
+    /// Drop its unsent events, send a `retry:` hint, close. With history on, its reconnect
+    /// replays what it missed.
+    disconnect,
+    /// Keep only the newest queued event per (event name, target rooms) - right for scores and
+    /// prices where a stale value is worthless. Disconnect only if that is still too much.
+    conflate
+};
+
 /** Options of a server, shared by all its namespaces. Every field has a usable default. */
 struct options {
     /// A `: ping` comment on every open stream this often, so that proxies keep idle streams
@@ -67,6 +77,18 @@ struct options {
     /// A client whose queued, unwritten bytes would pass this is disconnected as a slow
     /// consumer (counted in the namespace's stats). Bounds memory per client.
     std::size_t max_buffered_bytes = 1024 * 1024;
+
+    /// What to do with a client that passes max_buffered_bytes (per namespace:
+    /// `namespace_::set_slow_consumer_policy`).
+    slow_consumer_policy slow_consumer = slow_consumer_policy::disconnect;
+
+    /// Admitted clients per namespace beyond which connects are refused with 503. 0: no limit.
+    std::size_t max_clients = 0;
+    /// Admitted clients per remote IP address and namespace beyond which connects get 503.
+    /// 0: no limit. Behind a proxy every client has the proxy's address: leave it 0 there.
+    std::size_t max_clients_per_address = 0;
+    /// Rooms one client may be in (its private room aside); `join` beyond it throws.
+    std::size_t max_rooms_per_client = 1024;
 
     /// On `close()`, each client is told `retry: <random ms in this window>` before its stream
     /// ends, so that thousands of browsers do not reconnect to a restarted node in the same

@@ -6,7 +6,9 @@
 
 #include <boost/asio/buffer.hpp>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace sse::detail {
@@ -59,6 +61,33 @@ public:
         for (auto const& e : pending_) bytes_ -= e->wire().size();
         fn(pending_);
         for (auto const& e : pending_) bytes_ += e->wire().size();
+    }
+
+    /// Drops the events not yet in flight.
+    void drop_pending() noexcept {
+        for (auto const& e : pending_) bytes_ -= e->wire().size();
+        pending_.clear();
+    }
+
+    /// Keeps only the newest pending event of each conflation key (see
+    /// encoded_event::conflation_key); events without a key stay. Order is kept.
+    void conflate() {
+        rewrite_pending([](std::vector<event_ptr>& pending) {
+            std::vector<event_ptr> kept;
+            kept.reserve(pending.size());
+            // Walk from the newest; a key already seen means a newer event replaces this one.
+            std::vector<std::uint64_t> seen;
+            for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
+                auto key = (*it)->conflation_key();
+                if (key != 0) {
+                    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+                    seen.push_back(key);
+                }
+                kept.push_back(std::move(*it));
+            }
+            std::reverse(kept.begin(), kept.end());
+            pending.swap(kept);
+        });
     }
 
     /// Drops everything (the stream is gone).

@@ -30,7 +30,8 @@ inline client::client(net::any_io_executor ex, std::shared_ptr<namespace_> const
     , ns_(ns)
     , strand_(net::make_strand(std::move(ex)))
     , max_buffered_bytes_(ns->opts_.max_buffered_bytes)
-    , close_timeout_(ns->opts_.close_timeout) {
+    , close_timeout_(ns->opts_.close_timeout)
+    , conflate_(ns->slow_consumer_policy() == slow_consumer_policy::conflate) {
     std::string_view last = handshake_.header("last-event-id");
     if (last.empty()) last = handshake_.query("lastEventId");
     if (detail::usable_last_event_id(last)) last_event_id_ = std::string(last);
@@ -103,11 +104,21 @@ inline bool client::enqueue(event_ptr const& e) {
     std::unique_lock<std::mutex> lock(queue_mutex_);
     if (state_.load(std::memory_order_relaxed) != state::open) return false;
     if (!queue_.push(e, max_buffered_bytes_)) {
+        // Conflate: a newer score replaces the queued one nobody has seen yet.
+        if (conflate_.load(std::memory_order_relaxed)) {
+            queue_.conflate();
+            if (queue_.push(e, max_buffered_bytes_)) {
+                if (!writing_ && !hold_writes_) start_write_locked(lock);
+                return true;
+            }
+        }
         lock.unlock();
         if (!close_started_.load()) {
             if (auto ns = ns_.lock()) ns->count_slow_consumer();
         }
-        close(error::slow_consumer, false);
+        // Its unsent events are dropped and a retry hint sent: it comes back (with
+        // Last-Event-ID) once it can read again, instead of holding memory here.
+        close(error::slow_consumer, true, encoded_event::raw("retry: 3000\n\n"));
         return false;
     }
     if (!writing_ && !hold_writes_) start_write_locked(lock);
@@ -180,6 +191,7 @@ inline void client::close_on_strand(error reason, bool graceful, event_ptr last)
 
     std::unique_lock<std::mutex> lock(queue_mutex_);
     reason_ = make_error_code(reason);
+    if (reason == error::slow_consumer) queue_.drop_pending();
     if (graceful && last) queue_.push(std::move(last), std::numeric_limits<std::size_t>::max());
     bool shutdown_now = true;
     if (graceful && (writing_ || queue_.has_pending())) {

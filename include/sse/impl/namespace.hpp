@@ -52,7 +52,10 @@ struct admission : std::enable_shared_from_this<admission> {
     void admit() {
         net::post(who->get_executor(), [self = shared_from_this()] {
             auto& ns = *self->ns;
-            if (!ns.admit(*self->who)) {
+            switch (ns.admit(*self->who)) {
+            case namespace_::admission_result::admitted: break;
+            case namespace_::admission_result::full: self->refuse_closed(); return;
+            case namespace_::admission_result::gone:
                 if (ns.closed_.load()) self->refuse_closed();
                 return;
             }
@@ -93,6 +96,14 @@ inline char const* reason_phrase(unsigned status) {
     }
 }
 
+/// Events with equal keys replace each other in a lagging client's queue (conflate policy).
+inline std::uint64_t conflation_key(std::string_view name, std::vector<std::string> const& rooms) {
+    std::uint64_t h = std::hash<std::string_view>{}(name);
+    for (auto const& r : rooms) // order-independent: to(a).to(b) and to(b).to(a) conflate
+        h += std::hash<std::string>{}(r) * 0x9E3779B97F4A7C15ull;
+    return h == 0 ? 1 : h;
+}
+
 /// A header value we may echo: printable, no line breaks (header injection).
 inline bool safe_header_value(std::string_view v) noexcept {
     for (char c : v)
@@ -119,6 +130,7 @@ inline namespace_::namespace_(private_tag, std::string name, options const& opts
     , adapter_(std::move(a))
     , adapter_interest_(adapter_.get())
     , history_(opts.history)
+    , policy_(opts.slow_consumer)
     , middleware_(std::make_shared<std::vector<middleware> const>())
     , connection_handlers_(std::make_shared<std::vector<std::function<void(client_ptr)>> const>()) {}
 
@@ -194,6 +206,7 @@ inline void namespace_::emit_event(std::vector<std::string> const& rooms,
                                    std::vector<std::string> const& except,
                                    std::shared_ptr<encoded_event> ev) {
     if (closed_.load()) return;
+    ev->set_conflation_key(detail::conflation_key(ev->name(), rooms));
     std::lock_guard<std::mutex> lock(emit_mutex_);
     ev->stamp(++last_id_);
     event_ptr shared = std::move(ev);
@@ -318,7 +331,7 @@ inline std::string namespace_::rejection_response(reject const& r, handshake con
     return out;
 }
 
-inline bool namespace_::admit(client& c) {
+inline namespace_::admission_result namespace_::admit(client& c) {
     // The response header and first events are queued under the registry lock, so no emit
     // can reach the client before them.
     std::string head = response_head(c.handshake());
@@ -329,7 +342,13 @@ inline bool namespace_::admit(client& c) {
     auto head_event = encoded_event::raw(std::move(head));
 
     std::lock_guard<std::mutex> lock(registry_mutex_);
-    if (closed_.load() || c.close_started_.load()) return false;
+    if (closed_.load() || c.close_started_.load()) return admission_result::gone;
+    if (opts_.max_clients != 0 && all_.size() >= opts_.max_clients) return admission_result::full;
+    if (opts_.max_clients_per_address != 0) {
+        auto& n = per_address_[c.handshake().remote_endpoint().address().to_string()];
+        if (n >= opts_.max_clients_per_address) return admission_result::full;
+        ++n;
+    }
     bool const replay = wants_replay(c);
     {
         std::lock_guard<std::mutex> q(c.queue_mutex_);
@@ -356,7 +375,7 @@ inline bool namespace_::admit(client& c) {
         });
     }
     connections_.fetch_add(1, std::memory_order_relaxed);
-    return true;
+    return admission_result::admitted;
 }
 
 inline bool namespace_::wants_replay(client const& c) const {
@@ -467,6 +486,10 @@ inline void namespace_::unregister(client& c) {
     while (!c.memberships_.empty()) remove_member(c, c.memberships_.size() - 1);
     by_id_.erase(c.id());
     if (adapter_interest_) adapter_interest_->room_removed(name_, c.id());
+    if (opts_.max_clients_per_address != 0) {
+        auto it = per_address_.find(c.handshake().remote_endpoint().address().to_string());
+        if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
+    }
     // Swap-remove from the flat list of all clients.
     std::size_t i = c.all_index_;
     if (i + 1 != all_.size()) {
@@ -515,6 +538,11 @@ inline void namespace_::remove_member(client& c, std::size_t k) {
 inline void namespace_::join(client& c, std::string_view room) {
     std::lock_guard<std::mutex> lock(registry_mutex_);
     if (c.close_started_.load()) return;
+    if (c.memberships_.size() >= opts_.max_rooms_per_client &&
+        std::none_of(c.memberships_.begin(), c.memberships_.end(),
+                     [&](client::membership const& m) { return m.name == room; }))
+        throw std::length_error("[sse.too_many_rooms] a client may join at most "
+                                "options::max_rooms_per_client rooms");
     if (c.registered_) {
         bool const is_new = std::none_of(c.memberships_.begin(), c.memberships_.end(),
                                          [&](client::membership const& m) { return m.name == room; });
@@ -614,6 +642,12 @@ inline void namespace_::heartbeat(event_ptr const& ping) {
     std::lock_guard<std::mutex> lock(registry_mutex_);
     for (auto const& c : all_) c->enqueue(ping);
     history_.expire(detail::history::clock::now());
+}
+
+inline void namespace_::set_slow_consumer_policy(sse::slow_consumer_policy p) {
+    policy_.store(p);
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    for (auto const& c : all_) c->conflate_.store(p == slow_consumer_policy::conflate);
 }
 
 inline void namespace_::set_history(history_options h) {
