@@ -3,7 +3,10 @@
 #define SSE_ADAPTER_HPP
 
 #include <sse/event.hpp>
+#include <sse/options.hpp>
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,7 +23,25 @@ struct broadcast_packet {
     std::string_view nsp;                  ///< namespace name, e.g. "/football"
     const std::vector<std::string>& rooms; ///< target rooms (union); empty = whole namespace
     const std::vector<std::string>& except; ///< rooms whose clients are skipped
-    const event_ptr& event;                ///< encoded once; event->id() is already stamped
+    const event_ptr& event;                ///< encoded once; stamped unless `sequenced`
+    const history_options& history;        ///< the namespace's history bounds (0 events: off)
+    bool sequenced = false;                ///< the adapter assigns the id (see adapter::sequences)
+};
+
+/// One event read back from a shared history, for replay.
+struct history_event {
+    std::uint64_t id = 0;
+    std::vector<std::string> rooms;
+    std::vector<std::string> except;
+    std::shared_ptr<encoded_event> event; ///< not stamped: the namespace stamps `id`
+};
+
+/// The answer to `adapter::fetch_history`.
+struct history_result {
+    /// Set when the history cannot cover the gap (or the id is unknown): the client gets the
+    /// reset event instead of a replay. The text is the reset event's `reason`.
+    std::string reset_reason;
+    std::vector<history_event> events; ///< after the given id, ascending
 };
 
 /// Delivers a packet to the clients of this process (implemented by each namespace).
@@ -48,6 +69,22 @@ public:
                                 const std::vector<std::string>& except,
                                 std::shared_ptr<encoded_event> event) = 0;
 
+    /// Delivers an event whose id the adapter assigned (see adapter::sequences), on every node
+    /// including the origin, in id order. An id not above the last one delivered in that
+    /// namespace is dropped (the same event may arrive once per target room).
+    virtual void deliver_sequenced(std::string_view nsp, const std::vector<std::string>& rooms,
+                                   const std::vector<std::string>& except,
+                                   std::shared_ptr<encoded_event> event, std::uint64_t id) = 0;
+
+    /// The newest id delivered in `nsp` on this node (0 if none): where to resume after a
+    /// broker gap.
+    virtual std::uint64_t last_delivered(std::string_view nsp) const = 0;
+
+    /// Tells the local clients of `rooms` (every client when `rooms` is empty) to refetch
+    /// their state: the adapter lost events it cannot recover.
+    virtual void reset_clients(std::string_view nsp, const std::vector<std::string>& rooms,
+                               std::string_view reason) = 0;
+
     /// Every (namespace, room) with at least one local client, and every namespace name
     /// (as room ""), so that a newly installed adapter can subscribe to what is already live.
     virtual std::vector<std::pair<std::string, std::string>> local_interests() const = 0;
@@ -71,6 +108,24 @@ public:
     /// Routes one emit: deliver to this process's clients (`local.deliver(packet)`, right away)
     /// and, for a distributed adapter, to the other nodes.
     virtual void broadcast(const broadcast_packet& packet, local_delivery& local) = 0;
+
+    /** Whether this adapter orders and keeps the events of namespaces with history `h`
+        (a shared history, e.g. Redis). When true, such a namespace does not stamp ids nor
+        deliver locally: `broadcast` gets the packet with `sequenced` set and an unstamped event,
+        and the adapter delivers it on every node, the origin included, through
+        `adapter_host::deliver_sequenced`, in id order. Replay then reads `fetch_history`.
+    */
+    virtual bool sequences(history_options const& /*h*/) const noexcept { return false; }
+
+    /** Reads the events of `rooms` (and of namespace-wide broadcasts) after id `after` from the
+        shared history. Calls `done` exactly once, from any thread, maybe before returning.
+        Only called when `sequences` is true for the namespace.
+    */
+    virtual void fetch_history(std::string_view /*nsp*/, std::vector<std::string> /*rooms*/,
+                               std::uint64_t /*after*/, history_options const& /*h*/,
+                               std::function<void(history_result)> done) {
+        done(history_result{"no_shared_history", {}});
+    }
 
     /// A namespace now exists on this node (it will want its namespace-wide traffic).
     virtual void namespace_added(std::string_view /*nsp*/) {}

@@ -144,6 +144,11 @@ private:
     void emit_to_client(client& c, std::shared_ptr<encoded_event> ev);
     void deliver_remote(std::vector<std::string> const& rooms, std::vector<std::string> const& except,
                         std::shared_ptr<encoded_event> ev);
+    void deliver_sequenced(std::vector<std::string> const& rooms, std::vector<std::string> const& except,
+                           std::shared_ptr<encoded_event> ev, std::uint64_t id);
+    std::uint64_t last_delivered() const;
+    void reset_clients(std::vector<std::string> const& rooms, std::string_view reason);
+    bool sequenced() const; // emit lock held
     void deliver(broadcast_packet const& packet) override;
 
     // Registry changes, called by client and admission.
@@ -161,7 +166,10 @@ private:
     bool wants_replay(client const& c) const; // registry lock held
     void run_replay(client& c);
     void replay_late_join(client& c, std::string_view room); // registry lock held
-    bool excluded(client const& c, detail::history_entry const& e) const;
+    bool excluded(client const& c, std::vector<std::string> const& except) const;
+    bool had_already(client const& c, std::vector<std::string> const& rooms) const;
+    void finish_replay(client& c, history_result r, std::uint64_t join_at);
+    void merge_replay(client& c, std::vector<event_ptr> missed, char const* why);
     void record_history(broadcast_packet const& p); // registry lock held
     event_ptr make_reset(client const& c, char const* why, std::uint64_t id) const;
     void set_adapter(std::shared_ptr<adapter> a);
@@ -184,10 +192,12 @@ private:
     std::vector<client_ptr> all_;
     std::unordered_map<std::string_view, client*> by_id_;
     std::unordered_map<std::string, std::unique_ptr<detail::room_state>> rooms_;
-    adapter* adapter_interest_ = nullptr; // adapter_ as seen under the registry lock
+    std::shared_ptr<adapter> adapter_interest_; // adapter_ as seen under the registry lock
     std::uint64_t delivery_stamp_ = 0; // de-duplicates recipients without allocating a set
     std::uint64_t delivered_upto_ = 0; // newest id delivered here
     detail::history history_;
+    history_options history_opts_; // a copy readable under the emit lock
+    std::atomic<bool> sequenced_{false}; // the adapter orders and keeps this namespace's events
     std::atomic<bool> replay_enabled_{true};
     std::atomic<sse::slow_consumer_policy> policy_;
     std::unordered_map<std::string, std::size_t> per_address_; // only with a per-address limit

@@ -106,14 +106,23 @@ public:
     void deliver_remote(std::string_view nsp, std::vector<std::string> const& rooms,
                         std::vector<std::string> const& except,
                         std::shared_ptr<encoded_event> event) override {
-        std::shared_ptr<namespace_> ns;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            auto it = namespaces_.find(nsp);
-            if (it == namespaces_.end()) return;
-            ns = it->second;
-        }
-        ns->deliver_remote(rooms, except, std::move(event));
+        if (auto ns = find(nsp)) ns->deliver_remote(rooms, except, std::move(event));
+    }
+
+    void deliver_sequenced(std::string_view nsp, std::vector<std::string> const& rooms,
+                           std::vector<std::string> const& except, std::shared_ptr<encoded_event> event,
+                           std::uint64_t id) override {
+        if (auto ns = find(nsp)) ns->deliver_sequenced(rooms, except, std::move(event), id);
+    }
+
+    std::uint64_t last_delivered(std::string_view nsp) const override {
+        auto ns = find(nsp);
+        return ns ? ns->last_delivered() : 0;
+    }
+
+    void reset_clients(std::string_view nsp, std::vector<std::string> const& rooms,
+                       std::string_view reason) override {
+        if (auto ns = find(nsp)) ns->reset_clients(rooms, reason);
     }
 
     std::vector<std::pair<std::string, std::string>> local_interests() const override {
@@ -127,6 +136,12 @@ public:
     }
 
 private:
+    std::shared_ptr<namespace_> find(std::string_view nsp) const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = namespaces_.find(nsp);
+        return it == namespaces_.end() ? nullptr : it->second;
+    }
+
     std::vector<std::shared_ptr<namespace_>> snapshot() const {
         std::lock_guard<std::mutex> lock(mutex_);
         std::vector<std::shared_ptr<namespace_>> out;

@@ -128,11 +128,14 @@ inline namespace_::namespace_(private_tag, std::string name, options const& opts
     : name_(std::move(name))
     , opts_(opts)
     , adapter_(std::move(a))
-    , adapter_interest_(adapter_.get())
+    , adapter_interest_(adapter_)
     , history_(opts.history)
+    , history_opts_(opts.history)
     , policy_(opts.slow_consumer)
     , middleware_(std::make_shared<std::vector<middleware> const>())
-    , connection_handlers_(std::make_shared<std::vector<std::function<void(client_ptr)>> const>()) {}
+    , connection_handlers_(std::make_shared<std::vector<std::function<void(client_ptr)>> const>()) {
+    sequenced_.store(sequenced());
+}
 
 inline void namespace_::use(middleware mw) {
     if (!mw) return;
@@ -208,16 +211,28 @@ inline void namespace_::emit_event(std::vector<std::string> const& rooms,
     if (closed_.load()) return;
     ev->set_conflation_key(detail::conflation_key(ev->name(), rooms));
     std::lock_guard<std::mutex> lock(emit_mutex_);
+    events_emitted_.fetch_add(1, std::memory_order_relaxed);
+    if (sequenced()) {
+        // The adapter assigns the id and delivers it everywhere, here included.
+        event_ptr shared = std::move(ev);
+        adapter_->broadcast(broadcast_packet{name_, rooms, except, shared, history_opts_, true}, *this);
+        return;
+    }
     ev->stamp(++last_id_);
     event_ptr shared = std::move(ev);
-    events_emitted_.fetch_add(1, std::memory_order_relaxed);
-    adapter_->broadcast(broadcast_packet{name_, rooms, except, shared}, *this);
+    adapter_->broadcast(broadcast_packet{name_, rooms, except, shared, history_opts_, false}, *this);
+}
+
+inline bool namespace_::sequenced() const {
+    return history_opts_.max_events > 0 && adapter_ && adapter_->sequences(history_opts_);
 }
 
 inline void namespace_::emit_to_client(client& c, std::shared_ptr<encoded_event> ev) {
     if (closed_.load()) return;
     std::lock_guard<std::mutex> lock(emit_mutex_);
-    ev->stamp(++last_id_);
+    // With a sequencing adapter the ids belong to it: a personal event goes without an id
+    // (it is not replayable anyway: it is not kept in history).
+    if (!sequenced()) ev->stamp(++last_id_);
     event_ptr shared = std::move(ev);
     if (c.enqueue(shared)) deliveries_.fetch_add(1, std::memory_order_relaxed);
 }
@@ -230,7 +245,47 @@ inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
     std::lock_guard<std::mutex> lock(emit_mutex_);
     ev->stamp(++last_id_);
     event_ptr shared = std::move(ev);
-    deliver(broadcast_packet{name_, rooms, except, shared});
+    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, false});
+}
+
+inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
+                                          std::vector<std::string> const& except,
+                                          std::shared_ptr<encoded_event> ev, std::uint64_t id) {
+    if (closed_.load() || id == 0) return;
+    std::lock_guard<std::mutex> lock(emit_mutex_);
+    {
+        // The same event arrives once per target room channel: only the first copy counts.
+        std::lock_guard<std::mutex> r(registry_mutex_);
+        if (id <= delivered_upto_) return;
+    }
+    ev->set_conflation_key(detail::conflation_key(ev->name(), rooms));
+    ev->stamp(id);
+    last_id_ = std::max(last_id_, id);
+    event_ptr shared = std::move(ev);
+    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, true});
+}
+
+inline std::uint64_t namespace_::last_delivered() const {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    return delivered_upto_;
+}
+
+inline void namespace_::reset_clients(std::vector<std::string> const& rooms, std::string_view reason) {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::uint64_t const stamp = ++delivery_stamp_;
+    auto reset = [&](client& c) {
+        if (c.seen_stamp_ == stamp) return;
+        c.seen_stamp_ = stamp;
+        resets_.fetch_add(1, std::memory_order_relaxed);
+        c.enqueue(make_reset(c, std::string(reason).c_str(), 0));
+    };
+    if (rooms.empty()) {
+        for (auto const& c : all_) reset(*c);
+        return;
+    }
+    for (auto const& room : rooms)
+        if (auto const* r = find_room(room))
+            for (client* c : r->members) reset(*c);
 }
 
 inline detail::room_state const* namespace_::find_room(std::string const& name) const {
@@ -263,7 +318,8 @@ inline void namespace_::deliver(broadcast_packet const& p) {
     }
     deliveries_.fetch_add(delivered, std::memory_order_relaxed);
     delivered_upto_ = std::max(delivered_upto_, p.event->id());
-    if (history_.enabled() && p.event->id() != 0) record_history(p);
+    // A sequencing adapter keeps the (shared) history; otherwise it is kept here.
+    if (!p.sequenced && history_.enabled() && p.event->id() != 0) record_history(p);
 }
 
 inline void namespace_::record_history(broadcast_packet const& p) {
@@ -390,36 +446,70 @@ inline event_ptr namespace_::make_reset(client const& c, char const* why, std::u
 }
 
 inline void namespace_::run_replay(client& c) {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::unique_lock<std::mutex> lock(registry_mutex_);
     if (!c.registered_ || c.replay_ != client::replay_state::pending) return;
     c.replay_ = client::replay_state::done;
 
     std::vector<std::string> rooms;
     rooms.reserve(c.memberships_.size());
     for (auto const& m : c.memberships_) rooms.push_back(m.name);
-
-    char const* why = nullptr;
-    std::vector<detail::history_entry const*> found;
     auto const last = detail::parse_event_id(c.last_event_id_);
-    if (!last || *last > delivered_upto_)
-        why = "unknown_id";
-    else if (history_.collect(*last, rooms, true, found) == detail::history::verdict::reset)
-        why = "history_gap";
 
+    if (sequenced_.load()) {
+        // The shared history lives in the adapter: ask it, keep live events held meanwhile.
+        if (!last) return merge_replay(c, {}, "unknown_id");
+        auto a = adapter_interest_;
+        auto h = history_.options();
+        lock.unlock();
+        a->fetch_history(name_, std::move(rooms), *last, h,
+                         [self = shared_from_this(), who = c.shared_from_this()](history_result r) {
+                             net::post(who->get_executor(), [self, who, r = std::move(r)]() mutable {
+                                 self->finish_replay(*who, std::move(r), 0);
+                             });
+                         });
+        return;
+    }
+
+    std::vector<detail::history_entry const*> found;
+    if (!last || *last > delivered_upto_) return merge_replay(c, {}, "unknown_id");
+    if (history_.collect(*last, rooms, true, found) == detail::history::verdict::reset)
+        return merge_replay(c, {}, "history_gap");
     std::vector<event_ptr> missed;
+    for (auto const* e : found)
+        if (!excluded(c, e->targets->except)) missed.push_back(e->event);
+    merge_replay(c, std::move(missed), nullptr);
+}
+
+inline void namespace_::finish_replay(client& c, history_result r, std::uint64_t join_at) {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    if (!c.registered_) return;
+    std::vector<event_ptr> missed;
+    if (r.reset_reason.empty()) {
+        for (auto& e : r.events) {
+            if (!e.event || excluded(c, e.except)) continue;
+            if (join_at != 0 && (e.id > join_at || had_already(c, e.rooms))) continue;
+            e.event->stamp(e.id);
+            missed.push_back(std::move(e.event));
+        }
+    }
+    if (join_at == 0) return merge_replay(c, std::move(missed), r.reset_reason.empty() ? nullptr : r.reset_reason.c_str());
+    // A late join: the client's stream is live already, so the missed events follow it.
+    if (!r.reset_reason.empty()) {
+        resets_.fetch_add(1, std::memory_order_relaxed);
+        c.enqueue(make_reset(c, r.reset_reason.c_str(), 0));
+        return;
+    }
+    for (auto const& e : missed) c.enqueue(e);
+}
+
+inline void namespace_::merge_replay(client& c, std::vector<event_ptr> missed, char const* why) {
+    // A replay larger than half the client's queue bound would trip the slow-consumer limit:
+    // tell the client to refetch instead.
     std::size_t bytes = 0;
-    if (!why) {
-        for (auto const* e : found) {
-            if (excluded(c, *e)) continue;
-            bytes += e->event->wire().size();
-            missed.push_back(e->event);
-        }
-        // A replay larger than half the client's queue bound would trip the slow-consumer
-        // limit: tell the client to refetch instead.
-        if (bytes > c.max_buffered_bytes_ / 2) {
-            why = "history_too_large";
-            missed.clear();
-        }
+    for (auto const& e : missed) bytes += e->wire().size();
+    if (!why && bytes > c.max_buffered_bytes_ / 2) {
+        why = "history_too_large";
+        missed.clear();
     }
     (why ? resets_ : replays_).fetch_add(1, std::memory_order_relaxed);
     event_ptr reset = why ? make_reset(c, why, c.admitted_at_id_) : nullptr;
@@ -448,8 +538,15 @@ inline void namespace_::run_replay(client& c) {
     if (!c.writing_ && c.queue_.has_pending()) c.start_write_locked(q);
 }
 
-inline bool namespace_::excluded(client const& c, detail::history_entry const& e) const {
-    for (auto const& x : e.targets->except)
+inline bool namespace_::had_already(client const& c, std::vector<std::string> const& rooms) const {
+    for (auto const& r : rooms)
+        for (auto const& m : c.memberships_)
+            if (m.name == r) return true;
+    return false;
+}
+
+inline bool namespace_::excluded(client const& c, std::vector<std::string> const& except) const {
+    for (auto const& x : except)
         for (auto const& m : c.memberships_)
             if (m.name == x) return true;
     return false;
@@ -457,23 +554,31 @@ inline bool namespace_::excluded(client const& c, detail::history_entry const& e
 
 inline void namespace_::replay_late_join(client& c, std::string_view room) {
     // A room joined after the client's replay ran: replay that room's missed events that the
-    // client could not have had already (not also sent to a room it was in, nor to everyone).
+    // client could not have had already (not also sent to a room it was in, nor to everyone),
+    // up to the newest id delivered now (later ones reach it live).
     auto const last = detail::parse_event_id(c.last_event_id_);
     if (!last) return; // the first replay already told this client to reset
+    if (sequenced_.load()) {
+        auto a = adapter_interest_;
+        net::post(c.get_executor(), [self = shared_from_this(), who = c.shared_from_this(), a,
+                                     room = std::string(room), after = *last,
+                                     join_at = delivered_upto_, h = history_.options()] {
+            a->fetch_history(self->name_, {room}, after, h, [self, who, join_at](history_result r) {
+                net::post(who->get_executor(), [self, who, join_at, r = std::move(r)]() mutable {
+                    self->finish_replay(*who, std::move(r), join_at == 0 ? 1 : join_at);
+                });
+            });
+        });
+        return;
+    }
     std::vector<detail::history_entry const*> found;
     if (history_.collect(*last, {std::string(room)}, false, found) == detail::history::verdict::reset) {
         resets_.fetch_add(1, std::memory_order_relaxed);
         c.enqueue(make_reset(c, "history_gap", 0));
         return;
     }
-    for (auto const* e : found) {
-        bool had_it = false;
-        for (auto const& r : e->targets->rooms)
-            for (auto const& m : c.memberships_)
-                if (m.name == r) had_it = true;
-        if (had_it || excluded(c, *e)) continue;
-        c.enqueue(e->event);
-    }
+    for (auto const* e : found)
+        if (!had_already(c, e->targets->rooms) && !excluded(c, e->targets->except)) c.enqueue(e->event);
 }
 
 inline void namespace_::unregister(client& c) {
@@ -651,15 +756,19 @@ inline void namespace_::set_slow_consumer_policy(sse::slow_consumer_policy p) {
 }
 
 inline void namespace_::set_history(history_options h) {
+    std::lock_guard<std::mutex> emit_lock(emit_mutex_);
     std::lock_guard<std::mutex> lock(registry_mutex_);
+    history_opts_ = h;
     history_.configure(h);
+    sequenced_.store(sequenced());
 }
 
 inline void namespace_::set_adapter(std::shared_ptr<adapter> a) {
     std::lock_guard<std::mutex> emit_lock(emit_mutex_);
     std::lock_guard<std::mutex> lock(registry_mutex_);
     adapter_ = std::move(a);
-    adapter_interest_ = adapter_.get();
+    adapter_interest_ = adapter_;
+    sequenced_.store(sequenced());
     adapter_->namespace_added(name_);
     for (auto const& kv : rooms_) adapter_->room_added(name_, kv.first);
     for (auto const& kv : by_id_) adapter_->room_added(name_, kv.first);
