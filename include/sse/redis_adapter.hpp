@@ -145,11 +145,11 @@ struct redis_options {
 
     /// Called on the adapter's strand when `connected` changes or an error is recorded.
     /// Must not block; may call `redis_adapter::state()`.
-    std::function<void(redis_state const&)> on_state_change;
+    std::function<void(redis_state const&)> on_state_change = {};
 
     /// Log sink, called on the adapter's strand. When empty, warnings and errors go to
     /// `std::cerr` prefixed with `[sse.redis]`; set a no-op to silence them.
-    std::function<void(redis_log_level, std::string_view)> log;
+    std::function<void(redis_log_level, std::string_view)> log = {};
 };
 
 /** An `sse::adapter` that connects the nodes of a cluster through Redis pub/sub.
@@ -166,7 +166,9 @@ struct redis_options {
     Exactly once per client for every emit that Redis carries, in emit order per origin node
     and room. Redis pub/sub stores nothing: a node whose subscriber is disconnected misses what
     is published meanwhile, and emits kept while the publisher was away reach only the nodes
-    already resubscribed when they are published.
+    already resubscribed when they are published. Redis also cuts a subscriber that falls too
+    far behind (`client-output-buffer-limit pubsub`, 32 MB by default): the adapter reconnects
+    and says so in `state()` and the log; raise that limit for heavy traffic.
 
     @note Destroy the adapter (or call `close()` and let the io_context run) before destroying
     its io_context.
@@ -197,10 +199,10 @@ public:
     void room_removed(std::string_view nsp, std::string_view room) override;
     std::string_view node_id() const noexcept override;
 
-    /** Stops: no publish, no delivery to the host after this returns (a delivery running on
-        another thread at this moment completes). The connections, timers and descriptors are
-        released on the adapter's strand right after. Emits not yet published are discarded.
-        Idempotent.
+    /** Stops: no publish, and no delivery to the host after this returns (one in progress on
+        the adapter's strand is waited for, unless `close` is called from inside it). The
+        connections, timers and descriptors are released on the strand right after. Emits not
+        yet published are discarded. Idempotent.
     */
     void close() override;
 

@@ -113,12 +113,15 @@ public:
 
 private:
     using wait_type = net::posix::descriptor_base::wait_type;
+    static constexpr int max_read_rounds = 16;
 
     hiredis_asio_events(redisAsyncContext* ac, redis_strand const& strand)
         : ac_(ac)
         , fd_(strand) {}
 
-    static hiredis_asio_events& self(void* p) { return *static_cast<hiredis_asio_events*>(p); }
+    static hiredis_asio_events& self(void* p) {
+        return *static_cast<hiredis_asio_events*>(p);
+    }
 
     // hiredis calls these "idempotently": an interest already set is a no-op.
     static void add_read(void* p) {
@@ -126,13 +129,17 @@ private:
         s.want_read_ = true;
         if (!s.reading_) s.wait(net::posix::descriptor_base::wait_read);
     }
-    static void del_read(void* p) { self(p).want_read_ = false; }
+    static void del_read(void* p) {
+        self(p).want_read_ = false;
+    }
     static void add_write(void* p) {
         auto& s = self(p);
         s.want_write_ = true;
         if (!s.writing_) s.wait(net::posix::descriptor_base::wait_write);
     }
-    static void del_write(void* p) { self(p).want_write_ = false; }
+    static void del_write(void* p) {
+        self(p).want_write_ = false;
+    }
 
     static void cleanup(void* p) {
         auto& s = self(p);
@@ -162,7 +169,16 @@ private:
         if (read) {
             // hiredis re-adds read interest itself (add_read) while handling, so the next wait
             // is already pending when this returns, unless the context was freed meanwhile.
-            if (want_read_) redisAsyncHandleRead(ac_);
+            // hiredis reads at most 16 KiB per call: drain what the socket already holds (a
+            // few rounds, then let other handlers run) instead of a reactor round trip each.
+            for (int round = 0; round < max_read_rounds && ac_ != nullptr && want_read_; ++round) {
+                redisAsyncHandleRead(ac_);
+                if (ac_ == nullptr) break;
+                net::posix::descriptor_base::bytes_readable unread;
+                boost::system::error_code ioctl_ec;
+                fd_.io_control(unread, ioctl_ec); // FIONREAD
+                if (ioctl_ec || unread.get() == 0) break;
+            }
         } else {
             if (want_write_) redisAsyncHandleWrite(ac_);
         }
@@ -452,8 +468,7 @@ private:
     void on_handshake_reply(redisReply const& r, int tag) {
         if (r.type == REDIS_REPLY_ERROR) {
             std::string text(r.str, r.len);
-            if (tag == tag_auth)
-                return fail("Redis at " + target_ + " refused AUTH: " + text);
+            if (tag == tag_auth) return fail("Redis at " + target_ + " refused AUTH: " + text);
             if (tag == tag_select)
                 return fail("Redis at " + target_ + " refused SELECT " + std::to_string(ep_.db) +
                             ": " + text);

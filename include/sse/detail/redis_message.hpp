@@ -49,7 +49,7 @@ struct redis_message {
     std::uint64_t event_id = 0;
     std::string_view origin;
     std::string_view nsp;
-    std::vector<std::string> rooms;  ///< empty: the whole namespace
+    std::vector<std::string> rooms; ///< empty: the whole namespace
     std::vector<std::string> except;
     std::string_view event; ///< the event name (from the body's first line)
     std::string_view body;  ///< as `encoded_event::body()`: no id line
@@ -71,15 +71,24 @@ enum class decode_status {
 /// A short description of `s` for logs and counters.
 inline char const* to_string(decode_status s) noexcept {
     switch (s) {
-    case decode_status::ok: return "ok";
-    case decode_status::foreign: return "foreign message (no sse magic)";
-    case decode_status::unsupported_version: return "unsupported message version";
-    case decode_status::truncated: return "truncated message";
-    case decode_status::bad_varint: return "bad varint";
-    case decode_status::bad_origin: return "bad origin id";
-    case decode_status::bad_namespace: return "bad namespace";
-    case decode_status::bad_room: return "bad room name";
-    case decode_status::bad_body: return "bad event body";
+    case decode_status::ok:
+        return "ok";
+    case decode_status::foreign:
+        return "foreign message (no sse magic)";
+    case decode_status::unsupported_version:
+        return "unsupported message version";
+    case decode_status::truncated:
+        return "truncated message";
+    case decode_status::bad_varint:
+        return "bad varint";
+    case decode_status::bad_origin:
+        return "bad origin id";
+    case decode_status::bad_namespace:
+        return "bad namespace";
+    case decode_status::bad_room:
+        return "bad room name";
+    case decode_status::bad_body:
+        return "bad event body";
     }
     return "unknown";
 }
@@ -138,13 +147,24 @@ struct reader {
     }
 };
 
+// is_valid_utf8 with an ASCII fast path: 8 bytes at a time until a byte has its top bit set,
+// then the exact check from there (an all-ASCII prefix ends on a character boundary).
+inline bool valid_utf8(std::string_view s) noexcept {
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        if ((w & 0x8080808080808080ull) != 0) break;
+    }
+    return is_valid_utf8(s.substr(i));
+}
+
 inline bool no_line_breaks_or_nul(std::string_view s) noexcept {
     return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
 inline bool valid_room(std::string_view r) noexcept {
-    return !r.empty() && r.size() <= max_name_length && no_line_breaks_or_nul(r) &&
-           is_valid_utf8(r);
+    return !r.empty() && r.size() <= max_name_length && no_line_breaks_or_nul(r) && valid_utf8(r);
 }
 
 inline decode_status rooms(reader& rd, std::vector<std::string>& out) {
@@ -167,7 +187,8 @@ inline decode_status rooms(reader& rd, std::vector<std::string>& out) {
 // Checks that `body` is `event: NAME\n` then one or more `data: ...\n` lines then `\n`,
 // and returns NAME.
 inline bool parse_body(std::string_view body, std::string_view& name) noexcept {
-    if (!is_valid_utf8(body)) return false;
+    if (!valid_utf8(body)) return false;
+    // Two memchr passes beat one find_first_of loop.
     if (body.find('\r') != std::string_view::npos || body.find('\0') != std::string_view::npos)
         return false;
     constexpr std::string_view event_field = "event: ";
@@ -199,15 +220,16 @@ inline bool parse_body(std::string_view body, std::string_view& name) noexcept {
     @param body The event as `encoded_event::body()` gives it (event and data lines, blank line).
 */
 inline std::string encode_redis_message(std::uint64_t event_id, std::string_view origin,
-                                        std::string_view nsp,
-                                        std::vector<std::string> const& rooms,
+                                        std::string_view nsp, std::vector<std::string> const& rooms,
                                         std::vector<std::string> const& except,
                                         std::string_view body) {
     using namespace redis_message_impl;
-    std::size_t size = 12 + varint_size(event_id) + 10 + origin.size() + 10 + nsp.size() + 20 +
-                       body.size();
-    for (auto const& r : rooms) size += 10 + r.size();
-    for (auto const& r : except) size += 10 + r.size();
+    std::size_t size =
+        12 + varint_size(event_id) + 10 + origin.size() + 10 + nsp.size() + 20 + body.size();
+    for (auto const& r : rooms)
+        size += 10 + r.size();
+    for (auto const& r : except)
+        size += 10 + r.size();
     std::string out;
     out.reserve(size);
     out.append("sse", 3);
@@ -217,9 +239,11 @@ inline std::string encode_redis_message(std::uint64_t event_id, std::string_view
     put_bytes(out, origin);
     put_bytes(out, nsp);
     put_varint(out, rooms.size());
-    for (auto const& r : rooms) put_bytes(out, r);
+    for (auto const& r : rooms)
+        put_bytes(out, r);
     put_varint(out, except.size());
-    for (auto const& r : except) put_bytes(out, r);
+    for (auto const& r : except)
+        put_bytes(out, r);
     out.append(body.data(), body.size());
     return out;
 }
@@ -244,10 +268,9 @@ inline decode_status decode_redis_message(std::string_view bytes, redis_message&
     if (bytes.size() < redis_message_sequence_offset + 8) return decode_status::truncated;
     out.sequence = 0;
     for (std::size_t i = 0; i < 8; ++i)
-        out.sequence |=
-            static_cast<std::uint64_t>(
-                static_cast<unsigned char>(bytes[redis_message_sequence_offset + i]))
-            << (8 * i);
+        out.sequence |= static_cast<std::uint64_t>(
+                            static_cast<unsigned char>(bytes[redis_message_sequence_offset + i]))
+                        << (8 * i);
     reader rd{bytes, redis_message_sequence_offset + 8};
     if (auto st = rd.varint(out.event_id); st != decode_status::ok) return st;
     if (auto st = rd.bytes(out.origin); st != decode_status::ok) return st;
@@ -256,7 +279,7 @@ inline decode_status decode_redis_message(std::string_view bytes, redis_message&
         return decode_status::bad_origin;
     if (auto st = rd.bytes(out.nsp); st != decode_status::ok) return st;
     if (out.nsp.empty() || out.nsp.size() > redis_message_max_nsp ||
-        !no_line_breaks_or_nul(out.nsp) || !is_valid_utf8(out.nsp))
+        !no_line_breaks_or_nul(out.nsp) || !valid_utf8(out.nsp))
         return decode_status::bad_namespace;
     if (auto st = rooms(rd, out.rooms); st != decode_status::ok) return st;
     if (auto st = rooms(rd, out.except); st != decode_status::ok) return st;

@@ -94,7 +94,8 @@ public:
     /// The delay after `n` consecutive failures, before jitter, in whole milliseconds.
     duration ceiling(unsigned n) const noexcept {
         auto d = min_;
-        for (unsigned i = 0; i < n && d < max_; ++i) d *= 2;
+        for (unsigned i = 0; i < n && d < max_; ++i)
+            d *= 2;
         return d < max_ ? d : max_;
     }
 
@@ -104,7 +105,8 @@ private:
         if (unit >= 1.0) unit = 0.999999;
         auto d = ceiling(n);
         auto half = d / 2;
-        auto jitter = duration(static_cast<duration::rep>(static_cast<double>((d - half).count()) * unit));
+        auto jitter =
+            duration(static_cast<duration::rep>(static_cast<double>((d - half).count()) * unit));
         auto r = half + jitter;
         return r.count() > 0 ? r : duration(1);
     }

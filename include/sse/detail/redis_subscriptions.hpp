@@ -96,8 +96,10 @@ private:
     };
 
     bool mark_dirty(std::string const& channel, entry& e) {
-        if (e.wanted) ++wanted_;
-        else --wanted_;
+        if (e.wanted)
+            ++wanted_;
+        else
+            --wanted_;
         if (e.dirty) return false;
         e.dirty = true;
         dirty_.push_back(channel);

@@ -18,10 +18,10 @@ namespace sse::detail {
 struct redis_endpoint {
     std::string host = "127.0.0.1"; ///< name, IPv4 or IPv6 address (without brackets)
     std::uint16_t port = 6379;
-    std::string username;     ///< empty: `AUTH <password>` (the `default` user)
-    std::string password;     ///< empty and no username: no AUTH at all
+    std::string username;      ///< empty: `AUTH <password>` (the `default` user)
+    std::string password;      ///< empty and no username: no AUTH at all
     bool has_password = false; ///< an empty password given explicitly (`redis://:@h`) still AUTHs
-    unsigned db = 0;          ///< SELECTed after connecting when not 0
+    unsigned db = 0;           ///< SELECTed after connecting when not 0
 };
 
 namespace redis_url_impl {
@@ -60,7 +60,8 @@ inline bool iequals_prefix(std::string_view s, std::string_view prefix) noexcept
     return true;
 }
 
-inline bool parse_unsigned(std::string_view digits, std::uint64_t max, std::uint64_t& out) noexcept {
+inline bool parse_unsigned(std::string_view digits, std::uint64_t max,
+                           std::uint64_t& out) noexcept {
     if (digits.empty() || digits.size() > 10) return false;
     std::uint64_t v = 0;
     for (char c : digits) {

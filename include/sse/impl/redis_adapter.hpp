@@ -54,6 +54,7 @@
 #include <iostream>
 #include <mutex>
 #include <random>
+#include <string_view>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -133,6 +134,12 @@ public:
             closed_flag_.store(true, std::memory_order_release);
             intake_.clear();
         }
+        // A delivery in progress on the strand finishes before close() returns; none starts
+        // after. From inside the strand (an app closing from a delivery) there is nothing to
+        // wait for but ourselves.
+        if (!strand_.running_in_this_thread()) {
+            std::lock_guard<std::mutex> wait_for_delivery(deliver_gate_);
+        }
         net::post(strand_, [self = shared_from_this()] { self->teardown(); });
     }
 
@@ -169,8 +176,7 @@ public:
         if (lp == nullptr) return;
         link& l = *lp;
         l.fsm.on_connected();
-        reconnects_.store(pub_.fsm.reconnects() + sub_.fsm.reconnects(),
-                          std::memory_order_relaxed);
+        reconnects_.store(pub_.fsm.reconnects() + sub_.fsm.reconnects(), std::memory_order_relaxed);
         log(redis_log_level::info, std::string(l.role) + " connected to Redis at " + c.target());
         if (&l == &pub_) {
             pub_up_.store(true, std::memory_order_release);
@@ -272,11 +278,16 @@ private:
             return out;
         }
         out.reserve(std::min(rooms.size(), limit == 0 ? rooms.size() : limit));
+        // The same room twice (to("a").to("a")) is one channel. Few rooms: a linear scan;
+        // many (e.g. a list of client ids): a set, so the cost stays linear.
+        std::unordered_set<std::string_view> seen;
+        bool const use_set = rooms.size() > 16;
         for (std::size_t i = 0; i < rooms.size(); ++i) {
-            // The same room twice (to("a").to("a")) is one channel.
-            if (std::find(rooms.begin(), rooms.begin() + static_cast<std::ptrdiff_t>(i),
-                          rooms[i]) != rooms.begin() + static_cast<std::ptrdiff_t>(i))
-                continue;
+            bool const repeat =
+                use_set ? !seen.insert(rooms[i]).second
+                        : std::find(rooms.begin(), rooms.begin() + static_cast<std::ptrdiff_t>(i),
+                                    rooms[i]) != rooms.begin() + static_cast<std::ptrdiff_t>(i);
+            if (repeat) continue;
             if (limit != 0 && out.size() == limit) {
                 out.clear();
                 out.push_back(redis_channel(opts_.channel_prefix, p.nsp, {}));
@@ -302,7 +313,8 @@ private:
 
     void act(link& l, redis_reconnect::action a) {
         switch (a.type) {
-        case redis_reconnect::action::none: break;
+        case redis_reconnect::action::none:
+            break;
         case redis_reconnect::action::connect: {
             std::string name = "sse:" + node_id_ + (&l == &pub_ ? ":pub" : ":sub");
             l.conn = std::make_shared<redis_connection>(
@@ -313,11 +325,10 @@ private:
         }
         case redis_reconnect::action::wait:
             l.timer.expires_after(a.delay);
-            l.timer.async_wait(
-                [self = shared_from_this(), &l](boost::system::error_code ec) {
-                    if (ec || self->closed_flag_.load(std::memory_order_acquire)) return;
-                    self->act(l, l.fsm.on_timer());
-                });
+            l.timer.async_wait([self = shared_from_this(), &l](boost::system::error_code ec) {
+                if (ec || self->closed_flag_.load(std::memory_order_acquire)) return;
+                self->act(l, l.fsm.on_timer());
+            });
             break;
         case redis_reconnect::action::stop:
             l.timer.cancel();
@@ -393,10 +404,13 @@ private:
             publish_posted_ = false;
             intake_.swap(batch_);
         }
-        for (auto& m : batch_) queue_.push(std::move(m));
+        // Write as we go: the pending bound then only counts emits that could not go out.
+        for (auto& m : batch_) {
+            queue_.push(std::move(m));
+            drain_publishes();
+        }
         batch_.clear();
         queue_dropped_.store(queue_.dropped(), std::memory_order_relaxed);
-        drain_publishes();
     }
 
     void drain_publishes() {
@@ -461,11 +475,12 @@ private:
             duplicates_.fetch_add(1, std::memory_order_relaxed);
             return;
         }
-        if (closed_flag_.load(std::memory_order_acquire)) return;
         auto host = host_.lock();
         if (!host) return; // not attached yet, or the server is gone
-        host->deliver_remote(msg_.nsp, msg_.rooms, msg_.except,
-                             encoded_event::from_body(msg_.event, msg_.body));
+        auto event = encoded_event::from_body(msg_.event, msg_.body);
+        std::lock_guard<std::mutex> gate(deliver_gate_);
+        if (closed_flag_.load(std::memory_order_acquire)) return;
+        host->deliver_remote(msg_.nsp, msg_.rooms, msg_.except, std::move(event));
         delivered_.fetch_add(1, std::memory_order_relaxed);
     }
 
@@ -521,6 +536,9 @@ private:
     std::unordered_set<std::string> removed_during_snapshot_;
     std::string last_error_;
 
+    // Held by the strand around each delivery to the host, and by close() (see there).
+    std::mutex deliver_gate_;
+
     // Strand only.
     redis_publish_queue queue_;
     std::vector<redis_outgoing> batch_;
@@ -558,7 +576,9 @@ inline redis_adapter::redis_adapter(executor_type ex, redis_options opts)
     impl_->start();
 }
 
-inline redis_adapter::~redis_adapter() { impl_->close(); }
+inline redis_adapter::~redis_adapter() {
+    impl_->close();
+}
 
 inline void redis_adapter::attach(std::weak_ptr<adapter_host> host) {
     impl_->attach(std::move(host));
@@ -581,13 +601,21 @@ inline void redis_adapter::room_removed(std::string_view nsp, std::string_view r
     impl_->interest(nsp, room, false);
 }
 
-inline std::string_view redis_adapter::node_id() const noexcept { return impl_->node_id(); }
+inline std::string_view redis_adapter::node_id() const noexcept {
+    return impl_->node_id();
+}
 
-inline void redis_adapter::close() { impl_->close(); }
+inline void redis_adapter::close() {
+    impl_->close();
+}
 
-inline redis_state redis_adapter::state() const { return impl_->state(); }
+inline redis_state redis_adapter::state() const {
+    return impl_->state();
+}
 
-inline redis_options const& redis_adapter::options() const noexcept { return impl_->options(); }
+inline redis_options const& redis_adapter::options() const noexcept {
+    return impl_->options();
+}
 
 } // namespace sse
 

@@ -1,0 +1,280 @@
+// feed.hpp - the body of football_feed and cricket_feed: run a simulator and publish what it
+// produces, either through Redis (as one more node of the cluster, serving no client) or by
+// POSTing to a sports_demo's /emit endpoint.
+#ifndef SPORTS_FEED_HPP
+#define SPORTS_FEED_HPP
+
+#include "events.hpp"
+#include "simulator.hpp"
+
+#include <sse/server.hpp>
+#if SSE_DEMO_WITH_REDIS
+#include <sse/redis_adapter.hpp>
+#endif
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <iostream>
+#include <optional>
+#include <string>
+
+namespace sports {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+
+struct feed_config {
+    std::string redis;
+    std::string target = "http://127.0.0.1:8080";
+    std::string admin_token;
+    long interval_ms = 1000;
+    std::string matches; // a count, or comma-separated match ids
+    long ticks = 0;      // stop after this many steps; 0 runs until Ctrl+C
+};
+
+/// POSTs events to a sports_demo over one keep-alive connection, reconnecting when needed.
+class http_publisher {
+public:
+    http_publisher(net::io_context& ioc, feed_config const& cfg, std::string sport)
+        : resolver_(ioc)
+        , stream_(ioc)
+        , cfg_(cfg)
+        , sport_(std::move(sport)) {
+        std::string rest = cfg.target;
+        if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
+        rest = rest.substr(0, rest.find('/'));
+        auto colon = rest.rfind(':');
+        host_ = colon == std::string::npos ? rest : rest.substr(0, colon);
+        port_ = colon == std::string::npos ? "80" : rest.substr(colon + 1);
+    }
+
+    /// Sends one event; `room` empty means the whole sport. Returns false when it failed.
+    bool post(std::string_view room, std::string_view event, nlohmann::json data) {
+        namespace http = beast::http;
+        http::request<http::string_body> req{
+            http::verb::post, "/emit/" + sport_ + (room.empty() ? "" : "/") + std::string(room),
+            11};
+        req.set(http::field::host, host_ + ":" + port_);
+        req.set(http::field::content_type, "application/json");
+        if (!cfg_.admin_token.empty())
+            req.set(http::field::authorization, "Bearer " + cfg_.admin_token);
+        req.body() = nlohmann::json{{"event", event}, {"data", std::move(data)}}.dump();
+        req.prepare_payload();
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            try {
+                if (!connected_) {
+                    stream_.expires_after(std::chrono::seconds(5));
+                    stream_.connect(resolver_.resolve(host_, port_));
+                    connected_ = true;
+                }
+                http::write(stream_, req);
+                http::response<http::string_body> res;
+                http::read(stream_, buffer_, res);
+                if (!res.keep_alive()) disconnect();
+                if (res.result() != http::status::accepted) {
+                    std::cerr << "emit " << event << " to " << (room.empty() ? sport_ : room)
+                              << ": " << res.result_int() << " " << res.body();
+                    return false;
+                }
+                return true;
+            } catch (std::exception const& e) {
+                disconnect();
+                if (attempt == 1)
+                    std::cerr << "emit to " << cfg_.target << ": " << e.what() << "\n";
+            }
+        }
+        return false;
+    }
+
+private:
+    void disconnect() {
+        beast::error_code ec;
+        stream_.socket().close(ec);
+        buffer_.clear();
+        connected_ = false;
+    }
+
+    net::ip::tcp::resolver resolver_;
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    feed_config const& cfg_;
+    std::string sport_;
+    std::string host_;
+    std::string port_;
+    bool connected_ = false;
+};
+
+inline void feed_usage(std::ostream& os, char const* prog, char const* sport) {
+    os << "Usage: " << prog << " [options]\n"
+       << "Simulates live " << sport << " matches and publishes their events.\n"
+       << "  --redis URL         publish through Redis (e.g. redis://127.0.0.1:6379) to every\n"
+          "                      sports_demo node started with the same --redis\n"
+          "  --target URL        else POST to this sports_demo (default http://127.0.0.1:8080)\n"
+          "  --admin-token T     send 'Authorization: Bearer T' with each POST\n"
+          "  --interval-ms N     time between steps (default 1000)\n"
+          "  --matches M         how many matches (a number), or which (comma-separated ids)\n"
+          "  --ticks N           stop after N steps (default 0: run until Ctrl+C)\n"
+          "  --help              this text\n";
+}
+
+/// Parses the command line; returns an exit code when the program should stop.
+inline std::optional<int> parse_feed(int argc, char** argv, feed_config& cfg, char const* sport) {
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        std::optional<std::string> inline_value;
+        if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+            inline_value = arg.substr(eq + 1);
+            arg.resize(eq);
+        }
+        auto value = [&]() -> std::string {
+            if (inline_value) return *inline_value;
+            if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
+            return argv[++i];
+        };
+        auto number = [&](long lo, long hi) {
+            auto v = value();
+            std::size_t used = 0;
+            long n = std::stol(v, &used);
+            if (used != v.size() || n < lo || n > hi)
+                throw std::invalid_argument(arg + ": '" + v + "' is out of range");
+            return n;
+        };
+        if (arg == "--help" || arg == "-h") {
+            feed_usage(std::cout, argv[0], sport);
+            return 0;
+        } else if (arg == "--redis") {
+            cfg.redis = value();
+        } else if (arg == "--target") {
+            cfg.target = value();
+        } else if (arg == "--admin-token") {
+            cfg.admin_token = value();
+        } else if (arg == "--interval-ms") {
+            cfg.interval_ms = number(1, 3600 * 1000);
+        } else if (arg == "--matches") {
+            cfg.matches = value();
+        } else if (arg == "--ticks") {
+            cfg.ticks = number(0, 1L << 40);
+        } else {
+            throw std::invalid_argument("unknown option '" + arg + "'");
+        }
+    }
+    return std::nullopt;
+}
+
+/// The whole feed program for one simulator type.
+template <class Simulator>
+int run_feed(int argc, char** argv, char const* sport, std::vector<std::string> const& fixtures) {
+    feed_config cfg;
+    try {
+        if (auto code = parse_feed(argc, argv, cfg, sport)) return *code;
+    } catch (std::exception const& e) {
+        std::cerr << argv[0] << ": " << e.what() << "\n";
+        feed_usage(std::cerr, argv[0], sport);
+        return 2;
+    }
+    std::size_t count = fixtures.size();
+    std::string ids;
+    if (!cfg.matches.empty() && cfg.matches.find_first_not_of("0123456789") == std::string::npos)
+        count = std::stoul(cfg.matches);
+    else
+        ids = cfg.matches;
+    Simulator sim(pick_fixtures(fixtures, ids, count));
+
+    net::io_context ioc;
+    using events = typename Simulator::events;
+    // Each step's events go to `publish(room, event)`, through Redis or over HTTP.
+    std::optional<http_publisher> http;
+    std::optional<sse::server> io;
+#if SSE_DEMO_WITH_REDIS
+    std::shared_ptr<sse::redis_adapter> redis;
+#endif
+    if (!cfg.redis.empty()) {
+#if SSE_DEMO_WITH_REDIS
+        // A node of the cluster that serves no client: its emits only travel through Redis.
+        sse::options opts;
+        opts.heartbeat_interval = std::chrono::milliseconds(0);
+        io.emplace(ioc.get_executor(), opts);
+        sse::redis_options ro;
+        ro.url = cfg.redis;
+        redis = std::make_shared<sse::redis_adapter>(ioc.get_executor(), ro);
+        io->adapter(redis);
+#else
+        std::cerr << argv[0]
+                  << ": --redis: built without Redis support (hiredis or the "
+                     "sse::redis target was not found when it was configured); use --target\n";
+        return 2;
+#endif
+    } else {
+        http.emplace(ioc, cfg, sport);
+    }
+
+    std::cout << argv[0] << ": " << sport << " feed for";
+    for (auto const& id : sim.ids())
+        std::cout << " " << id;
+    std::cout << (cfg.redis.empty() ? " -> " + cfg.target : " -> " + cfg.redis) << std::endl;
+
+    long failures = 0;
+    auto publish = [&](std::string_view room, auto const& event) {
+        using event_type = std::decay_t<decltype(event)>;
+        if (io) {
+            auto& ns = io->template of<events>(Simulator::nsp);
+            if (room.empty())
+                ns.emit(event);
+            else
+                ns.to(room).emit(event);
+        } else if (!http->post(room, event_type::name, nlohmann::json(event))) {
+            ++failures;
+        }
+    };
+
+    net::steady_timer timer(ioc);
+    net::signal_set signals(ioc, SIGINT, SIGTERM);
+    long done = 0;
+    bool stopping = false;
+    auto deadline = std::chrono::steady_clock::now();
+    std::function<void()> close_when_flushed = [&] {
+#if SSE_DEMO_WITH_REDIS
+        // Let the adapter publish what it still holds (for a few seconds at most).
+        auto st = redis->state();
+        if (!(st.connected && st.pending == 0) && std::chrono::steady_clock::now() < deadline) {
+            timer.expires_after(std::chrono::milliseconds(20));
+            return timer.async_wait([&](beast::error_code) { close_when_flushed(); });
+        }
+#endif
+        io->close();
+    };
+    auto finish = [&] {
+        stopping = true;
+        timer.cancel();
+        signals.cancel();
+        deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        if (io) close_when_flushed();
+    };
+    std::function<void(beast::error_code)> on_tick = [&](beast::error_code ec) {
+        if (ec || stopping) return;
+        sim.tick(publish);
+        if (cfg.ticks > 0 && ++done >= cfg.ticks) return finish();
+        timer.expires_after(std::chrono::milliseconds(cfg.interval_ms));
+        timer.async_wait(on_tick);
+    };
+    signals.async_wait([&](beast::error_code ec, int) {
+        if (!ec && !stopping) finish();
+    });
+    on_tick({});
+    ioc.run(); // returns when the feed is done
+    return failures == 0 ? 0 : 1;
+}
+
+} // namespace sports
+
+#endif

@@ -1,0 +1,110 @@
+// Unit: sse/detail/write_queue.hpp - a client's bounded queue of shared events (sans-I/O).
+#include <sse/detail/write_queue.hpp>
+
+#include "support/catch.hpp"
+
+#include <boost/asio/buffer.hpp>
+
+using sse::detail::write_queue;
+
+namespace {
+
+sse::event_ptr event_of(std::size_t bytes) {
+    // ": " + payload + "\n\n" makes exactly `bytes` bytes (bytes >= 4).
+    return sse::encoded_event::raw(": " + std::string(bytes - 4, 'x') + "\n\n");
+}
+
+std::string gathered(std::vector<boost::asio::const_buffer> const& bufs) {
+    std::string out;
+    for (auto const& b : bufs)
+        out.append(static_cast<char const*>(b.data()), b.size());
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("write_queue: push within the bound, refuse past it", "[write_queue]") {
+    write_queue q;
+    CHECK(q.bytes() == 0);
+    CHECK_FALSE(q.has_pending());
+    CHECK_FALSE(q.in_flight());
+    CHECK(q.push(event_of(40), 100));
+    CHECK(q.push(event_of(60), 100)); // exactly at the bound is fine
+    CHECK(q.bytes() == 100);
+    CHECK_FALSE(q.push(event_of(4), 100));
+    CHECK(q.bytes() == 100); // a refused event is not counted
+    CHECK(q.has_pending());
+}
+
+TEST_CASE("write_queue: prepare gathers every pending event, in order, without copies",
+          "[write_queue]") {
+    write_queue q;
+    auto a = sse::encoded_event::raw("first\n");
+    auto b = sse::encoded_event::raw("second\n");
+    auto c = sse::encoded_event::raw("third\n");
+    REQUIRE(q.push(a, 1000));
+    REQUIRE(q.push(b, 1000));
+    REQUIRE(q.push(c, 1000));
+    CHECK(a.use_count() == 2); // the queue holds a reference, not a copy
+
+    auto const& bufs = q.prepare();
+    REQUIRE(bufs.size() == 3);
+    CHECK(bufs[0].data() == a->wire().data()); // the shared bytes themselves
+    CHECK(bufs[1].data() == b->wire().data());
+    CHECK(gathered(bufs) == "first\nsecond\nthird\n");
+    CHECK(q.in_flight());
+    CHECK_FALSE(q.has_pending());
+    CHECK(q.bytes() == 19); // in-flight bytes still count against the bound
+}
+
+TEST_CASE("write_queue: events pushed during a write wait for the next batch", "[write_queue]") {
+    write_queue q;
+    REQUIRE(q.push(sse::encoded_event::raw("one\n"), 20));
+    q.prepare();
+    REQUIRE(q.push(sse::encoded_event::raw("two\n"), 20));
+    REQUIRE(q.push(sse::encoded_event::raw("three\n"), 20));
+    CHECK(q.bytes() == 14);
+    CHECK_FALSE(q.push(sse::encoded_event::raw("overflow\n"), 20)); // 14 + 9 > 20
+    CHECK(q.in_flight());
+    CHECK(q.has_pending());
+
+    q.commit();
+    CHECK_FALSE(q.in_flight());
+    CHECK(q.has_pending());
+    CHECK(q.bytes() == 10); // only what was written is released
+    auto const& next = q.prepare();
+    CHECK(gathered(next) == "two\nthree\n");
+    q.commit();
+    CHECK(q.bytes() == 0);
+    CHECK_FALSE(q.has_pending());
+    CHECK_FALSE(q.in_flight());
+}
+
+TEST_CASE("write_queue: the same event may sit in many queues", "[write_queue]") {
+    auto shared = sse::encoded_event::raw("shared\n");
+    std::vector<write_queue> queues(10);
+    for (auto& q : queues)
+        REQUIRE(q.push(shared, 100));
+    CHECK(shared.use_count() == 11);
+    for (auto& q : queues) {
+        auto const& bufs = q.prepare();
+        REQUIRE(bufs.size() == 1);
+        CHECK(bufs[0].data() == shared->wire().data());
+        q.commit();
+    }
+    CHECK(shared.use_count() == 1);
+}
+
+TEST_CASE("write_queue: clear drops everything", "[write_queue]") {
+    write_queue q;
+    auto e = event_of(10);
+    REQUIRE(q.push(e, 100));
+    q.prepare();
+    REQUIRE(q.push(e, 100));
+    q.clear();
+    CHECK(q.bytes() == 0);
+    CHECK_FALSE(q.has_pending());
+    CHECK_FALSE(q.in_flight());
+    CHECK(e.use_count() == 1);
+    CHECK(q.push(e, 10));
+}
