@@ -334,6 +334,10 @@ struct app {
         sse::options o;
         o.heartbeat_interval = std::chrono::milliseconds(cfg.heartbeat_ms);
         o.retry = std::chrono::milliseconds(2000);
+        // Replay on both namespaces: a match yields a few hundred events, so 2 000 per match
+        // room over 3 hours covers a whole match; a reconnecting page misses nothing.
+        o.history.max_events = 2000;
+        o.history.max_age = std::chrono::hours(3);
         if (!cfg.cors_origin.empty()) o.cors = sse::cors_options{cfg.cors_origin, false};
         return o;
     }

@@ -117,7 +117,8 @@ private:
     bool enqueue(event_ptr const& e);
     void start_write_locked(std::unique_lock<std::mutex>& lock);
     // Ends the stream once, from any thread: the work is posted to the strand.
-    void close(error reason, bool graceful, event_ptr last = nullptr);
+    // True for the call that started the close.
+    bool close(error reason, bool graceful, event_ptr last = nullptr);
     void close_on_strand(error reason, bool graceful, event_ptr last);
     void fire_disconnect();
     void arm_close_deadline();

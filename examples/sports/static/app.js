@@ -313,10 +313,9 @@
     var es = new EventSource(url);
     state.es = es;
     setConn("connecting", "Connecting\u2026");
-    es.onopen = function () {
-      if (es !== state.es) return;
-      setConn("connected", "Live");
-      // Catch up with whatever happened while we were away.
+    var opened = false;
+    // Loads the match's full state from the server (first open, and when told to reset).
+    function refetch() {
       var sport = state.sport, id = state.match;
       fetch("/matches", { cache: "no-store" }).then(function (r) { return r.json(); }).then(function (all) {
         if (es !== state.es) return;
@@ -326,7 +325,20 @@
           renderBoard(true);
         }
       }).catch(function () {});
+    }
+    es.onopen = function () {
+      if (es !== state.es) return;
+      setConn("connected", "Live");
+      // On a reconnect the browser sends Last-Event-ID and the server replays what we
+      // missed, so the board stays exact without refetching (which could count twice).
+      if (!opened) refetch();
+      opened = true;
     };
+    // The server could not replay the gap (too old, or a new server): refetch everything.
+    es.addEventListener("reset", function () {
+      if (es !== state.es) return;
+      refetch();
+    });
     es.onerror = function () {
       if (es !== state.es) return;
       if (es.readyState === EventSource.CLOSED) {

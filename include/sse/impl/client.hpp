@@ -113,12 +113,11 @@ inline bool client::enqueue(event_ptr const& e) {
             }
         }
         lock.unlock();
-        if (!close_started_.load()) {
-            if (auto ns = ns_.lock()) ns->count_slow_consumer();
-        }
         // Its unsent events are dropped and a retry hint sent: it comes back (with
         // Last-Event-ID) once it can read again, instead of holding memory here.
-        close(error::slow_consumer, true, encoded_event::raw("retry: 3000\n\n"));
+        if (close(error::slow_consumer, true, encoded_event::raw("retry: 3000\n\n"))) {
+            if (auto ns = ns_.lock()) ns->count_slow_consumer(); // once, by the closing thread
+        }
         return false;
     }
     if (!writing_ && !hold_writes_) start_write_locked(lock);
@@ -178,11 +177,12 @@ inline void client::on_read(std::error_code ec, std::size_t n) {
     do_read();
 }
 
-inline void client::close(error reason, bool graceful, event_ptr last) {
-    if (close_started_.exchange(true)) return;
+inline bool client::close(error reason, bool graceful, event_ptr last) {
+    if (close_started_.exchange(true)) return false;
     net::post(strand_, [self = shared_from_this(), reason, graceful, last = std::move(last)] {
         self->close_on_strand(reason, graceful, last);
     });
+    return true;
 }
 
 inline void client::close_on_strand(error reason, bool graceful, event_ptr last) {
