@@ -39,6 +39,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sse {
 
@@ -92,6 +93,17 @@ struct redis_state {
     /// SUBSCRIBE/UNSUBSCRIBE confirmations still awaited.
     std::size_t pending_subscriptions = 0;
 
+    /// Shared history (`redis_options::shared_history`): emits sequenced by Redis (the
+    /// script answered with an id), replay reads answered, and broker gaps recovered: times
+    /// the subscriber came back and the events published meanwhile were read back from the
+    /// history and delivered (`recovered_events` of them), or could not be
+    /// (`history_resets`: namespaces or rooms whose clients were told to reset).
+    std::uint64_t sequenced = 0;
+    std::uint64_t history_reads = 0;
+    std::uint64_t recoveries = 0;
+    std::uint64_t recovered_events = 0;
+    std::uint64_t history_resets = 0;
+
     /// The last error, for humans; empty when none happened yet. It is kept after recovery.
     std::string last_error;
 };
@@ -142,6 +154,29 @@ struct redis_options {
     /// instead of once per room channel (every node serving the namespace then hears it and
     /// delivers to the rooms it has). 0 means "always per room".
     std::size_t max_room_channels = 16;
+
+    /** Keep the history of namespaces with history on (`history_options::max_events > 0`)
+        in Redis, shared by every node, and let Redis number their events.
+
+        Each such emit runs one script (pipelined, no round trip waited for) that takes the
+        namespace's next id (a per-namespace counter: 1, 2, 3...), appends the event to the
+        history stream of each target room (or of the namespace), trims it to `max_events`,
+        and publishes it. Every node, the emitting one included, delivers it when Redis sends it
+        back, in id order. Guarantee: all clients on all nodes see a namespace's events in one
+        total order (the order Redis ran the scripts, which is id order), and a client that
+        reconnects to any node with `Last-Event-ID` gets every event it missed, in order, once,
+        while the history still holds them (else a reset event). The cost: an emit reaches even
+        the local clients one Redis round trip later, and while Redis is away emits wait (up to
+        `max_pending_emits`, then they are dropped everywhere). After a subscriber outage the
+        node reads what it missed from the history (see `redis_state::recoveries`).
+
+        Needs Redis >= 7.0. Do not let Redis evict keys (`maxmemory-policy noeviction` or a
+        `volatile-*` policy: the id counters have no TTL) and keep its data across restarts
+        (AOF/RDB): a Redis that lost its counters restarts ids at 1, and nodes drop ids they
+        think they already delivered. false: events are numbered per node and replay serves
+        only from each node's memory.
+    */
+    bool shared_history = true;
 
     /// Called on the adapter's strand when `connected` changes or an error is recorded.
     /// Must not block; may call `redis_adapter::state()`.
@@ -194,6 +229,10 @@ public:
 
     void attach(std::weak_ptr<adapter_host> host) override;
     void broadcast(broadcast_packet const& packet, local_delivery& local) override;
+    bool sequences(history_options const& h) const noexcept override;
+    void fetch_history(std::string_view nsp, std::vector<std::string> rooms, std::uint64_t after,
+                       history_options const& h,
+                       std::function<void(history_result)> done) override;
     void namespace_added(std::string_view nsp) override;
     void room_added(std::string_view nsp, std::string_view room) override;
     void room_removed(std::string_view nsp, std::string_view room) override;

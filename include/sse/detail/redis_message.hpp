@@ -4,8 +4,9 @@
 // Wire layout, version 1 (all integers unsigned; "varint" is LEB128, at most 10 bytes):
 //
 //     "sse"            3 bytes, magic: anything else on our channels is foreign
-//     version          1 byte, 0x01
-//     sequence         8 bytes little-endian: per origin node, +1 per emit (dedup and order)
+//     version          1 byte, 0x01; 0x81 for a sequenced emit (shared history on)
+//     sequence         8 bytes little-endian: per origin node, +1 per emit (dedup and order);
+//                      in a 0x81 message, the namespace event id Redis assigned
 //     event id         varint: the id the origin stamped (diagnostics; receivers stamp their own)
 //     origin           varint length + bytes: the publishing node's id
 //     namespace        varint length + bytes
@@ -264,7 +265,9 @@ inline decode_status decode_redis_message(std::string_view bytes, redis_message&
     if (bytes.size() < 3 || bytes.substr(0, 3) != "sse") return decode_status::foreign;
     if (bytes.size() < 4) return decode_status::truncated;
     out.version = static_cast<std::uint8_t>(bytes[3]);
-    if (out.version != redis_message_version) return decode_status::unsupported_version;
+    // 0x81: version 1 whose sequence field is a namespace event id assigned by Redis (see
+    // detail/redis_history.hpp).
+    if ((out.version & 0x7F) != redis_message_version) return decode_status::unsupported_version;
     if (bytes.size() < redis_message_sequence_offset + 8) return decode_status::truncated;
     out.sequence = 0;
     for (std::size_t i = 0; i < 8; ++i)

@@ -27,6 +27,12 @@ struct redis_outgoing {
     std::uint64_t sequence = 0;
     std::string payload;
     std::vector<std::string> channels;
+    /// When not empty: one command (EVAL of the sequencing script, which publishes itself)
+    /// instead of one PUBLISH per channel.
+    std::vector<std::string> script_args;
+
+    /// Commands this emit takes in the pipelining window.
+    std::size_t commands() const noexcept { return script_args.empty() ? channels.size() : 1; }
 };
 
 class redis_publish_queue {
@@ -42,7 +48,7 @@ public:
     bool push(redis_outgoing&& m) {
         bool const goes_out_now =
             connected_ && pending_.empty() &&
-            (in_flight_commands_ == 0 || in_flight_commands_ + m.channels.size() <= max_in_flight_);
+            (in_flight_commands_ == 0 || in_flight_commands_ + m.commands() <= max_in_flight_);
         if (!goes_out_now && pending_.size() >= max_pending_) {
             ++dropped_;
             return false;
@@ -70,7 +76,7 @@ public:
     */
     redis_outgoing const* start_next() {
         if (!connected_ || pending_.empty()) return nullptr;
-        std::size_t n = pending_.front().channels.size();
+        std::size_t n = pending_.front().commands();
         if (in_flight_commands_ > 0 && in_flight_commands_ + n > max_in_flight_) return nullptr;
         in_flight_.push_back({std::move(pending_.front()), n});
         pending_.pop_front();

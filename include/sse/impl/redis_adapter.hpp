@@ -30,6 +30,23 @@
 // Order. One origin's emits to one room travel one channel through one connection in both
 // directions, in sequence order, and are delivered on N's strand in that order.
 //
+// Shared history (redis_options::shared_history, namespaces with history on; the scripts and
+// keys are in detail/redis_history.hpp). `broadcast_sequenced` queues one EVAL of the append
+// script instead of PUBLISHes, through the same queue and window. The script numbers the
+// emit, stores it and publishes it as a 0x81 message carrying the id; every node, the origin
+// included, hands such a message to `deliver_sequenced`. A script re-sent after a reconnect
+// is recognised by its (origin, sequence) and not run twice. Replay reads (`fetch_history`)
+// run the fetch script on the publishing connection, tagged so their replies find their
+// callback; a callback pending when that connection drops is answered "history_unavailable".
+//
+// Broker gaps. When the subscriber comes back, for each namespace known to be sequenced the
+// adapter reads the history after the host's last delivered id, for the rooms it has local
+// clients in and the namespace log, once Redis confirmed the subscriptions (so a message is
+// either in that read or arrives live) and the publisher is up. Messages arriving meanwhile
+// are held; the recovered events are delivered in id order, then the held ones (copies are
+// dropped by id in the namespace). Where the history cannot cover the gap the affected
+// clients are told to reset.
+//
 // Faults. Each link (publisher, subscriber) has its own reconnect state machine. While the
 // publisher is away emits wait in the queue (bounded); on reconnect the unacknowledged ones
 // and the waiting ones are published in order. The subscriber replays the subscription
@@ -39,6 +56,7 @@
 
 #include <sse/detail/hiredis_asio.hpp>
 #include <sse/detail/random_id.hpp>
+#include <sse/detail/redis_history.hpp>
 #include <sse/detail/redis_message.hpp>
 #include <sse/detail/redis_publish_queue.hpp>
 #include <sse/detail/redis_reconnect.hpp>
@@ -52,8 +70,10 @@
 #include <algorithm>
 #include <atomic>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
@@ -117,6 +137,78 @@ public:
         }
     }
 
+    bool sequences(history_options const& h) const noexcept {
+        return opts_.shared_history && h.max_events > 0;
+    }
+
+    void broadcast_sequenced(broadcast_packet const& packet) {
+        if (closed_flag_.load(std::memory_order_acquire)) return;
+        redis_outgoing m;
+        m.channels = channels_for(packet);
+        auto const base = redis_channel(opts_.channel_prefix, packet.nsp, {});
+        std::vector<std::string_view> rooms;
+        for (auto const& r : packet.rooms)
+            if (std::find(rooms.begin(), rooms.end(), r) == rooms.end()) rooms.push_back(r);
+        auto& a = m.script_args;
+        a.reserve(10 + rooms.size() + m.channels.size());
+        a.emplace_back("EVAL");
+        a.emplace_back(redis_append_script);
+        a.emplace_back("0");
+        a.push_back(base);
+        a.push_back(node_id_);
+        a.emplace_back(); // the origin sequence, under the lock
+        a.push_back(std::to_string(packet.history.max_events));
+        a.push_back(std::to_string(std::max<std::int64_t>(1, packet.history.max_age.count())));
+        a.push_back(encode_redis_message(0, node_id_, packet.nsp, packet.rooms, packet.except,
+                                         packet.event->body()));
+        a.push_back(std::to_string(rooms.size()));
+        for (auto r : rooms)
+            a.emplace_back(r);
+        for (auto const& ch : m.channels)
+            a.push_back(ch);
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (closed_) return;
+        learn(packet.nsp, packet.history.max_age);
+        if (intake_.size() >= opts_.max_pending_emits + opts_.max_in_flight) {
+            intake_dropped_.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        m.sequence = ++sequence_;
+        a[5] = std::to_string(m.sequence);
+        intake_.push_back(std::move(m));
+        if (!publish_posted_) {
+            publish_posted_ = true;
+            net::post(strand_, [self = shared_from_this()] { self->on_intake(); });
+        }
+    }
+
+    void fetch_history(std::string_view nsp, std::vector<std::string> rooms, std::uint64_t after,
+                       history_options const& h, std::function<void(history_result)> done) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!closed_) learn(nsp, h.max_age);
+        }
+        if (closed_flag_.load(std::memory_order_acquire)) {
+            done(history_result{"history_unavailable", {}});
+            return;
+        }
+        net::post(strand_, [self = shared_from_this(), nsp = std::string(nsp),
+                            rooms = std::move(rooms), after, age = h.max_age,
+                            done = std::move(done)]() mutable {
+            self->start_fetch(nsp, rooms, after, age,
+                              [done = std::move(done)](redis_fetch_reply r) {
+                                  history_result out;
+                                  if (!r.status.empty())
+                                      out.reset_reason = std::move(r.status);
+                                  else if (!r.gapped.empty())
+                                      out.reset_reason = "history_gap";
+                                  else
+                                      out.events = std::move(r.events);
+                                  done(std::move(out));
+                              });
+        });
+    }
+
     void interest(std::string_view nsp, std::string_view room, bool add) {
         auto channel = redis_channel(opts_.channel_prefix, nsp, room);
         std::lock_guard<std::mutex> lock(mutex_);
@@ -158,6 +250,11 @@ public:
         s.dropped = intake_dropped_.load(std::memory_order_relaxed) +
                     queue_dropped_.load(std::memory_order_relaxed);
         s.malformed = malformed_.load(std::memory_order_relaxed);
+        s.sequenced = sequenced_.load(std::memory_order_relaxed);
+        s.history_reads = history_reads_.load(std::memory_order_relaxed);
+        s.recoveries = recoveries_.load(std::memory_order_relaxed);
+        s.recovered_events = recovered_events_.load(std::memory_order_relaxed);
+        s.history_resets = history_resets_.load(std::memory_order_relaxed);
         s.subscribed_channels = subscribed_.load(std::memory_order_relaxed);
         s.pending_subscriptions = pending_subscriptions_.load(std::memory_order_relaxed);
         s.pending = queue_pending_.load(std::memory_order_relaxed);
@@ -182,6 +279,7 @@ public:
             pub_up_.store(true, std::memory_order_release);
             queue_.set_connected(true);
             drain_publishes();
+            maybe_start_recovery();
         } else {
             sub_up_.store(true, std::memory_order_release);
             subscribed_.store(0, std::memory_order_relaxed);
@@ -189,8 +287,14 @@ public:
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 subs_.reset(); // the tracker is the replay list
+                if (!sequenced_nsps_.empty()) {
+                    // Hold sequenced messages until what was missed meanwhile is read back.
+                    want_recovery_ = true;
+                    holding_ = true;
+                }
             }
             flush_subscriptions();
+            maybe_start_recovery();
         }
         notify_state();
     }
@@ -207,6 +311,7 @@ public:
             queue_.set_connected(false); // unacknowledged emits go back to the front
             queue_dropped_.store(queue_.dropped(), std::memory_order_relaxed);
             queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
+            fail_fetches();
         } else {
             sub_up_.store(false, std::memory_order_release);
             subscribed_.store(0, std::memory_order_relaxed);
@@ -225,9 +330,11 @@ public:
 
     void on_connection_reply(redis_connection& c, redisReply const& reply, int tag) override {
         if (tag == tag_publish) {
+            if (reply.type == REDIS_REPLY_INTEGER && reply.integer > 0)
+                sequenced_.fetch_add(1, std::memory_order_relaxed);
             if (reply.type == REDIS_REPLY_ERROR) {
                 // E.g. an ACL without PUBLISH rights: the emit is lost; say so once per reason.
-                std::string e = "Redis refused PUBLISH: " + std::string(reply.str, reply.len);
+                std::string e = "Redis refused an emit: " + std::string(reply.str, reply.len);
                 if (e != last_publish_error_) {
                     log(redis_log_level::error, e);
                     record_error(e);
@@ -240,6 +347,7 @@ public:
             return;
         }
         if (tag == tag_subscription) on_subscription_push(c, reply);
+        if (tag >= tag_fetch_first) on_fetch_reply(reply, tag);
     }
 
     // ---- strand ---------------------------------------------------------------------------
@@ -247,6 +355,7 @@ public:
 private:
     static constexpr int tag_publish = 0;
     static constexpr int tag_subscription = 1;
+    static constexpr int tag_fetch_first = 2; // history reads: one tag each
     static constexpr std::size_t channels_per_command = 256;
 
     struct link {
@@ -268,6 +377,181 @@ private:
     }
 
     double unit() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
+
+    // Under mutex_: `nsp` is sequenced (its max_age, for broker-gap recovery).
+    void learn(std::string_view nsp, std::chrono::milliseconds max_age) {
+        auto it = sequenced_nsps_.find(nsp);
+        if (it == sequenced_nsps_.end())
+            sequenced_nsps_.emplace(std::string(nsp), max_age);
+        else
+            it->second = max_age;
+    }
+
+    using fetch_callback = std::function<void(redis_fetch_reply)>;
+
+    // Strand. Runs the fetch script on the publisher; `cb` is called exactly once, on the
+    // strand (maybe before this returns).
+    void start_fetch(std::string const& nsp, std::vector<std::string> const& rooms,
+                     std::uint64_t after, std::chrono::milliseconds age, fetch_callback cb) {
+        auto fail = [&cb] {
+            redis_fetch_reply r;
+            r.status = "history_unavailable";
+            cb(std::move(r));
+        };
+        if (closed_flag_.load(std::memory_order_acquire) || !pub_.conn || !pub_.conn->ready())
+            return fail();
+        std::vector<std::string> args;
+        args.reserve(6 + rooms.size());
+        args.emplace_back("EVAL");
+        args.emplace_back(redis_fetch_script);
+        args.emplace_back("0");
+        args.push_back(redis_channel(opts_.channel_prefix, nsp, {}));
+        args.push_back(std::to_string(after));
+        args.push_back(std::to_string(std::max<std::int64_t>(0, age.count())));
+        for (auto const& r : rooms)
+            if (!r.empty() && std::find(args.begin() + 6, args.end(), r) == args.end())
+                args.push_back(r);
+        std::vector<char const*> argv;
+        std::vector<std::size_t> lens;
+        for (auto const& x : args) {
+            argv.push_back(x.data());
+            lens.push_back(x.size());
+        }
+        int const tag = next_fetch_tag_;
+        next_fetch_tag_ = next_fetch_tag_ >= (1 << 30) ? tag_fetch_first : next_fetch_tag_ + 1;
+        if (!pub_.conn->command(tag, static_cast<int>(argv.size()), argv.data(), lens.data()))
+            return fail();
+        fetches_.emplace(tag, std::move(cb));
+    }
+
+    void on_fetch_reply(redisReply const& reply, int tag) {
+        auto it = fetches_.find(tag);
+        if (it == fetches_.end()) return;
+        auto cb = std::move(it->second);
+        fetches_.erase(it);
+        redis_fetch_reply r;
+        if (!decode_redis_fetch_reply(reply, r) && reply.type == REDIS_REPLY_ERROR) {
+            std::string e = "Redis refused a history read: " + std::string(reply.str, reply.len);
+            log(redis_log_level::error, e);
+            record_error(e);
+        }
+        if (r.malformed > 0) malformed_.fetch_add(r.malformed, std::memory_order_relaxed);
+        history_reads_.fetch_add(1, std::memory_order_relaxed);
+        cb(std::move(r));
+    }
+
+    // The publisher is gone (or we close): every read waiting for it is answered.
+    void fail_fetches() {
+        auto waiting = std::move(fetches_);
+        fetches_.clear();
+        for (auto& [tag, cb] : waiting) {
+            redis_fetch_reply r;
+            r.status = "history_unavailable";
+            cb(std::move(r));
+        }
+    }
+
+    // ---- broker-gap recovery (strand) ----
+
+    struct held_message {
+        std::string nsp;
+        std::vector<std::string> rooms;
+        std::vector<std::string> except;
+        std::shared_ptr<encoded_event> event;
+        std::uint64_t id;
+    };
+
+    void maybe_start_recovery() {
+        if (!want_recovery_ || recovery_running_ || closed_flag_.load(std::memory_order_acquire))
+            return;
+        if (!sub_.conn || !sub_.conn->ready() || !pub_.conn || !pub_.conn->ready()) return;
+        if (pending_subscriptions_.load(std::memory_order_relaxed) != 0) return;
+        auto host = host_.lock();
+        if (!host) return;
+        want_recovery_ = false;
+        std::map<std::string, std::chrono::milliseconds, std::less<>> nsps;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            nsps = sequenced_nsps_;
+        }
+        if (nsps.empty()) return finish_recovery();
+        auto interests = host->local_interests(); // takes the server's locks, not ours
+        recovery_running_ = true;
+        recovery_left_ = nsps.size();
+        recovery_results_.clear();
+        for (auto const& [nsp, age] : nsps) {
+            std::vector<std::string> rooms;
+            for (auto const& [n, room] : interests)
+                if (n == nsp && !room.empty()) rooms.push_back(room);
+            auto const after = host->last_delivered(nsp);
+            start_fetch(nsp, rooms, after, age,
+                        [self = shared_from_this(), nsp = nsp, rooms](redis_fetch_reply r) {
+                            self->recovery_results_.push_back({nsp, rooms, std::move(r)});
+                            if (--self->recovery_left_ == 0) {
+                                self->recovery_running_ = false;
+                                self->finish_recovery();
+                                self->maybe_start_recovery(); // a newer subscriber's turn
+                            }
+                        });
+        }
+    }
+
+    // The history cannot be read in time (the publisher stays away while messages pile up):
+    // deliver what was held and tell every client of the sequenced namespaces to refetch.
+    void give_up_recovery() {
+        want_recovery_ = false;
+        recovery_results_.clear();
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            for (auto const& kv : sequenced_nsps_) {
+                redis_fetch_reply r;
+                r.status = "history_unavailable";
+                recovery_results_.push_back({kv.first, {}, std::move(r)});
+            }
+        }
+        finish_recovery();
+    }
+
+    void finish_recovery() {
+        auto host = host_.lock();
+        auto results = std::move(recovery_results_);
+        recovery_results_.clear();
+        auto held = std::move(held_);
+        held_.clear();
+        if (!want_recovery_) holding_ = false; // else a newer subscriber is waiting its turn
+        if (!host || closed_flag_.load(std::memory_order_acquire)) return;
+        std::lock_guard<std::mutex> gate(deliver_gate_);
+        if (closed_flag_.load(std::memory_order_acquire)) return;
+        std::uint64_t recovered = 0;
+        for (auto& res : results) {
+            auto& r = res.reply;
+            if (!r.status.empty()) {
+                // The gap cannot be covered: every client of the namespace must refetch.
+                log(redis_log_level::warning, "lost events of namespace '" + res.nsp +
+                                                  "' during a Redis outage: " + r.status);
+                host->reset_clients(res.nsp, {}, r.status);
+                history_resets_.fetch_add(1, std::memory_order_relaxed);
+                continue;
+            }
+            for (auto& e : r.events) {
+                host->deliver_sequenced(res.nsp, e.rooms, e.except, std::move(e.event), e.id);
+                ++recovered;
+            }
+            if (!r.gapped.empty()) {
+                bool const all = std::find(r.gapped.begin(), r.gapped.end(), std::string()) !=
+                                 r.gapped.end();
+                host->reset_clients(res.nsp, all ? std::vector<std::string>{} : r.gapped,
+                                    "history_gap");
+                history_resets_.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+        for (auto& m : held) {
+            host->deliver_sequenced(m.nsp, m.rooms, m.except, std::move(m.event), m.id);
+            delivered_.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (!results.empty()) recoveries_.fetch_add(1, std::memory_order_relaxed);
+        recovered_events_.fetch_add(recovered, std::memory_order_relaxed);
+    }
 
     std::vector<std::string> channels_for(broadcast_packet const& p) const {
         std::vector<std::string> out;
@@ -354,6 +638,12 @@ private:
         snapshot_pending_ = false;
         removed_during_snapshot_.clear();
         if (changed) schedule_subscription_flush();
+        maybe_start_recovery_later();
+    }
+
+    // From under mutex_ or outside: a recovery waiting for the host may start now.
+    void maybe_start_recovery_later() {
+        net::post(strand_, [self = shared_from_this()] { self->maybe_start_recovery(); });
     }
 
     // Under mutex_.
@@ -416,6 +706,23 @@ private:
     void drain_publishes() {
         if (pub_.conn && pub_.conn->ready()) {
             while (auto const* m = queue_.start_next()) {
+                if (!m->script_args.empty()) {
+                    std::vector<char const*> argv;
+                    std::vector<std::size_t> lens;
+                    argv.reserve(m->script_args.size());
+                    lens.reserve(m->script_args.size());
+                    for (auto const& x : m->script_args) {
+                        argv.push_back(x.data());
+                        lens.push_back(x.size());
+                    }
+                    if (!pub_.conn->command(tag_publish, static_cast<int>(argv.size()),
+                                            argv.data(), lens.data())) {
+                        pub_.conn->abort("could not write EVAL");
+                        queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
+                        return;
+                    }
+                    continue;
+                }
                 for (auto const& ch : m->channels) {
                     char const* argv[3] = {"PUBLISH", ch.data(), m->payload.data()};
                     std::size_t lens[3] = {7, ch.size(), m->payload.size()};
@@ -447,8 +754,9 @@ private:
             if (r.element[2]->type == REDIS_REPLY_INTEGER)
                 subscribed_.store(static_cast<std::size_t>(r.element[2]->integer),
                                   std::memory_order_relaxed);
-            if (pending_subscriptions_.load(std::memory_order_relaxed) > 0)
-                pending_subscriptions_.fetch_sub(1, std::memory_order_relaxed);
+            if (pending_subscriptions_.load(std::memory_order_relaxed) > 0 &&
+                pending_subscriptions_.fetch_sub(1, std::memory_order_relaxed) == 1)
+                maybe_start_recovery();
         }
     }
 
@@ -456,7 +764,8 @@ private:
         received_.fetch_add(1, std::memory_order_relaxed);
         auto st = decode_redis_message(payload, msg_);
         if (st != decode_status::ok) return malformed(channel, to_string(st));
-        if (msg_.origin == node_id_) {
+        bool const sequenced = (msg_.version & redis_message_sequenced_flag) != 0;
+        if (!sequenced && msg_.origin == node_id_) {
             echoes_.fetch_add(1, std::memory_order_relaxed);
             return;
         }
@@ -471,6 +780,7 @@ private:
                                                        room);
                       });
         if (!on_its_channel) return malformed(channel, "message on a channel it does not target");
+        if (sequenced) return on_sequenced_message();
         if (!filter_.accept(msg_.origin, msg_.sequence)) {
             duplicates_.fetch_add(1, std::memory_order_relaxed);
             return;
@@ -481,6 +791,32 @@ private:
         std::lock_guard<std::mutex> gate(deliver_gate_);
         if (closed_flag_.load(std::memory_order_acquire)) return;
         host->deliver_remote(msg_.nsp, msg_.rooms, msg_.except, std::move(event));
+        delivered_.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    // A message numbered by Redis: every node delivers it, the origin too, in id order.
+    // Copies (one per target room channel) are dropped by id in the namespace.
+    void on_sequenced_message() {
+        if (msg_.sequence == 0) return malformed({}, "sequenced message without an id");
+        if (sequenced_nsps_seen_.find(msg_.nsp) == sequenced_nsps_seen_.end()) {
+            sequenced_nsps_seen_.emplace(msg_.nsp);
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (sequenced_nsps_.find(msg_.nsp) == sequenced_nsps_.end())
+                sequenced_nsps_.emplace(std::string(msg_.nsp), std::chrono::milliseconds(0));
+        }
+        auto event = encoded_event::from_body(msg_.event, msg_.body);
+        if (holding_) {
+            held_.push_back(
+                {std::string(msg_.nsp), msg_.rooms, msg_.except, std::move(event), msg_.sequence});
+            if (held_.size() > opts_.max_pending_emits && !recovery_running_) give_up_recovery();
+            return;
+        }
+        auto host = host_.lock();
+        if (!host) return;
+        std::lock_guard<std::mutex> gate(deliver_gate_);
+        if (closed_flag_.load(std::memory_order_acquire)) return;
+        host->deliver_sequenced(msg_.nsp, msg_.rooms, msg_.except, std::move(event),
+                                msg_.sequence);
         delivered_.fetch_add(1, std::memory_order_relaxed);
     }
 
@@ -496,6 +832,9 @@ private:
         act(sub_, sub_.fsm.close());
         queue_.clear();
         queue_pending_.store(0, std::memory_order_relaxed);
+        fail_fetches();
+        held_.clear();
+        recovery_results_.clear();
         pub_up_.store(false, std::memory_order_release);
         sub_up_.store(false, std::memory_order_release);
         host_.reset();
@@ -535,6 +874,8 @@ private:
     bool snapshot_pending_ = false;
     std::unordered_set<std::string> removed_during_snapshot_;
     std::string last_error_;
+    // Namespaces known to be sequenced, and their max_age (0: the one Redis has).
+    std::map<std::string, std::chrono::milliseconds, std::less<>> sequenced_nsps_;
 
     // Held by the strand around each delivery to the host, and by close() (see there).
     std::mutex deliver_gate_;
@@ -549,6 +890,20 @@ private:
     redis_message msg_; // reused: its vectors keep their capacity
     std::minstd_rand rng_;
     std::string last_publish_error_;
+    std::map<int, fetch_callback> fetches_;
+    int next_fetch_tag_ = tag_fetch_first;
+    std::set<std::string, std::less<>> sequenced_nsps_seen_;
+    struct recovery_result {
+        std::string nsp;
+        std::vector<std::string> rooms;
+        redis_fetch_reply reply;
+    };
+    bool want_recovery_ = false;
+    bool recovery_running_ = false;
+    bool holding_ = false;
+    std::size_t recovery_left_ = 0;
+    std::vector<recovery_result> recovery_results_;
+    std::vector<held_message> held_;
 
     // Read by state() from any thread.
     std::atomic<bool> closed_flag_{false};
@@ -564,6 +919,11 @@ private:
     std::atomic<std::uint64_t> intake_dropped_{0};
     std::atomic<std::uint64_t> queue_dropped_{0};
     std::atomic<std::uint64_t> malformed_{0};
+    std::atomic<std::uint64_t> sequenced_{0};
+    std::atomic<std::uint64_t> history_reads_{0};
+    std::atomic<std::uint64_t> recoveries_{0};
+    std::atomic<std::uint64_t> recovered_events_{0};
+    std::atomic<std::uint64_t> history_resets_{0};
     std::atomic<std::size_t> queue_pending_{0};
     std::atomic<std::size_t> subscribed_{0};
     std::atomic<std::size_t> pending_subscriptions_{0};
@@ -585,8 +945,24 @@ inline void redis_adapter::attach(std::weak_ptr<adapter_host> host) {
 }
 
 inline void redis_adapter::broadcast(broadcast_packet const& packet, local_delivery& local) {
+    if (packet.sequenced) {
+        // Redis numbers it; it comes back to this node like to any other (no local delivery
+        // first: the exact shared order costs one Redis round trip).
+        impl_->broadcast_sequenced(packet);
+        return;
+    }
     local.deliver(packet); // this node's clients first, without waiting for Redis
     impl_->broadcast(packet);
+}
+
+inline bool redis_adapter::sequences(history_options const& h) const noexcept {
+    return impl_->sequences(h);
+}
+
+inline void redis_adapter::fetch_history(std::string_view nsp, std::vector<std::string> rooms,
+                                         std::uint64_t after, history_options const& h,
+                                         std::function<void(history_result)> done) {
+    impl_->fetch_history(nsp, std::move(rooms), after, h, std::move(done));
 }
 
 inline void redis_adapter::namespace_added(std::string_view nsp) {
