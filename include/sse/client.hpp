@@ -127,6 +127,7 @@ private:
     std::string nsp_name_;
     sse::handshake handshake_;
     std::string last_event_id_;
+    bool last_event_id_malformed_ = false;
     std::weak_ptr<namespace_> ns_;
 
 protected:

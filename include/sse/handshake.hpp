@@ -23,6 +23,9 @@ class handshake {
 public:
     using field_list = std::vector<std::pair<std::string, std::string>>;
 
+    /// At most this many headers and this many query parameters are kept (the first ones).
+    static constexpr std::size_t max_fields = 256;
+
     handshake() = default;
 
     /// Copies method, target, version and headers out of `req`.

@@ -156,6 +156,9 @@ private:
     admission_result admit(client& c);
     void unregister(client& c);
     void join(client& c, std::string_view room);
+    void join_all(client& c, std::vector<std::string> const& rooms);
+    void check_room_limit(client const& c, std::size_t adding) const; // registry lock held
+    void join_locked(client& c, std::string_view room);
     void leave(client& c, std::string_view room);
     std::vector<std::string> rooms_of(client const& c) const;
     void add_member(client& c, std::string_view room);      // registry lock held

@@ -160,12 +160,8 @@ TEST_CASE("a bogus Last-Event-ID of our form (not a number, too big, in the futu
     expect_still_serving(f);
 }
 
-// [!shouldfail]: SECURITY.md claims this, the library does not do it yet (a malformed id is
-// dropped and the client is treated as a first connect: no reset event). Remove the tag once
-// include/sse/impl/client.hpp treats it as unknown (see the security report), or change the
-// expectation if SECURITY.md is changed instead.
 TEST_CASE("a malformed Last-Event-ID (too long, CR/LF/NUL, not UTF-8) is unknown: reset event, never echoed",
-          "[security][hostile][!shouldfail]") {
+          "[security][hostile]") {
     // SECURITY.md: "treats a malformed Last-Event-ID (longer than 256 bytes, CR/LF/NUL, not
     // UTF-8, not one of our ids) as unknown (the client gets the reset event)".
     fixture f;

@@ -160,6 +160,63 @@ for _, m in ipairs(msgs) do out[#out + 1] = m end
 return out
 )lua";
 
+/// SHA-1 of `text` as 40 lowercase hex digits: the name Redis gives a script (EVALSHA).
+inline std::string redis_script_sha1(std::string_view text) {
+    std::uint32_t h[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+    std::string m(text);
+    std::uint64_t const bits = static_cast<std::uint64_t>(text.size()) * 8;
+    m += static_cast<char>(0x80);
+    while (m.size() % 64 != 56)
+        m += '\0';
+    for (int i = 7; i >= 0; --i)
+        m += static_cast<char>((bits >> (8 * i)) & 0xFF);
+    auto rol = [](std::uint32_t v, int n) { return (v << n) | (v >> (32 - n)); };
+    for (std::size_t off = 0; off < m.size(); off += 64) {
+        std::uint32_t w[80];
+        for (int i = 0; i < 16; ++i)
+            w[i] = static_cast<std::uint32_t>(static_cast<unsigned char>(m[off + 4 * i])) << 24 |
+                   static_cast<std::uint32_t>(static_cast<unsigned char>(m[off + 4 * i + 1])) << 16 |
+                   static_cast<std::uint32_t>(static_cast<unsigned char>(m[off + 4 * i + 2])) << 8 |
+                   static_cast<std::uint32_t>(static_cast<unsigned char>(m[off + 4 * i + 3]));
+        for (int i = 16; i < 80; ++i)
+            w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+        std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+        for (int i = 0; i < 80; ++i) {
+            std::uint32_t f = 0, k = 0;
+            if (i < 20) {
+                f = (b & c) | (~b & d);
+                k = 0x5A827999u;
+            } else if (i < 40) {
+                f = b ^ c ^ d;
+                k = 0x6ED9EBA1u;
+            } else if (i < 60) {
+                f = (b & c) | (b & d) | (c & d);
+                k = 0x8F1BBCDCu;
+            } else {
+                f = b ^ c ^ d;
+                k = 0xCA62C1D6u;
+            }
+            std::uint32_t t = rol(a, 5) + f + e + k + w[i];
+            e = d;
+            d = c;
+            c = rol(b, 30);
+            b = a;
+            a = t;
+        }
+        h[0] += a;
+        h[1] += b;
+        h[2] += c;
+        h[3] += d;
+        h[4] += e;
+    }
+    static char const hex[] = "0123456789abcdef";
+    std::string out;
+    for (auto v : h)
+        for (int i = 7; i >= 0; --i)
+            out += hex[(v >> (4 * i)) & 0xF];
+    return out;
+}
+
 /// A decoded reply of `redis_fetch_script`.
 struct redis_fetch_reply {
     /// "" when the events can be replayed, else the reset reason.

@@ -32,7 +32,9 @@ public:
     server_core(net::any_io_executor ex, options opts)
         : opts_(std::move(opts))
         , timer_(net::make_strand(ex))
-        , adapter_(std::make_shared<memory_adapter>()) {}
+        , adapter_(std::make_shared<memory_adapter>()) {
+        validate_event_name(opts_.reset_event); // fail here, not later on an io thread
+    }
 
     void start() {
         adapter_->attach(weak_from_this());
@@ -42,7 +44,7 @@ public:
     namespace_& of(std::string_view name) {
         if (name.empty() || name.front() != '/')
             throw std::invalid_argument("[sse.invalid_namespace] a namespace name starts with '/'");
-        validate_room_name(name);
+        detail::validate_field(name, "namespace", false);
         std::lock_guard<std::mutex> lock(mutex_);
         auto it = namespaces_.find(name);
         if (it != namespaces_.end()) return *it->second;

@@ -34,7 +34,10 @@ inline client::client(net::any_io_executor ex, std::shared_ptr<namespace_> const
     , conflate_(ns->slow_consumer_policy() == slow_consumer_policy::conflate) {
     std::string_view last = handshake_.header("last-event-id");
     if (last.empty()) last = handshake_.query("lastEventId");
-    if (detail::usable_last_event_id(last)) last_event_id_ = std::string(last);
+    if (detail::usable_last_event_id(last))
+        last_event_id_ = std::string(last);
+    else if (!last.empty())
+        last_event_id_malformed_ = true; // replay answers it with a reset, never a crash
 }
 
 inline std::error_code client::disconnect_reason() const {
@@ -48,13 +51,13 @@ inline void client::join(std::string_view room) {
 }
 
 inline void client::join(std::initializer_list<std::string_view> rooms) {
-    for (auto r : rooms) validate_room_name(r);
-    for (auto r : rooms) join(r);
+    join(std::vector<std::string>(rooms.begin(), rooms.end()));
 }
 
 inline void client::join(std::vector<std::string> const& rooms) {
     for (auto const& r : rooms) validate_room_name(r);
-    for (auto const& r : rooms) join(std::string_view(r));
+    // All or nothing: the room limit is checked for the whole list before any join.
+    if (auto ns = ns_.lock()) ns->join_all(*this, rooms);
 }
 
 inline void client::leave(std::string_view room) {

@@ -50,6 +50,7 @@ handshake::handshake(beast::http::request_header<Fields> const& req, net::ip::tc
     , version_(req.version())
     , remote_(std::move(remote)) {
     for (auto const& f : req) {
+        if (headers_.size() == max_fields) break; // bounded: a snapshot lives as long as the stream
         std::string name(f.name_string());
         for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         headers_.emplace_back(std::move(name), std::string(f.value()));
@@ -92,7 +93,7 @@ inline void handshake::parse_query() {
     if (q == std::string_view::npos) return;
     std::string_view rest = t.substr(q + 1);
     rest = rest.substr(0, rest.find('#'));
-    while (!rest.empty()) {
+    while (!rest.empty() && query_.size() < max_fields) {
         auto amp = rest.find('&');
         std::string_view pair = rest.substr(0, amp);
         rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);

@@ -241,6 +241,7 @@ inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
                                        std::vector<std::string> const& except,
                                        std::shared_ptr<encoded_event> ev) {
     if (closed_.load()) return;
+    ev->set_conflation_key(detail::conflation_key(ev->name(), rooms));
     // Another node's event gets this node's next id, so ids stay ordered per stream.
     std::lock_guard<std::mutex> lock(emit_mutex_);
     ev->stamp(++last_id_);
@@ -435,7 +436,8 @@ inline namespace_::admission_result namespace_::admit(client& c) {
 }
 
 inline bool namespace_::wants_replay(client const& c) const {
-    return !c.last_event_id_.empty() && replay_enabled_.load() && history_.enabled();
+    return (!c.last_event_id_.empty() || c.last_event_id_malformed_) && replay_enabled_.load() &&
+           history_.enabled();
 }
 
 inline event_ptr namespace_::make_reset(client const& c, char const* why, std::uint64_t id) const {
@@ -487,7 +489,10 @@ inline void namespace_::finish_replay(client& c, history_result r, std::uint64_t
     if (r.reset_reason.empty()) {
         for (auto& e : r.events) {
             if (!e.event || excluded(c, e.except)) continue;
-            if (join_at != 0 && (e.id > join_at || had_already(c, e.rooms))) continue;
+            // A late join replays only the joined room's events: a namespace-wide one (no
+            // rooms) reached this client already, by the first replay or live.
+            if (join_at != 0 && (e.id > join_at || e.rooms.empty() || had_already(c, e.rooms)))
+                continue;
             e.event->stamp(e.id);
             missed.push_back(std::move(e.event));
         }
@@ -640,25 +645,45 @@ inline void namespace_::remove_member(client& c, std::size_t k) {
     }
 }
 
+inline void namespace_::check_room_limit(client const& c, std::size_t adding) const {
+    if (c.memberships_.size() + adding > opts_.max_rooms_per_client)
+        throw std::length_error("[sse.too_many_rooms] a client may join at most "
+                                "options::max_rooms_per_client rooms");
+}
+
 inline void namespace_::join(client& c, std::string_view room) {
     std::lock_guard<std::mutex> lock(registry_mutex_);
     if (c.close_started_.load()) return;
-    if (c.memberships_.size() >= opts_.max_rooms_per_client &&
-        std::none_of(c.memberships_.begin(), c.memberships_.end(),
-                     [&](client::membership const& m) { return m.name == room; }))
-        throw std::length_error("[sse.too_many_rooms] a client may join at most "
-                                "options::max_rooms_per_client rooms");
+    join_locked(c, room);
+}
+
+inline void namespace_::join_all(client& c, std::vector<std::string> const& rooms) {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    if (c.close_started_.load()) return;
+    std::size_t adding = 0;
+    for (std::size_t k = 0; k < rooms.size(); ++k) {
+        auto const& r = rooms[k];
+        bool dup = r == c.id() || std::find(rooms.begin(), rooms.begin() + static_cast<std::ptrdiff_t>(k), r) !=
+                                      rooms.begin() + static_cast<std::ptrdiff_t>(k);
+        for (auto const& m : c.memberships_) dup = dup || m.name == r;
+        if (!dup) ++adding;
+    }
+    check_room_limit(c, adding);
+    for (auto const& r : rooms) join_locked(c, r);
+}
+
+inline void namespace_::join_locked(client& c, std::string_view room) {
+    if (room == c.id()) return; // the private room is implicit
+    bool const is_new = std::none_of(c.memberships_.begin(), c.memberships_.end(),
+                                     [&](client::membership const& m) { return m.name == room; });
+    if (!is_new) return;
+    check_room_limit(c, 1);
     if (c.registered_) {
-        bool const is_new = std::none_of(c.memberships_.begin(), c.memberships_.end(),
-                                         [&](client::membership const& m) { return m.name == room; });
-        if (is_new && c.replay_ == client::replay_state::done && wants_replay(c))
-            replay_late_join(c, room);
+        if (c.replay_ == client::replay_state::done && wants_replay(c)) replay_late_join(c, room);
         add_member(c, room);
         return;
     }
     // Not admitted yet: remember the room, apply it on admission.
-    for (auto const& m : c.memberships_)
-        if (m.name == room) return;
     c.memberships_.push_back(client::membership{std::string(room), nullptr, 0});
 }
 

@@ -151,8 +151,8 @@ public:
             if (std::find(rooms.begin(), rooms.end(), r) == rooms.end()) rooms.push_back(r);
         auto& a = m.script_args;
         a.reserve(10 + rooms.size() + m.channels.size());
-        a.emplace_back("EVAL");
-        a.emplace_back(redis_append_script);
+        a.emplace_back("EVALSHA");
+        a.push_back(append_sha());
         a.emplace_back("0");
         a.push_back(base);
         a.push_back(node_id_);
@@ -277,6 +277,10 @@ public:
         log(redis_log_level::info, std::string(l.role) + " connected to Redis at " + c.target());
         if (&l == &pub_) {
             pub_up_.store(true, std::memory_order_release);
+            if (opts_.shared_history) {
+                c.command(redis_connection::tag_ignore, {"SCRIPT", "LOAD", redis_append_script});
+                c.command(redis_connection::tag_ignore, {"SCRIPT", "LOAD", redis_fetch_script});
+            }
             queue_.set_connected(true);
             drain_publishes();
             maybe_start_recovery();
@@ -330,6 +334,11 @@ public:
 
     void on_connection_reply(redis_connection& c, redisReply const& reply, int tag) override {
         if (tag == tag_publish) {
+            if (noscript(reply)) {
+                // Not run: this emit and the ones after it go again on a new connection.
+                c.abort("Redis lost the sequencing script (SCRIPT FLUSH?)");
+                return;
+            }
             if (reply.type == REDIS_REPLY_INTEGER && reply.integer > 0)
                 sequenced_.fetch_add(1, std::memory_order_relaxed);
             if (reply.type == REDIS_REPLY_ERROR) {
@@ -347,7 +356,10 @@ public:
             return;
         }
         if (tag == tag_subscription) on_subscription_push(c, reply);
-        if (tag >= tag_fetch_first) on_fetch_reply(reply, tag);
+        if (tag >= tag_fetch_first) {
+            on_fetch_reply(reply, tag);
+            if (noscript(reply)) c.abort("Redis lost the history script (SCRIPT FLUSH?)");
+        }
     }
 
     // ---- strand ---------------------------------------------------------------------------
@@ -389,6 +401,23 @@ private:
 
     using fetch_callback = std::function<void(redis_fetch_reply)>;
 
+    // The scripts go by their SHA-1 (EVALSHA): each publisher connection loads them first
+    // (SCRIPT LOAD, ahead of every EVALSHA on that connection). A NOSCRIPT answer (someone
+    // ran SCRIPT FLUSH) drops the connection: the reconnect loads them again and re-sends
+    // the unanswered emits, which the script runs once (origin sequence).
+    static std::string const& append_sha() {
+        static std::string const sha = redis_script_sha1(redis_append_script);
+        return sha;
+    }
+    static std::string const& fetch_sha() {
+        static std::string const sha = redis_script_sha1(redis_fetch_script);
+        return sha;
+    }
+    static bool noscript(redisReply const& r) noexcept {
+        return r.type == REDIS_REPLY_ERROR && r.len >= 8 &&
+               std::string_view(r.str, 8) == "NOSCRIPT";
+    }
+
     // Strand. Runs the fetch script on the publisher; `cb` is called exactly once, on the
     // strand (maybe before this returns).
     void start_fetch(std::string const& nsp, std::vector<std::string> const& rooms,
@@ -402,8 +431,8 @@ private:
             return fail();
         std::vector<std::string> args;
         args.reserve(6 + rooms.size());
-        args.emplace_back("EVAL");
-        args.emplace_back(redis_fetch_script);
+        args.emplace_back("EVALSHA");
+        args.push_back(fetch_sha());
         args.emplace_back("0");
         args.push_back(redis_channel(opts_.channel_prefix, nsp, {}));
         args.push_back(std::to_string(after));

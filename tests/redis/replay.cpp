@@ -1,0 +1,405 @@
+// Shared history through Redis (redis_options::shared_history): ids that every node agrees on,
+// replay of missed events on any node from Last-Event-ID, resets where history cannot cover a
+// gap, and recovery of what a node missed while its subscriber was away. Real redis-server,
+// real Beast listeners, real SSE clients (as in cluster.cpp).
+#include <sse/redis_adapter.hpp>
+#include <sse/server.hpp>
+
+#include "support/catch.hpp"
+#include "support/sse_reader.hpp"
+#include "support/test_server.hpp"
+
+#include "redis_support.hpp"
+
+#include <sse/detail/random_id.hpp>
+#include <sse/detail/redis_history.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <future>
+#include <sstream>
+#include <thread>
+
+using namespace redis_test;
+using sse_test::sse_event;
+using sse_test::sse_reader;
+
+namespace {
+
+sse::history_options history(std::size_t max_events = 100,
+                             std::chrono::milliseconds max_age = std::chrono::seconds(60)) {
+    sse::history_options h;
+    h.max_events = max_events;
+    h.max_age = max_age;
+    return h;
+}
+
+// One node: a Beast listener, namespace "/s" with history on, the Redis adapter.
+struct history_node {
+    history_node(sse::redis_options ro, sse::history_options h) {
+        sse::options o;
+        o.heartbeat_interval = std::chrono::milliseconds(0);
+        o.history = h;
+        io = std::make_unique<sse::server>(ts.get_executor(), o);
+        redis = std::make_shared<sse::redis_adapter>(ts.get_executor(), std::move(ro));
+        io->adapter(redis);
+        ns = &io->of("/s");
+        // "/s?rooms=a,b" streams and joins rooms a and b.
+        port = ts.listen([this](sse_test::plain_stream&& s, sse_test::request&& r) {
+            std::string target(r.target());
+            auto c = ns->connect(std::move(s), std::move(r));
+            auto q = target.find("rooms=");
+            if (q == std::string::npos) return;
+            std::string rooms = target.substr(q + 6);
+            for (std::size_t at = 0; at <= rooms.size();) {
+                auto comma = rooms.find(',', at);
+                if (comma == std::string::npos) comma = rooms.size();
+                if (comma > at) c->join(std::string_view(rooms).substr(at, comma - at));
+                at = comma + 1;
+            }
+        });
+    }
+    ~history_node() {
+        io->close();
+        CHECK(eventually([&] { return !redis->state().connected; }));
+        ts.stop();
+    }
+
+    bool synced(std::size_t wanted) const {
+        auto s = redis->state();
+        return s.connected && s.pending_subscriptions == 0 && s.wanted_channels >= wanted &&
+               s.subscribed_channels == s.wanted_channels;
+    }
+
+    sse_test::test_server ts;
+    std::unique_ptr<sse::server> io;
+    std::shared_ptr<sse::redis_adapter> redis;
+    sse::namespace_* ns = nullptr;
+    unsigned short port = 0;
+};
+
+sse::redis_options node_options(std::string const& url, std::string const& prefix) {
+    sse::redis_options o;
+    o.url = url;
+    o.channel_prefix = prefix;
+    o.reconnect_min = std::chrono::milliseconds(20);
+    o.reconnect_max = std::chrono::milliseconds(200);
+    o.log = [](sse::redis_log_level, std::string_view) {};
+    return o;
+}
+
+// A client: connects, checks the connection event.
+struct client {
+    client(history_node& n, std::string const& rooms, std::string const& last_id = {})
+        : reader(n.port, "/s?rooms=" + rooms,
+                 last_id.empty() ? sse_test::header_list{}
+                                 : sse_test::header_list{{"Last-Event-ID", last_id}}) {
+        REQUIRE(reader.status() == 200);
+        auto hello = reader.next_event();
+        REQUIRE(hello);
+        REQUIRE(hello->event == "connection");
+        id = nlohmann::json::parse(hello->data).at("clientId").get<std::string>();
+    }
+
+    // The next event: its name must be `name`; returns (id, data).
+    std::pair<std::uint64_t, nlohmann::json> expect(std::string const& name) {
+        auto e = reader.next_event();
+        REQUIRE(e);
+        INFO("got event '" << e->event << "' id " << e->id << " data " << e->data);
+        REQUIRE(e->event == name);
+        return {e->has_id ? std::stoull(e->id) : 0, nlohmann::json::parse(e->data)};
+    }
+
+    sse_reader reader;
+    std::string id;
+};
+
+// The Redis client id of the connection named `name` (CLIENT LIST), or "".
+std::string redis_client_id(unsigned short port, std::string const& name) {
+    std::istringstream list(redis_command(port, {"CLIENT", "LIST"}));
+    std::string line;
+    while (std::getline(list, line)) {
+        if (line.find(" name=" + name + " ") == std::string::npos) continue;
+        auto at = line.find("id=");
+        if (at == std::string::npos) continue;
+        return line.substr(at + 3, line.find(' ', at) - at - 3);
+    }
+    return {};
+}
+
+} // namespace
+
+TEST_CASE("redis replay: missed events from two nodes replayed on the other node, in order, once",
+          "[redis][replay]") {
+    auto prefix = "h" + sse::detail::random_id(8);
+    history_node a(node_options(shared_redis_url(), prefix), history());
+    history_node b(node_options(shared_redis_url(), prefix), history());
+    REQUIRE(a.redis->sequences(history()));
+    client a1(a, "live");
+    client watch(b, "live"); // sees everything, in the shared order
+    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
+
+    std::uint64_t last = 0;
+    for (int i = 0; i < 3; ++i)
+        a.ns->to("live").emit("score", i);
+    for (int i = 0; i < 3; ++i) {
+        auto [id, data] = a1.expect("score"); // the origin too gets it back from Redis
+        CHECK(data == i);
+        CHECK(id > last);
+        last = id;
+        CHECK(watch.expect("score").first == id); // same id on both nodes
+    }
+    a1.reader.close();
+
+    // Missed: 3..5 from A, 6..7 from B, one namespace-wide from A, one for another room.
+    std::vector<std::uint64_t> missed;
+    for (int i = 3; i < 6; ++i)
+        a.ns->to("live").emit("score", i);
+    for (int i = 3; i < 6; ++i) {
+        auto [id, data] = watch.expect("score");
+        CHECK(data == i);
+        missed.push_back(id);
+    }
+    for (int i = 6; i < 8; ++i)
+        b.ns->to("live").emit("score", i);
+    for (int i = 6; i < 8; ++i) {
+        auto [id, data] = watch.expect("score");
+        CHECK(data == i);
+        missed.push_back(id);
+    }
+    a.ns->to("elsewhere").emit("score", -1);
+    a.ns->emit("all", 8);
+    missed.push_back(watch.expect("all").first);
+
+    client back(b, "live", std::to_string(last));
+    for (std::size_t i = 0; i < missed.size(); ++i) {
+        auto [id, data] = back.expect(i + 1 == missed.size() ? "all" : "score");
+        CHECK(id == missed[i]);
+        CHECK(data == static_cast<int>(i) + 3);
+    }
+    a.ns->to("live").emit("score", 9); // then live, no duplicate
+    auto [id, data] = back.expect("score");
+    CHECK(data == 9);
+    CHECK(id > missed.back());
+    CHECK(watch.expect("score").first == id);
+}
+
+TEST_CASE("redis replay: two nodes emitting to one room at once; every client sees one order",
+          "[redis][replay]") {
+    auto prefix = "h" + sse::detail::random_id(8);
+    history_node a(node_options(shared_redis_url(), prefix), history(1000));
+    history_node b(node_options(shared_redis_url(), prefix), history(1000));
+    std::vector<std::unique_ptr<client>> clients;
+    clients.push_back(std::make_unique<client>(a, "r"));
+    clients.push_back(std::make_unique<client>(a, "r,x"));
+    clients.push_back(std::make_unique<client>(b, "r"));
+    clients.push_back(std::make_unique<client>(b, "x,r"));
+    REQUIRE(eventually([&] { return a.synced(5) && b.synced(5); }));
+
+    int const per_node = 300;
+    std::promise<void> go;
+    auto start = go.get_future().share();
+    auto emitter = [&](history_node& n, std::string const& tag) {
+        return std::thread([&n, tag, start, per_node] {
+            start.wait();
+            for (int i = 0; i < per_node; ++i)
+                n.ns->to(i % 3 == 0 ? std::vector<std::string>{"r", "x"}
+                                    : std::vector<std::string>{"r"})
+                    .emit("e", tag + std::to_string(i));
+        });
+    };
+    auto ta = emitter(a, "a");
+    auto tb = emitter(b, "b");
+    go.set_value();
+    ta.join();
+    tb.join();
+
+    std::vector<std::vector<std::pair<std::uint64_t, std::string>>> seen(clients.size());
+    for (std::size_t c = 0; c < clients.size(); ++c) {
+        for (int i = 0; i < 2 * per_node; ++i) {
+            auto [id, data] = clients[c]->expect("e");
+            seen[c].emplace_back(id, data.get<std::string>());
+        }
+    }
+    for (std::size_t c = 0; c < clients.size(); ++c) {
+        INFO("client " << c);
+        CHECK(seen[c] == seen[0]); // the identical sequence of (id, event)
+        for (std::size_t i = 1; i < seen[c].size(); ++i)
+            REQUIRE(seen[c][i].first > seen[c][i - 1].first); // strictly increasing
+    }
+    // Each node's own emits keep their emit order within the shared one, and none is missing.
+    int next_a = 0, next_b = 0;
+    for (auto const& [id, d] : seen[0]) {
+        if (d[0] == 'a') CHECK(d == "a" + std::to_string(next_a++));
+        if (d[0] == 'b') CHECK(d == "b" + std::to_string(next_b++));
+    }
+    CHECK(next_a == per_node);
+    CHECK(next_b == per_node);
+    // A replay from the middle gives exactly the rest, on either node.
+    auto const mid = seen[0][seen[0].size() / 2].first;
+    client late(b, "r", std::to_string(mid));
+    for (std::size_t i = seen[0].size() / 2 + 1; i < seen[0].size(); ++i) {
+        auto [id, data] = late.expect("e");
+        REQUIRE(id == seen[0][i].first);
+        CHECK(data == seen[0][i].second);
+    }
+}
+
+TEST_CASE("redis replay: resets when history cannot cover the gap", "[redis][replay]") {
+    auto prefix = "h" + sse::detail::random_id(8);
+    history_node a(node_options(shared_redis_url(), prefix), history(5));
+    history_node b(node_options(shared_redis_url(), prefix), history(5));
+    client watch(b, "r");
+    REQUIRE(eventually([&] { return a.synced(1) && b.synced(3); }));
+    a.ns->to("r").emit("e", 0);
+    auto first = watch.expect("e").first;
+
+    SECTION("older than max_events") {
+        for (int i = 1; i <= 6; ++i)
+            a.ns->to("r").emit("e", i);
+        std::uint64_t last = 0;
+        for (int i = 1; i <= 6; ++i)
+            last = watch.expect("e").first;
+        {
+            client back(b, "r", std::to_string(first));
+            auto [id, data] = back.expect("reset");
+            CHECK(data.at("reason") == "history_gap");
+            a.ns->to("r").emit("e", 7);
+            auto live = back.expect("e");
+            CHECK(live.second == 7);
+            CHECK(live.first > last);
+        }
+        // Within the bound: replayed.
+        client ok(b, "r", std::to_string(last - 2));
+        CHECK(ok.expect("e").second == 5);
+        CHECK(ok.expect("e").second == 6);
+        CHECK(ok.expect("e").second == 7);
+    }
+    SECTION("an id the namespace never reached, or not an id") {
+        client ahead(b, "r", std::to_string(first + 1000));
+        CHECK(ahead.expect("reset").second.at("reason") == "unknown_id");
+        client garbage(a, "r", "not-an-id");
+        CHECK(garbage.expect("reset").second.at("reason") == "unknown_id");
+        client current(a, "r", std::to_string(first)); // nothing missed: no reset
+        a.ns->to("r").emit("e", 1);
+        CHECK(current.expect("e").second == 1);
+    }
+}
+
+TEST_CASE("redis replay: history unavailable while Redis is down", "[redis][replay]") {
+    redis_process server;
+    auto prefix = "h" + sse::detail::random_id(8);
+    history_node a(node_options(server.url(), prefix), history());
+    client watch(a, "r");
+    REQUIRE(eventually([&] { return a.synced(2); }));
+    a.ns->to("r").emit("e", 0);
+    auto first = watch.expect("e").first;
+    server.kill();
+    REQUIRE(eventually([&] { return !a.redis->state().connected; }));
+    client back(a, "r", std::to_string(first));
+    CHECK(back.expect("reset").second.at("reason") == "history_unavailable");
+}
+
+TEST_CASE("redis replay: a node whose subscriber dropped recovers what it missed",
+          "[redis][replay][gap]") {
+    auto prefix = "h" + sse::detail::random_id(8);
+    history_node a(node_options(shared_redis_url(), prefix), history());
+    history_node b(node_options(shared_redis_url(), prefix), history());
+    client b1(b, "r");
+    client b2(b, "q");
+    REQUIRE(eventually([&] { return a.synced(1) && b.synced(5); }));
+    for (int i = 0; i < 5; ++i)
+        a.ns->to("r").emit("e", i);
+    a.ns->emit("all", 0);
+    for (int i = 0; i < 5; ++i)
+        CHECK(b1.expect("e").second == i);
+    CHECK(b1.expect("all").second == 0);
+    CHECK(b2.expect("all").second == 0);
+
+    auto const sub = redis_client_id(shared_redis_port(), "sse:" + std::string(b.redis->node_id()) + ":sub");
+    REQUIRE(!sub.empty());
+    // Hold B while its subscriber is cut and A emits: B cannot resubscribe before they pass.
+    std::promise<void> release, held;
+    net::post(b.ts.context(), [&] {
+        held.set_value();
+        release.get_future().wait();
+    });
+    held.get_future().wait();
+    CHECK(redis_command(shared_redis_port(), {"CLIENT", "KILL", "ID", sub}) == "1");
+    auto const before = a.redis->state().sequenced;
+    for (int i = 5; i < 10; ++i)
+        a.ns->to("r").emit("e", i);
+    a.ns->to("q").emit("e", 100);
+    REQUIRE(eventually([&] { return a.redis->state().sequenced == before + 6; }));
+    release.set_value();
+    // Live emits while B reconnects and recovers: the seam must neither lose nor repeat.
+    for (int i = 10; i < 20; ++i) {
+        a.ns->to("r").emit("e", i);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    for (int i = 5; i < 20; ++i)
+        CHECK(b1.expect("e").second == i);
+    CHECK(b2.expect("e").second == 100);
+    a.ns->emit("all", 1); // nothing else was queued before it, for either client
+    CHECK(b1.expect("all").second == 1);
+    CHECK(b2.expect("all").second == 1);
+    auto s = b.redis->state();
+    CHECK(s.recoveries >= 1);
+    CHECK(s.recovered_events >= 6);
+    CHECK(s.history_resets == 0);
+}
+
+TEST_CASE("redis replay: a room joined later replays that room only, never a broadcast twice",
+          "[redis][replay]") {
+    auto prefix = "h" + sse::detail::random_id(8);
+    history_node a(node_options(shared_redis_url(), prefix), history());
+    history_node b(node_options(shared_redis_url(), prefix), history());
+    client watch(b, "r,late");
+    REQUIRE(eventually([&] { return a.synced(1) && b.synced(4); }));
+    a.ns->to("r").emit("e", "r0");
+    auto const last = watch.expect("e").first;
+    a.ns->to("r").emit("e", "r1");
+    a.ns->to("late").emit("e", "l1");
+    a.ns->emit("all", "n1");
+    CHECK(watch.expect("e").second == "r1");
+    CHECK(watch.expect("e").second == "l1");
+    CHECK(watch.expect("all").second == "n1");
+
+    client c(b, "r", std::to_string(last));
+    CHECK(c.expect("e").second == "r1");
+    CHECK(c.expect("all").second == "n1");
+    auto cp = b.ns->find_client(c.id);
+    REQUIRE(cp);
+    cp->join("late");
+    CHECK(c.expect("e").second == "l1");
+    a.ns->emit("all", "n2");
+    CHECK(c.expect("all").second == "n2"); // n1 not again
+}
+
+TEST_CASE("redis replay: scripts go by SHA-1; a SCRIPT FLUSH loses no emit", "[redis][replay]") {
+    redis_process server;
+    CHECK(redis_command(server.port(), {"SCRIPT", "LOAD", sse::detail::redis_append_script}) ==
+          sse::detail::redis_script_sha1(sse::detail::redis_append_script));
+    CHECK(sse::detail::redis_script_sha1("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
+    auto prefix = "h" + sse::detail::random_id(8);
+    history_node a(node_options(server.url(), prefix), history());
+    history_node b(node_options(server.url(), prefix), history());
+    client watch(b, "r");
+    REQUIRE(eventually([&] { return a.synced(1) && b.synced(3); }));
+    for (int i = 0; i < 5; ++i)
+        a.ns->to("r").emit("e", i);
+    for (int i = 0; i < 5; ++i)
+        CHECK(watch.expect("e").second == i);
+    CHECK(redis_command(server.port(), {"SCRIPT", "FLUSH"}) == "OK");
+    std::uint64_t last = 0;
+    for (int i = 5; i < 10; ++i)
+        a.ns->to("r").emit("e", i);
+    for (int i = 5; i < 10; ++i) {
+        auto [id, data] = watch.expect("e");
+        CHECK(data == i);
+        CHECK(id > last);
+        last = id;
+    }
+    CHECK(a.redis->state().reconnects >= 1);
+    CHECK(eventually([&] { return a.redis->state().sequenced == 10; }));
+}
