@@ -171,7 +171,9 @@ private:
     void replay_late_join(client& c, std::string_view room); // registry lock held
     bool excluded(client const& c, std::vector<std::string> const& except) const;
     bool had_already(client const& c, std::vector<std::string> const& rooms) const;
-    void finish_replay(client& c, history_result r, std::uint64_t join_at);
+    // join_at != 0: a late join; `had` = the client's rooms before it joined.
+    void finish_replay(client& c, history_result r, std::uint64_t join_at,
+                       std::vector<std::string> const& had = {});
     void merge_replay(client& c, std::vector<event_ptr> missed, char const* why);
     void record_history(broadcast_packet const& p); // registry lock held
     event_ptr make_reset(client const& c, char const* why, std::uint64_t id) const;

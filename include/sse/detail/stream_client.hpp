@@ -5,6 +5,7 @@
 #include <sse/client.hpp>
 
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 
@@ -25,6 +26,10 @@ public:
         , stream_(std::move(stream)) {
         // The app may have armed a request timeout; a stream lives until either side ends it.
         beast::get_lowest_layer(stream_).expires_never();
+        // We coalesce queued events into one write ourselves; Nagle's algorithm would only add
+        // delay (up to a delayed-ACK period, ~40 ms) to every event after the first.
+        beast::error_code ec;
+        beast::get_lowest_layer(stream_).socket().set_option(net::ip::tcp::no_delay(true), ec);
     }
 
     void start() {

@@ -482,7 +482,8 @@ inline void namespace_::run_replay(client& c) {
     merge_replay(c, std::move(missed), nullptr);
 }
 
-inline void namespace_::finish_replay(client& c, history_result r, std::uint64_t join_at) {
+inline void namespace_::finish_replay(client& c, history_result r, std::uint64_t join_at,
+                                      std::vector<std::string> const& had) {
     std::lock_guard<std::mutex> lock(registry_mutex_);
     if (!c.registered_) return;
     std::vector<event_ptr> missed;
@@ -491,7 +492,11 @@ inline void namespace_::finish_replay(client& c, history_result r, std::uint64_t
             if (!e.event || excluded(c, e.except)) continue;
             // A late join replays only the joined room's events: a namespace-wide one (no
             // rooms) reached this client already, by the first replay or live.
-            if (join_at != 0 && (e.id > join_at || e.rooms.empty() || had_already(c, e.rooms)))
+            if (join_at != 0 &&
+                (e.id > join_at || e.rooms.empty() ||
+                 std::any_of(e.rooms.begin(), e.rooms.end(), [&](std::string const& room) {
+                     return std::find(had.begin(), had.end(), room) != had.end();
+                 })))
                 continue;
             e.event->stamp(e.id);
             missed.push_back(std::move(e.event));
@@ -565,14 +570,23 @@ inline void namespace_::replay_late_join(client& c, std::string_view room) {
     if (!last) return; // the first replay already told this client to reset
     if (sequenced_.load()) {
         auto a = adapter_interest_;
+        // The rooms it had before this join (the answer comes after the join is done): an
+        // event also sent to one of them reached the client already.
+        std::vector<std::string> had;
+        had.reserve(c.memberships_.size());
+        for (auto const& m : c.memberships_) had.push_back(m.name);
         net::post(c.get_executor(), [self = shared_from_this(), who = c.shared_from_this(), a,
                                      room = std::string(room), after = *last,
-                                     join_at = delivered_upto_, h = history_.options()] {
-            a->fetch_history(self->name_, {room}, after, h, [self, who, join_at](history_result r) {
-                net::post(who->get_executor(), [self, who, join_at, r = std::move(r)]() mutable {
-                    self->finish_replay(*who, std::move(r), join_at == 0 ? 1 : join_at);
-                });
-            });
+                                     join_at = delivered_upto_, h = history_.options(),
+                                     had = std::move(had)]() mutable {
+            a->fetch_history(self->name_, {room}, after, h,
+                             [self, who, join_at, had = std::move(had)](history_result r) mutable {
+                                 net::post(who->get_executor(), [self, who, join_at, had = std::move(had),
+                                                                 r = std::move(r)]() mutable {
+                                     self->finish_replay(*who, std::move(r), join_at == 0 ? 1 : join_at,
+                                                         had);
+                                 });
+                             });
         });
         return;
     }
