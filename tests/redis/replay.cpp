@@ -316,7 +316,8 @@ TEST_CASE("redis replay: a node whose subscriber dropped recovers what it missed
     CHECK(b1.expect("all").second == 0);
     CHECK(b2.expect("all").second == 0);
 
-    auto const sub = redis_client_id(shared_redis_port(), "sse:" + std::string(b.redis->node_id()) + ":sub");
+    auto const sub =
+        redis_client_id(shared_redis_port(), "sse:" + std::string(b.redis->node_id()) + ":sub");
     REQUIRE(!sub.empty());
     // Hold B while its subscriber is cut and A emits: B cannot resubscribe before they pass.
     std::promise<void> release, held;

@@ -175,7 +175,8 @@ inline std::string redis_script_sha1(std::string_view text) {
         std::uint32_t w[80];
         for (int i = 0; i < 16; ++i)
             w[i] = static_cast<std::uint32_t>(static_cast<unsigned char>(m[off + 4 * i])) << 24 |
-                   static_cast<std::uint32_t>(static_cast<unsigned char>(m[off + 4 * i + 1])) << 16 |
+                   static_cast<std::uint32_t>(static_cast<unsigned char>(m[off + 4 * i + 1]))
+                       << 16 |
                    static_cast<std::uint32_t>(static_cast<unsigned char>(m[off + 4 * i + 2])) << 8 |
                    static_cast<std::uint32_t>(static_cast<unsigned char>(m[off + 4 * i + 3]));
         for (int i = 16; i < 80; ++i)
@@ -225,7 +226,7 @@ struct redis_fetch_reply {
     /// Logs that dropped an event after the id ("" = the namespace log).
     std::vector<std::string> gapped;
     std::vector<history_event> events; ///< ascending, one per id
-    std::size_t malformed = 0;        ///< entries that did not decode (ignored)
+    std::size_t malformed = 0;         ///< entries that did not decode (ignored)
 };
 
 /// Decodes a reply of the fetch script; false (with `out.status` set) when it is not one.
@@ -278,11 +279,10 @@ inline bool decode_redis_fetch_reply(redisReply const& r, redis_fetch_reply& out
     }
     std::sort(out.events.begin(), out.events.end(),
               [](history_event const& a, history_event const& b) { return a.id < b.id; });
-    out.events.erase(std::unique(out.events.begin(), out.events.end(),
-                                 [](history_event const& a, history_event const& b) {
-                                     return a.id == b.id;
-                                 }),
-                     out.events.end());
+    out.events.erase(
+        std::unique(out.events.begin(), out.events.end(),
+                    [](history_event const& a, history_event const& b) { return a.id == b.id; }),
+        out.events.end());
     return true;
 }
 
