@@ -203,6 +203,10 @@ int run_feed(int argc, char** argv, char const* sport, std::vector<std::string> 
         // A node of the cluster that serves no client: its emits only travel through Redis.
         sse::options opts;
         opts.heartbeat_interval = std::chrono::milliseconds(0);
+        // The same history as the sports_demo nodes: with Redis, its emits are then numbered
+        // and stored by Redis like theirs (shared ids, replayable on any node).
+        opts.history.max_events = 2000;
+        opts.history.max_age = std::chrono::hours(3);
         io.emplace(ioc.get_executor(), opts);
         sse::redis_options ro;
         ro.url = cfg.redis;

@@ -24,6 +24,13 @@
 //   - when Redis goes away the adapter reconnects with backoff, resubscribes, and publishes
 //     the emits it kept meanwhile (up to `max_pending_emits`; beyond that, dropped and
 //     counted). Local delivery never stops.
+//   - shared history (`redis_options::shared_history`, on by default, for namespaces with
+//     history on): Redis numbers each such emit (per-namespace ids 1, 2, 3...) in a script
+//     that also stores it in the room's history stream and publishes it; every node, the
+//     origin too, delivers it when Redis sends it, in id order. So all clients on all nodes
+//     see one order, any node can replay a reconnecting client's `Last-Event-ID` from Redis,
+//     and a node whose subscriber was cut reads back what it missed
+//     (detail/redis_history.hpp).
 #ifndef SSE_REDIS_ADAPTER_HPP
 #define SSE_REDIS_ADAPTER_HPP
 
@@ -198,8 +205,14 @@ struct redis_options {
     anything to reach Redis (local delivery does not depend on it).
 
     @par Delivery guarantees
-    Exactly once per client for every emit that Redis carries, in emit order per origin node
-    and room. Redis pub/sub stores nothing: a node whose subscriber is disconnected misses what
+    Namespaces with history on and `shared_history` (see there): one total order per
+    namespace, the same for every client on every node, equal to id order; each node's own
+    emits keep their emit order in it; a replay after `Last-Event-ID` is complete while the
+    history holds the missed events (else the reset event); a subscriber outage is filled
+    from the history (else the affected clients get the reset event).
+
+    Other namespaces: exactly once per client for every emit that Redis carries, in emit order
+    per origin node and room. Redis pub/sub stores nothing: a node whose subscriber is disconnected misses what
     is published meanwhile, and emits kept while the publisher was away reach only the nodes
     already resubscribed when they are published. Redis also cuts a subscriber that falls too
     far behind (`client-output-buffer-limit pubsub`, 32 MB by default): the adapter reconnects

@@ -326,6 +326,7 @@ TEST_CASE("redis replay: a node whose subscriber dropped recovers what it missed
         release.get_future().wait();
     });
     held.get_future().wait();
+    REQUIRE(eventually([&] { return a.redis->state().sequenced == 6; }));
     CHECK(redis_command(shared_redis_port(), {"CLIENT", "KILL", "ID", sub}) == "1");
     auto const before = a.redis->state().sequenced;
     for (int i = 5; i < 10; ++i)
@@ -403,4 +404,41 @@ TEST_CASE("redis replay: scripts go by SHA-1; a SCRIPT FLUSH loses no emit", "[r
     }
     CHECK(a.redis->state().reconnects >= 1);
     CHECK(eventually([&] { return a.redis->state().sequenced == 10; }));
+}
+
+TEST_CASE("redis replay: a subscriber gap longer than the history resets only that room",
+          "[redis][replay][gap]") {
+    auto prefix = "h" + sse::detail::random_id(8);
+    history_node a(node_options(shared_redis_url(), prefix), history(3));
+    history_node b(node_options(shared_redis_url(), prefix), history(3));
+    client b1(b, "r");
+    client b2(b, "q");
+    REQUIRE(eventually([&] { return a.synced(1) && b.synced(5); }));
+    a.ns->to("r").emit("e", 0);
+    CHECK(b1.expect("e").second == 0);
+
+    auto const sub =
+        redis_client_id(shared_redis_port(), "sse:" + std::string(b.redis->node_id()) + ":sub");
+    REQUIRE(!sub.empty());
+    std::promise<void> release, held;
+    net::post(b.ts.context(), [&] {
+        held.set_value();
+        release.get_future().wait();
+    });
+    held.get_future().wait();
+    REQUIRE(eventually([&] { return a.redis->state().sequenced == 1; }));
+    CHECK(redis_command(shared_redis_port(), {"CLIENT", "KILL", "ID", sub}) == "1");
+    auto const before = a.redis->state().sequenced;
+    for (int i = 1; i <= 6; ++i) // r's log keeps 3: three are lost for B
+        a.ns->to("r").emit("e", i);
+    a.ns->to("q").emit("e", 100); // q's log covers its gap
+    REQUIRE(eventually([&] { return a.redis->state().sequenced == before + 7; }));
+    release.set_value();
+
+    CHECK(b1.expect("reset").second.at("reason") == "history_gap");
+    CHECK(b2.expect("e").second == 100);
+    REQUIRE(eventually([&] { return b.redis->state().recoveries >= 1; }));
+    a.ns->to("r").emit("e", 7);
+    CHECK(b1.expect("e").second == 7);
+    CHECK(b.redis->state().history_resets >= 1);
 }

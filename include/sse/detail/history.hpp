@@ -68,10 +68,13 @@ public:
     history_options const& options() const noexcept { return opts_; }
 
     /// Records one emit in the log of each of its rooms (or the broadcast log).
+    /// Logs the event under `rooms`; `targets_rooms` are all the rooms the emit named
+    /// (clients' private rooms too), kept to tell who had it already.
     void record(std::uint64_t id, event_ptr const& event, std::vector<std::string> const& rooms,
+                std::vector<std::string> const& targets_rooms,
                 std::vector<std::string> const& except, clock::time_point now) {
         if (!enabled()) return;
-        auto targets = std::make_shared<emit_targets const>(emit_targets{rooms, except});
+        auto targets = std::make_shared<emit_targets const>(emit_targets{targets_rooms, except});
         if (rooms.empty()) {
             append(broadcast_log, history_entry{id, event, targets, now}, now);
         } else {

@@ -232,7 +232,11 @@ inline void namespace_::emit_to_client(client& c, std::shared_ptr<encoded_event>
     std::lock_guard<std::mutex> lock(emit_mutex_);
     // With a sequencing adapter the ids belong to it: a personal event goes without an id
     // (it is not replayable anyway: it is not kept in history).
-    if (!sequenced()) ev->stamp(++last_id_);
+    if (!sequenced()) {
+        ev->stamp(++last_id_);
+        std::lock_guard<std::mutex> r(registry_mutex_);
+        delivered_upto_ = std::max(delivered_upto_, last_id_); // a known id for a reconnect
+    }
     event_ptr shared = std::move(ev);
     if (c.enqueue(shared)) deliveries_.fetch_add(1, std::memory_order_relaxed);
 }
@@ -329,13 +333,14 @@ inline void namespace_::record_history(broadcast_packet const& p) {
     auto is_private = [&](std::string const& r) { return by_id_.count(r) != 0; };
     auto const now = detail::history::clock::now();
     if (std::none_of(p.rooms.begin(), p.rooms.end(), is_private)) {
-        history_.record(p.event->id(), p.event, p.rooms, p.except, now);
+        history_.record(p.event->id(), p.event, p.rooms, p.rooms, p.except, now);
         return;
     }
     std::vector<std::string> shared;
     for (auto const& r : p.rooms)
         if (!is_private(r)) shared.push_back(r);
-    if (!shared.empty()) history_.record(p.event->id(), p.event, shared, p.except, now);
+    // The entry keeps every target (private rooms too): a late join must know who had it.
+    if (!shared.empty()) history_.record(p.event->id(), p.event, shared, p.rooms, p.except, now);
 }
 
 inline std::string namespace_::response_head(handshake const& hs) const {
@@ -536,7 +541,13 @@ inline void namespace_::merge_replay(client& c, std::vector<event_ptr> missed, c
         auto m = missed.begin();
         for (; i < pending.size(); ++i) {
             auto const& live = pending[i];
-            if (live->id() == 0) continue; // a ping: the replay itself keeps the stream warm
+            // A ping (a comment) is dropped: the replay itself keeps the stream warm. Other
+            // id-less events (personal ones with a sequencing adapter) keep their place.
+            if (live->id() == 0 && !live->wire().empty() && live->wire().front() == ':') continue;
+            if (live->id() == 0) {
+                out.push_back(live);
+                continue;
+            }
             for (; m != missed.end() && (*m)->id() < live->id(); ++m) out.push_back(*m);
             if (m != missed.end() && (*m)->id() == live->id()) ++m; // both replayed and live
             out.push_back(live);
@@ -549,16 +560,20 @@ inline void namespace_::merge_replay(client& c, std::vector<event_ptr> missed, c
 }
 
 inline bool namespace_::had_already(client const& c, std::vector<std::string> const& rooms) const {
-    for (auto const& r : rooms)
+    for (auto const& r : rooms) {
+        if (r == c.id()) return true;
         for (auto const& m : c.memberships_)
             if (m.name == r) return true;
+    }
     return false;
 }
 
 inline bool namespace_::excluded(client const& c, std::vector<std::string> const& except) const {
-    for (auto const& x : except)
+    for (auto const& x : except) {
+        if (x == c.id()) return true;
         for (auto const& m : c.memberships_)
             if (m.name == x) return true;
+    }
     return false;
 }
 
@@ -573,7 +588,8 @@ inline void namespace_::replay_late_join(client& c, std::string_view room) {
         // The rooms it had before this join (the answer comes after the join is done): an
         // event also sent to one of them reached the client already.
         std::vector<std::string> had;
-        had.reserve(c.memberships_.size());
+        had.reserve(c.memberships_.size() + 1);
+        had.push_back(c.id()); // its private room
         for (auto const& m : c.memberships_) had.push_back(m.name);
         net::post(c.get_executor(), [self = shared_from_this(), who = c.shared_from_this(), a,
                                      room = std::string(room), after = *last,
