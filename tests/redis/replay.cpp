@@ -442,3 +442,21 @@ TEST_CASE("redis replay: a subscriber gap longer than the history resets only th
     CHECK(b1.expect("e").second == 7);
     CHECK(b.redis->state().history_resets >= 1);
 }
+
+TEST_CASE("redis replay: an emit from a node with history off takes none of the shared ids",
+          "[redis][replay]") {
+    auto prefix = "h" + sse::detail::random_id(8);
+    history_node plain(node_options(shared_redis_url(), prefix), history(0));
+    history_node b(node_options(shared_redis_url(), prefix), history());
+    client watch(b, "r");
+    REQUIRE(eventually([&] { return plain.synced(1) && b.synced(3); }));
+    plain.ns->to("r").emit("e", "plain");
+    auto e = watch.reader.next_event();
+    REQUIRE(e);
+    CHECK(e->data == "\"plain\"");
+    CHECK(!e->has_id); // delivered, not numbered
+    b.ns->to("r").emit("e", "shared");
+    auto [id, data] = watch.expect("e");
+    CHECK(data == "shared");
+    CHECK(id == 1); // the namespace's first shared id, not dropped
+}

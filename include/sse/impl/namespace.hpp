@@ -248,7 +248,9 @@ inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
     ev->set_conflation_key(detail::conflation_key(ev->name(), rooms));
     // Another node's event gets this node's next id, so ids stay ordered per stream.
     std::lock_guard<std::mutex> lock(emit_mutex_);
-    ev->stamp(++last_id_);
+    // With a sequencing adapter the ids are the shared ones: an unsequenced event (from a node
+    // whose namespace has history off) goes without an id rather than take one of them.
+    if (!sequenced()) ev->stamp(++last_id_);
     event_ptr shared = std::move(ev);
     deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, false});
 }
