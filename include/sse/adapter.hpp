@@ -20,12 +20,12 @@ namespace sse {
     whatever rooms it is also in (exclusion wins). A client id is also a room name.
 */
 struct broadcast_packet {
-    std::string_view nsp;                  ///< namespace name, e.g. "/football"
-    const std::vector<std::string>& rooms; ///< target rooms (union); empty = whole namespace
+    std::string_view nsp;                   ///< namespace name, e.g. "/football"
+    const std::vector<std::string>& rooms;  ///< target rooms (union); empty = whole namespace
     const std::vector<std::string>& except; ///< rooms whose clients are skipped
-    const event_ptr& event;                ///< encoded once; stamped unless `sequenced`
-    const history_options& history;        ///< the namespace's history bounds (0 events: off)
-    bool sequenced = false;                ///< the adapter assigns the id (see adapter::sequences)
+    const event_ptr& event;                 ///< encoded once; stamped unless `sequenced`
+    const history_options& history;         ///< the namespace's history bounds (0 events: off)
+    bool sequenced = false;                 ///< the adapter assigns the id (see adapter::sequences)
 };
 
 /// One event read back from a shared history, for replay.

@@ -39,7 +39,8 @@ public:
 
 private:
     friend class namespace_;
-    explicit broadcast_operator(std::weak_ptr<namespace_> ns) noexcept : ns_(std::move(ns)) {}
+    explicit broadcast_operator(std::weak_ptr<namespace_> ns) noexcept
+        : ns_(std::move(ns)) {}
     void emit_encoded(std::shared_ptr<encoded_event> ev) const;
 
     std::weak_ptr<namespace_> ns_;

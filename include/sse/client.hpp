@@ -158,7 +158,7 @@ private:
     std::uint64_t except_stamp_ = 0;
     bool registered_ = false;
 
-    std::size_t bytes_read_ = 0; // on the strand
+    std::size_t bytes_read_ = 0;                     // on the strand
     std::unique_ptr<net::steady_timer> close_timer_; // on the strand, only while closing
 };
 

@@ -23,8 +23,8 @@ enum class error {
 
 /// Coarse groups of `sse::error` that applications usually branch on.
 enum class condition {
-    peer_gone = 1, ///< the other side went away: peer_closed, write_failed, protocol_violation
-    overloaded,    ///< slow_consumer
+    peer_gone = 1,   ///< the other side went away: peer_closed, write_failed, protocol_violation
+    overloaded,      ///< slow_consumer
     closed_by_server ///< disconnected, server_closed, rejected
 };
 

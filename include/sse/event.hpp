@@ -31,7 +31,8 @@ namespace sse {
 struct text {
     // A template, so that a braced JSON initializer such as {{"a", 1}} never picks this type.
     template <class S, std::enable_if_t<std::is_convertible_v<S const&, std::string_view>, int> = 0>
-    explicit text(S const& s) noexcept : value(s) {}
+    explicit text(S const& s) noexcept
+        : value(s) {}
     std::string_view value;
 };
 
@@ -83,15 +84,13 @@ public:
     void stamp(std::uint64_t id) noexcept;
 
     /// The bytes to put on the wire (id line included once stamped).
-    std::string_view wire() const noexcept {
-        return std::string_view(buffer_).substr(begin_);
-    }
+    std::string_view wire() const noexcept { return std::string_view(buffer_).substr(begin_); }
     /// The event and data lines and the terminating blank line, without the id line.
-    std::string_view body() const noexcept {
-        return std::string_view(buffer_).substr(body_begin_);
-    }
+    std::string_view body() const noexcept { return std::string_view(buffer_).substr(body_begin_); }
     /// The event name ("" for raw bytes).
-    std::string_view name() const noexcept { return std::string_view(buffer_).substr(name_begin_, name_size_); }
+    std::string_view name() const noexcept {
+        return std::string_view(buffer_).substr(name_begin_, name_size_);
+    }
     /// The id stamped on this event, 0 when none.
     std::uint64_t id() const noexcept { return id_; }
 

@@ -36,17 +36,17 @@ struct room_state {
 
 /// Counters of one namespace, read with `namespace_::stats()`.
 struct namespace_stats {
-    std::size_t clients = 0;             ///< admitted clients now
-    std::size_t rooms = 0;               ///< rooms with at least one client (private ones aside)
-    std::uint64_t connections = 0;       ///< clients admitted since start
-    std::uint64_t rejected = 0;          ///< clients refused by middleware (or closed namespace)
-    std::uint64_t events_emitted = 0;    ///< emits that passed through this namespace
-    std::uint64_t deliveries = 0;        ///< events queued to a client (one per recipient)
-    std::uint64_t slow_consumers = 0;    ///< clients dropped for passing max_buffered_bytes
-    std::uint64_t last_event_id = 0;     ///< id of the newest event
-    std::uint64_t replays = 0;           ///< reconnects served from history
-    std::uint64_t resets = 0;            ///< reconnects told to reset (gap or unknown id)
-    std::size_t history_events = 0;      ///< entries kept for replay, over all rooms
+    std::size_t clients = 0;          ///< admitted clients now
+    std::size_t rooms = 0;            ///< rooms with at least one client (private ones aside)
+    std::uint64_t connections = 0;    ///< clients admitted since start
+    std::uint64_t rejected = 0;       ///< clients refused by middleware (or closed namespace)
+    std::uint64_t events_emitted = 0; ///< emits that passed through this namespace
+    std::uint64_t deliveries = 0;     ///< events queued to a client (one per recipient)
+    std::uint64_t slow_consumers = 0; ///< clients dropped for passing max_buffered_bytes
+    std::uint64_t last_event_id = 0;  ///< id of the newest event
+    std::uint64_t replays = 0;        ///< reconnects served from history
+    std::uint64_t resets = 0;         ///< reconnects told to reset (gap or unknown id)
+    std::size_t history_events = 0;   ///< entries kept for replay, over all rooms
 };
 
 /** A namespace ("/football"): clients grouped in rooms, a middleware chain, and emits.
@@ -142,9 +142,10 @@ private:
     void emit_event(std::vector<std::string> const& rooms, std::vector<std::string> const& except,
                     std::shared_ptr<encoded_event> ev);
     void emit_to_client(client& c, std::shared_ptr<encoded_event> ev);
-    void deliver_remote(std::vector<std::string> const& rooms, std::vector<std::string> const& except,
-                        std::shared_ptr<encoded_event> ev);
-    void deliver_sequenced(std::vector<std::string> const& rooms, std::vector<std::string> const& except,
+    void deliver_remote(std::vector<std::string> const& rooms,
+                        std::vector<std::string> const& except, std::shared_ptr<encoded_event> ev);
+    void deliver_sequenced(std::vector<std::string> const& rooms,
+                           std::vector<std::string> const& except,
                            std::shared_ptr<encoded_event> ev, std::uint64_t id);
     std::uint64_t last_delivered() const;
     void reset_clients(std::vector<std::string> const& rooms, std::string_view reason);
@@ -161,7 +162,7 @@ private:
     void join_locked(client& c, std::string_view room);
     void leave(client& c, std::string_view room);
     std::vector<std::string> rooms_of(client const& c) const;
-    void add_member(client& c, std::string_view room);      // registry lock held
+    void add_member(client& c, std::string_view room);     // registry lock held
     void remove_member(client& c, std::size_t membership); // registry lock held
     detail::room_state const* find_room(std::string const& name) const;
 
@@ -198,10 +199,10 @@ private:
     std::unordered_map<std::string_view, client*> by_id_;
     std::unordered_map<std::string, std::unique_ptr<detail::room_state>> rooms_;
     std::shared_ptr<adapter> adapter_interest_; // adapter_ as seen under the registry lock
-    std::uint64_t delivery_stamp_ = 0; // de-duplicates recipients without allocating a set
-    std::uint64_t delivered_upto_ = 0; // newest id delivered here
+    std::uint64_t delivery_stamp_ = 0;          // de-duplicates recipients without allocating a set
+    std::uint64_t delivered_upto_ = 0;          // newest id delivered here
     detail::history history_;
-    history_options history_opts_; // a copy readable under the emit lock
+    history_options history_opts_;       // a copy readable under the emit lock
     std::atomic<bool> sequenced_{false}; // the adapter orders and keeps this namespace's events
     std::atomic<bool> replay_enabled_{true};
     std::atomic<sse::slow_consumer_policy> policy_;

@@ -28,7 +28,8 @@ struct cors_options {
         : origin(std::move(allow_origin))
         , credentials(allow_credentials) {}
     /// Echo the request's Origin when it is one of `origins`.
-    static cors_options allow_list(std::vector<std::string> origins, bool allow_credentials = false) {
+    static cors_options allow_list(std::vector<std::string> origins,
+                                   bool allow_credentials = false) {
         cors_options o;
         o.allowed_origins = std::move(origins);
         o.credentials = allow_credentials;

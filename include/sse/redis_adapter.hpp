@@ -212,9 +212,9 @@ struct redis_options {
     from the history (else the affected clients get the reset event).
 
     Other namespaces: exactly once per client for every emit that Redis carries, in emit order
-    per origin node and room. Redis pub/sub stores nothing: a node whose subscriber is disconnected misses what
-    is published meanwhile, and emits kept while the publisher was away reach only the nodes
-    already resubscribed when they are published. Redis also cuts a subscriber that falls too
+    per origin node and room. Redis pub/sub stores nothing: a node whose subscriber is disconnected
+   misses what is published meanwhile, and emits kept while the publisher was away reach only the
+   nodes already resubscribed when they are published. Redis also cuts a subscriber that falls too
     far behind (`client-output-buffer-limit pubsub`, 32 MB by default): the adapter reconnects
     and says so in `state()` and the log; raise that limit for heavy traffic.
 
@@ -244,8 +244,7 @@ public:
     void broadcast(broadcast_packet const& packet, local_delivery& local) override;
     bool sequences(history_options const& h) const noexcept override;
     void fetch_history(std::string_view nsp, std::vector<std::string> rooms, std::uint64_t after,
-                       history_options const& h,
-                       std::function<void(history_result)> done) override;
+                       history_options const& h, std::function<void(history_result)> done) override;
     void namespace_added(std::string_view nsp) override;
     void room_added(std::string_view nsp, std::string_view room) override;
     void room_removed(std::string_view nsp, std::string_view room) override;

@@ -39,8 +39,9 @@ struct events {
     /// Calls `fn(event_tag<E>{})` for the event type whose name is `name`; false if none.
     template <class F>
     static bool visit(std::string_view name, F&& fn) {
-        return ((name == std::string_view(Events::name) ? (fn(event_tag<Events>{}), true) : false) ||
-                ...);
+        return (
+            (name == std::string_view(Events::name) ? (fn(event_tag<Events>{}), true) : false) ||
+            ...);
     }
 
     /// The names of all events, in declaration order.
@@ -77,9 +78,12 @@ bool decode_event(nlohmann::json const& data, E& out, std::string& why) {
 template <class Events>
 class typed_broadcast {
 public:
-    explicit typed_broadcast(broadcast_operator op) : op_(std::move(op)) {}
+    explicit typed_broadcast(broadcast_operator op)
+        : op_(std::move(op)) {}
 
-    typed_broadcast to(std::string_view room) && { return typed_broadcast(std::move(op_).to(room)); }
+    typed_broadcast to(std::string_view room) && {
+        return typed_broadcast(std::move(op_).to(room));
+    }
     typed_broadcast to(std::initializer_list<std::string_view> rooms) && {
         return typed_broadcast(std::move(op_).to(rooms));
     }
@@ -107,22 +111,28 @@ private:
 */
 template <class Events>
 class typed_namespace final : public detail::typed_view_base {
-    static_assert(detail::is_events<Events>::value, "typed_namespace<E>: E must be sse::events<...>");
+    static_assert(detail::is_events<Events>::value,
+                  "typed_namespace<E>: E must be sse::events<...>");
 
 public:
-    explicit typed_namespace(namespace_& ns) noexcept : ns_(ns) {}
+    explicit typed_namespace(namespace_& ns) noexcept
+        : ns_(ns) {}
 
     namespace_& untyped() const noexcept { return ns_; }
     std::string const& name() const noexcept { return ns_.name(); }
 
     void use(middleware mw) { ns_.use(std::move(mw)); }
-    void on_connection(std::function<void(client_ptr)> handler) { ns_.on_connection(std::move(handler)); }
+    void on_connection(std::function<void(client_ptr)> handler) {
+        ns_.on_connection(std::move(handler));
+    }
     template <class Stream, class Body, class Fields>
     client_ptr connect(Stream&& stream, beast::http::request<Body, Fields>&& req) {
         return ns_.connect(std::forward<Stream>(stream), std::move(req));
     }
 
-    typed_broadcast<Events> to(std::string_view room) { return typed_broadcast<Events>(ns_.to(room)); }
+    typed_broadcast<Events> to(std::string_view room) {
+        return typed_broadcast<Events>(ns_.to(room));
+    }
     typed_broadcast<Events> to(std::initializer_list<std::string_view> rooms) {
         return typed_broadcast<Events>(ns_.to(rooms));
     }

@@ -61,7 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* bytes, std::size_t siz
     } catch (std::invalid_argument const&) {
         id_ok = false;
     }
-    if (id_ok != acceptable_field(id_text, true)) fail("validate_event_id disagrees with the rules");
+    if (id_ok != acceptable_field(id_text, true))
+        fail("validate_event_id disagrees with the rules");
 
     std::shared_ptr<sse::encoded_event> ev;
     try {
@@ -70,7 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* bytes, std::size_t siz
         else
             ev = sse::encoded_event::make(name, sse::text(data));
     } catch (std::invalid_argument const&) {
-        bool const data_ok = sse::is_valid_utf8(data) && (as_json || data.find('\0') == std::string::npos);
+        bool const data_ok =
+            sse::is_valid_utf8(data) && (as_json || data.find('\0') == std::string::npos);
         if (acceptable_field(name, false) && data_ok) fail("a valid event was rejected");
         return 0;
     } catch (nlohmann::json::exception const&) {
@@ -85,10 +87,12 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* bytes, std::size_t siz
     if (id != 0 && (got.id != std::to_string(id) || !got.has_id)) fail("id did not round-trip");
     if (id == 0 && got.has_id) fail("an unstamped event carried an id");
     if (as_json) {
-        if (nlohmann::json::parse(got.data) != nlohmann::json(data)) fail("JSON data did not round-trip");
+        if (nlohmann::json::parse(got.data) != nlohmann::json(data))
+            fail("JSON data did not round-trip");
     } else if (got.data != normalized(data)) {
         fail("text data did not round-trip");
     }
-    if (ev->body() != ev->wire().substr(ev->wire().size() - ev->body().size())) fail("body is not the wire's tail");
+    if (ev->body() != ev->wire().substr(ev->wire().size() - ev->body().size()))
+        fail("body is not the wire's tail");
     return 0;
 }

@@ -27,13 +27,13 @@ std::vector<std::string> hostile_names() {
         std::string("nul\0name", 8),
         std::string(1, '\0'),
         std::string(sse::max_name_length + 1, 'n'),
-        std::string(1 << 20, 'n'),          // 1 MiB
-        "\xFF\xFE",                         // not UTF-8 at all
-        "\xC0\xAF",                         // overlong '/'
-        "\xED\xA0\x80",                     // a UTF-16 surrogate
-        "\xF4\x90\x80\x80",                 // past U+10FFFF
-        "caf\xC3",                          // truncated sequence
-        "\xE2\x82",                         // truncated at the end
+        std::string(1 << 20, 'n'),               // 1 MiB
+        "\xFF\xFE",                              // not UTF-8 at all
+        "\xC0\xAF",                              // overlong '/'
+        "\xED\xA0\x80",                          // a UTF-16 surrogate
+        "\xF4\x90\x80\x80",                      // past U+10FFFF
+        "caf\xC3",                               // truncated sequence
+        "\xE2\x82",                              // truncated at the end
         std::string("ok\xE2\x80\xA8", 5) + "\n", // U+2028 is fine, the LF is not
     };
 }
@@ -138,13 +138,19 @@ TEST_CASE("hostile room names: join, leave-then-join, to, except throw [sse.inva
         CAPTURE(printable(room));
         expect_rejected(id, [&] { w.member->join(room); });
         // A list with one bad name joins none of them (validated before any join).
-        expect_rejected(id, [&] { w.member->join({std::string_view("fresh"), std::string_view(room)}); });
+        expect_rejected(id, [&] {
+            w.member->join({std::string_view("fresh"), std::string_view(room)});
+        });
         expect_rejected(id, [&] { w.member->join(std::vector<std::string>{"fresh2", room}); });
         expect_rejected(id, [&] { w.ns.to(room).emit("x", {{"n", 1}}); });
-        expect_rejected(id, [&] { w.ns.to({std::string_view("room"), std::string_view(room)}).emit("x", {{"n", 1}}); });
+        expect_rejected(id, [&] {
+            w.ns.to({std::string_view("room"), std::string_view(room)}).emit("x", {{"n", 1}});
+        });
         expect_rejected(id, [&] { w.ns.except(room).emit("x", {{"n", 1}}); });
         expect_rejected(id, [&] { w.ns.to("room").except(room).emit("x", sse::text("y")); });
-        expect_rejected(id, [&] { w.ns.to(std::vector<std::string>{"room", room}).emit("x", {{"n", 1}}); });
+        expect_rejected(id, [&] {
+            w.ns.to(std::vector<std::string>{"room", room}).emit("x", {{"n", 1}});
+        });
         // Leaving a room that cannot exist is harmless.
         w.member->leave(room);
     }
@@ -244,7 +250,8 @@ TEST_CASE("response headers: no injection through CORS origins or rejections",
         auto opts = quiet_options();
         opts.cors = sse::cors_options::allow_list({"https://a.example"});
         fixture f(opts);
-        for (std::string origin : {"https://a.example.evil", "https://A.example", "https://a.example/", "null"}) {
+        for (std::string origin :
+             {"https://a.example.evil", "https://A.example", "https://a.example/", "null"}) {
             CAPTURE(origin);
             sse_reader r(f.port, "/s", {{"Origin", origin}});
             REQUIRE(r.status() == 200);

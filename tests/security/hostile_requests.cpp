@@ -55,8 +55,8 @@ struct ending_log {
 
 std::string get(std::string const& target, std::string const& extra = {},
                 std::string const& version = "HTTP/1.1") {
-    return "GET " + target + " " + version + "\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n" +
-           extra + "\r\n";
+    return "GET " + target + " " + version +
+           "\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n" + extra + "\r\n";
 }
 
 } // namespace
@@ -73,7 +73,7 @@ TEST_CASE("huge headers: the app's Beast limit closes the connection, sse never 
         CHECK(r.closed(5s));
         CHECK(r.status() == 0); // no head at all: closed, not answered
     }
-    CHECK(log.count() == 0);      // never reached connect()
+    CHECK(log.count() == 0); // never reached connect()
     CHECK(ns.stats().connections == 0);
     auto const grown = rss_bytes() - std::min(rss_bytes(), rss_before);
     INFO("RSS growth after 20 x 1 MiB headers: " << mib(grown) << " MiB");
@@ -95,7 +95,8 @@ TEST_CASE("many headers and thousands of query parameters within the limit are a
     });
     SECTION("300 headers") {
         std::string extra;
-        for (int i = 0; i < 300; ++i) extra += "X-H" + std::to_string(i) + ": v\r\n";
+        for (int i = 0; i < 300; ++i)
+            extra += "X-H" + std::to_string(i) + ": v\r\n";
         auto r = sse_reader::raw(f.port, get("/s", extra));
         REQUIRE(r.status() == 200);
         std::lock_guard<std::mutex> lock(m);
@@ -103,7 +104,8 @@ TEST_CASE("many headers and thousands of query parameters within the limit are a
     }
     SECTION("3500 query parameters, with bad escapes") {
         std::string target = "/s?";
-        for (int i = 0; i < 3500; ++i) target += (i % 7 == 0) ? "%zz&" : "a&";
+        for (int i = 0; i < 3500; ++i)
+            target += (i % 7 == 0) ? "%zz&" : "a&";
         // "%zz" is a bad escape and stays literal.
         auto r = sse_reader::raw(f.port, get(target));
         REQUIRE(r.status() == 200);
@@ -120,7 +122,8 @@ TEST_CASE("a query that maximises the handshake's copies stays bounded per conne
     fixture f;
     auto& ns = f.ns("/s");
     std::string target = "/s?";
-    while (target.size() < 7900) target += "a&";
+    while (target.size() < 7900)
+        target += "a&";
     constexpr int connections = 100;
     std::vector<sse_reader> held;
     held.reserve(connections);
@@ -139,14 +142,15 @@ TEST_CASE("a query that maximises the handshake's copies stays bounded per conne
     expect_still_serving(f);
 }
 
-TEST_CASE("a bogus Last-Event-ID of our form (not a number, too big, in the future) gets the reset event",
-          "[security][hostile]") {
+TEST_CASE(
+    "a bogus Last-Event-ID of our form (not a number, too big, in the future) gets the reset event",
+    "[security][hostile]") {
     fixture f;
     auto& ns = f.ns("/s");
     ns.set_history(sse::history_options{100, std::chrono::minutes(5)});
     ns.emit("e", {{"n", 1}});
-    for (std::string bogus : {"abc", "-1", "1e3", "0x10", "99999999999999999999999", "18446744073709551616",
-                              "4242", "00000000000000000000001"}) {
+    for (std::string bogus : {"abc", "-1", "1e3", "0x10", "99999999999999999999999",
+                              "18446744073709551616", "4242", "00000000000000000000001"}) {
         CAPTURE(bogus);
         auto c = f.open("/s", {{"Last-Event-ID", bogus}});
         auto e = c.reader.next_event();
@@ -160,7 +164,8 @@ TEST_CASE("a bogus Last-Event-ID of our form (not a number, too big, in the futu
     expect_still_serving(f);
 }
 
-TEST_CASE("a malformed Last-Event-ID (too long, CR/LF/NUL, not UTF-8) is unknown: reset event, never echoed",
+TEST_CASE("a malformed Last-Event-ID (too long, CR/LF/NUL, not UTF-8) is unknown: reset event, "
+          "never echoed",
           "[security][hostile]") {
     // SECURITY.md: "treats a malformed Last-Event-ID (longer than 256 bytes, CR/LF/NUL, not
     // UTF-8, not one of our ids) as unknown (the client gets the reset event)".
@@ -199,7 +204,8 @@ TEST_CASE("a malformed Last-Event-ID (too long, CR/LF/NUL, not UTF-8) is unknown
         CHECK((e && e->event == "reset"));
     }
     std::lock_guard<std::mutex> lock(m);
-    for (auto const& id : seen_ids) CHECK(id.empty());
+    for (auto const& id : seen_ids)
+        CHECK(id.empty());
 }
 
 TEST_CASE("a body on GET (sized or chunked) is read by the app; the stream works",
@@ -269,7 +275,8 @@ TEST_CASE("pipelined requests after the stream request are never answered", "[se
     r.pump_for(100ms);
     // One response only: the stream. No 404 from /app/, no second 200.
     std::size_t responses = 0;
-    for (auto at = r.raw().find("HTTP/1."); at != std::string::npos; at = r.raw().find("HTTP/1.", at + 1))
+    for (auto at = r.raw().find("HTTP/1."); at != std::string::npos;
+         at = r.raw().find("HTTP/1.", at + 1))
         ++responses;
     CHECK(responses == 1);
     CHECK(ns.client_count() == 1);
@@ -325,7 +332,8 @@ TEST_CASE("a flood sent with the request is cut off; memory stays bounded; other
             auto r = sse_reader::raw(f.port, get("/s"), ro);
             std::string const junk(64 * 1024, 'z');
             try {
-                for (int k = 0; k < 64 && !r.is_closed(); ++k) r.send(junk); // up to 4 MiB
+                for (int k = 0; k < 64 && !r.is_closed(); ++k)
+                    r.send(junk); // up to 4 MiB
             } catch (std::runtime_error const&) {
                 // the server closed (reset) while we were sending: that is the point
             }
@@ -339,7 +347,8 @@ TEST_CASE("a flood sent with the request is cut off; memory stays bounded; other
         REQUIRE(e);
         CHECK(json_of(*e)["i"] == i);
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     CHECK(closed == floods);
     REQUIRE(eventually([&] { return log.count() >= static_cast<std::size_t>(floods); }));
     CHECK(log.last() == sse::error::protocol_violation);
@@ -379,7 +388,8 @@ TEST_CASE("a barrage of mixed hostile requests: no crash, descriptors and memory
                 // the server may reset a connection before all bytes are sent
             }
         }
-        for (auto& r : open) r.pump_for(5ms);
+        for (auto& r : open)
+            r.pump_for(5ms);
         ns.to(watcher.id).emit("tick", {{"round", round}});
         auto e = watcher.reader.next_event();
         REQUIRE(e);

@@ -51,7 +51,8 @@ TEST_CASE("max_clients: the client past the limit gets 503 before any stream byt
     fixture f(opts);
     auto& ns = f.ns("/s");
     std::vector<opened> admitted;
-    for (int i = 0; i < 3; ++i) admitted.push_back(f.open("/s"));
+    for (int i = 0; i < 3; ++i)
+        admitted.push_back(f.open("/s"));
     sse_reader refused(f.port, "/s");
     expect_503(refused);
     CHECK(ns.client_count() == 3);
@@ -92,7 +93,8 @@ TEST_CASE("max_clients holds under a burst of concurrent connects", "[security][
             (s == 200 ? ok : s == 503 ? full : other)++;
         });
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     CHECK(ok == 5);
     CHECK(full == burst - 5);
     CHECK(other == 0);
@@ -142,7 +144,7 @@ TEST_CASE("max_rooms_per_client: join past it throws std::length_error [sse.too_
     REQUIRE(client);
     client->join({"r1", "r2", "r3", "r4"});
     expect_length_error([&] { client->join("r5"); });
-    CHECK_NOTHROW(client->join("r1")); // already in: not a new room
+    CHECK_NOTHROW(client->join("r1"));  // already in: not a new room
     CHECK(client->rooms().size() == 5); // its private room + 4
     client->leave("r1");
     CHECK_NOTHROW(client->join("r5"));
@@ -157,7 +159,8 @@ TEST_CASE("max_rooms_per_client: join past it throws std::length_error [sse.too_
         ns.use([](sse::client& cl, sse::next next) {
             if (!cl.handshake().has_query("many")) return next();
             try {
-                for (int i = 0; i < 5; ++i) cl.join("m" + std::to_string(i));
+                for (int i = 0; i < 5; ++i)
+                    cl.join("m" + std::to_string(i));
             } catch (std::length_error const&) {
                 return next(sse::reject(400, "too many rooms"));
             }
@@ -176,7 +179,8 @@ TEST_CASE("max_rooms_per_client: the default of 1024", "[security][limits]") {
     auto c = f.open("/s");
     auto client = ns.find_client(c.id);
     REQUIRE(client);
-    for (int i = 0; i < 1024; ++i) client->join("room" + std::to_string(i));
+    for (int i = 0; i < 1024; ++i)
+        client->join("room" + std::to_string(i));
     expect_length_error([&] { client->join("room1024"); });
     CHECK(ns.rooms().size() == 1024);
 }
@@ -194,7 +198,8 @@ TEST_CASE("replay is bounded by half of max_buffered_bytes, else a reset event",
     });
     auto first = f.open("/s");
     std::string const payload(1024, 'h');
-    for (int i = 0; i < 48; ++i) ns.to("room").emit("h", sse::text(payload)); // ~50 KiB
+    for (int i = 0; i < 48; ++i)
+        ns.to("room").emit("h", sse::text(payload)); // ~50 KiB
     auto events = first.reader.events(48);
     REQUIRE(events.size() == 48);
 

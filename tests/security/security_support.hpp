@@ -64,7 +64,9 @@ inline std::size_t fd_count() {
     return n - 1;
 }
 
-inline double mib(std::size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+inline double mib(std::size_t bytes) {
+    return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
 
 /** An SSE client over a raw socket that parses as it reads and keeps nothing but the head
     and the events not yet taken. Optionally binds a source address (127.0.0.2 is another
@@ -98,7 +100,8 @@ public:
             throw std::runtime_error("lean_reader: connect failed");
         }
         ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
-        std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
+        std::string req =
+            "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
         if (::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
             throw std::runtime_error("lean_reader: send failed");
     }
@@ -118,7 +121,8 @@ public:
     }
     std::string const& head() const noexcept { return head_; }
 
-    std::optional<sse_event> next_event(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    std::optional<sse_event>
+    next_event(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
         auto& q = parser_.events();
         if (!wait_until([&] { return !q.empty(); }, timeout)) return std::nullopt;
         sse_event e = std::move(q.front());
@@ -146,7 +150,8 @@ private:
         char buf[16384];
         ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
             pollfd p{fd_, POLLIN, 0};
             ::poll(&p, 1, static_cast<int>(left.count() > 0 ? left.count() : 0));
             return;

@@ -37,12 +37,14 @@ struct tracked {
     }
     std::size_t ended_with(sse::error e) const {
         std::lock_guard<std::mutex> lock(m);
-        return static_cast<std::size_t>(std::count(reasons.begin(), reasons.end(), make_error_code(e)));
+        return static_cast<std::size_t>(
+            std::count(reasons.begin(), reasons.end(), make_error_code(e)));
     }
     std::size_t max_buffered() const {
         std::lock_guard<std::mutex> lock(m);
         std::size_t most = 0;
-        for (auto const& c : clients) most = std::max(most, c->buffered_bytes());
+        for (auto const& c : clients)
+            most = std::max(most, c->buffered_bytes());
         return most;
     }
     mutable std::mutex m;
@@ -59,12 +61,15 @@ std::pair<std::string, long> key_seq(std::string const& data) {
     return {data.substr(0, sp1), seq};
 }
 
-std::uint64_t id_of(sse_event const& e) { return std::stoull(e.id); }
+std::uint64_t id_of(sse_event const& e) {
+    return std::stoull(e.id);
+}
 
 } // namespace
 
-TEST_CASE("stalled readers are dropped at max_buffered_bytes and counted; RSS stays flat over 64 MiB",
-          "[security][slow]") {
+TEST_CASE(
+    "stalled readers are dropped at max_buffered_bytes and counted; RSS stays flat over 64 MiB",
+    "[security][slow]") {
     auto opts = quiet_options();
     opts.max_buffered_bytes = 256 * 1024;
     fixture f(opts, 2);
@@ -211,7 +216,8 @@ TEST_CASE("conflate: a stalled reader keeps the newest event per (event name, ro
     std::uint64_t fast_last = 0;
     for (long seq = 0; seq < rounds; ++seq) {
         for (auto const& k : keys) {
-            ns.to(k.rooms).emit(k.name, sse::text(k.tag + " " + std::to_string(seq) + " " + padding));
+            ns.to(k.rooms).emit(k.name,
+                                sse::text(k.tag + " " + std::to_string(seq) + " " + padding));
             // The reader that keeps up gets every event, in order: it is never conflated.
             auto e = fast.next_event();
             REQUIRE(e);

@@ -37,7 +37,9 @@ namespace {
 
 constexpr int room_count = 24;
 constexpr int broadcast_room = -1;
-constexpr std::size_t slot(int room) { return static_cast<std::size_t>(room + 1); }
+constexpr std::size_t slot(int room) {
+    return static_cast<std::size_t>(room + 1);
+}
 
 long env_or(char const* name, long fallback) {
     if (char const* v = std::getenv(name)) {
@@ -76,8 +78,8 @@ struct soak_totals {
 /// One browser-like client on the client io_context (all its state lives on that thread).
 class soak_client : public std::enable_shared_from_this<soak_client> {
 public:
-    soak_client(net::io_context& ioc, soak_totals& totals, unsigned short port, std::vector<int> pre,
-                std::vector<int> post)
+    soak_client(net::io_context& ioc, soak_totals& totals, unsigned short port,
+                std::vector<int> pre, std::vector<int> post)
         : sock_(ioc)
         , timer_(ioc)
         , totals_(totals)
@@ -87,8 +89,10 @@ public:
         , last_(slot(room_count), -1) {
         mine_.assign(slot(room_count), false);
         mine_[slot(broadcast_room)] = true;
-        for (int r : pre_) mine_[slot(r)] = true;
-        for (int r : post_) mine_[slot(r)] = true;
+        for (int r : pre_)
+            mine_[slot(r)] = true;
+        for (int r : post_)
+            mine_[slot(r)] = true;
     }
 
     /// Connects; leaves after `lifetime` (zero: stays), with a reset when `abrupt`.
@@ -165,17 +169,18 @@ private:
 
     static std::string list(std::vector<int> const& rooms) {
         std::string out;
-        for (int r : rooms) out += (out.empty() ? "" : ",") + std::to_string(r);
+        for (int r : rooms)
+            out += (out.empty() ? "" : ",") + std::to_string(r);
         return out;
     }
 
     void do_read() {
-        sock_.async_read_some(net::buffer(buf_), [self = shared_from_this()](beast::error_code ec,
-                                                                              std::size_t n) {
-            if (ec) return self->on_end(ec);
-            self->on_bytes(std::string_view(self->buf_.data(), n));
-            self->do_read();
-        });
+        sock_.async_read_some(net::buffer(buf_),
+                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                  if (ec) return self->on_end(ec);
+                                  self->on_bytes(std::string_view(self->buf_.data(), n));
+                                  self->do_read();
+                              });
     }
 
     void on_end(beast::error_code ec) {
@@ -196,7 +201,8 @@ private:
             auto end = head_.find("\r\n\r\n");
             if (end == std::string::npos) return;
             head_done_ = true;
-            if (head_.rfind("HTTP/1.1 200 ", 0) != 0) totals_.error("status: " + head_.substr(0, 20));
+            if (head_.rfind("HTTP/1.1 200 ", 0) != 0)
+                totals_.error("status: " + head_.substr(0, 20));
             parser_.feed(std::string_view(head_).substr(end + 4));
             head_.clear();
             head_.shrink_to_fit();
@@ -220,7 +226,8 @@ private:
         ++totals_.events;
         std::uint64_t id = 0;
         std::from_chars(e.id.data(), e.id.data() + e.id.size(), id);
-        if (id <= last_id_) totals_.error("id " + std::to_string(id) + " after " + std::to_string(last_id_));
+        if (id <= last_id_)
+            totals_.error("id " + std::to_string(id) + " after " + std::to_string(last_id_));
         last_id_ = id;
         int room = 0;
         long seq = 0;
@@ -233,8 +240,8 @@ private:
         }
         long& last = last_[slot(room)];
         if (last >= 0 && seq != last + 1)
-            totals_.error("room " + std::to_string(room) + ": seq " + std::to_string(seq) + " after " +
-                          std::to_string(last));
+            totals_.error("room " + std::to_string(room) + ": seq " + std::to_string(seq) +
+                          " after " + std::to_string(last));
         last = seq;
     }
 
@@ -299,7 +306,8 @@ std::vector<int> parse_rooms(std::string_view s) {
     while (!s.empty()) {
         auto comma = s.find(',');
         int r = -2;
-        std::from_chars(s.data(), s.data() + (comma == std::string_view::npos ? s.size() : comma), r);
+        std::from_chars(s.data(), s.data() + (comma == std::string_view::npos ? s.size() : comma),
+                        r);
         if (r >= 0 && r < room_count) out.push_back(r);
         s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
     }
@@ -309,21 +317,28 @@ std::vector<int> parse_rooms(std::string_view s) {
 /// Joins rooms from the query: `pre` before admission (middleware), `post` after it.
 void install_room_joins(sse::namespace_& ns) {
     ns.use([](sse::client& c, sse::next next) {
-        for (int r : parse_rooms(c.handshake().query("pre"))) c.join("room" + std::to_string(r));
+        for (int r : parse_rooms(c.handshake().query("pre")))
+            c.join("room" + std::to_string(r));
         next();
     });
     ns.on_connection([](sse::client_ptr c) {
-        for (int r : parse_rooms(c->handshake().query("post"))) c->join("room" + std::to_string(r));
+        for (int r : parse_rooms(c->handshake().query("post")))
+            c->join("room" + std::to_string(r));
     });
 }
 
-std::string room_name(int r) { return "room" + std::to_string(r); }
+std::string room_name(int r) {
+    return "room" + std::to_string(r);
+}
 
-std::uint64_t stats_slow_consumers(sse::namespace_& ns) { return ns.stats().slow_consumers; }
+std::uint64_t stats_slow_consumers(sse::namespace_& ns) {
+    return ns.stats().slow_consumers;
+}
 
 } // namespace
 
-TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothing leaked", "[soak]") {
+TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothing leaked",
+          "[soak]") {
     raise_fd_limit();
     auto const seconds = env_or("SSE_SOAK_SECONDS", 60);
     auto const target = static_cast<std::size_t>(env_or("SSE_SOAK_CLIENTS", 400));
@@ -363,16 +378,19 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
     std::atomic<bool> spawning{true};
     net::steady_timer tick(cs.ioc);
     std::function<void()> on_tick = [&] {
-        live.erase(std::remove_if(live.begin(), live.end(), [](auto const& c) { return c->done() || c->leaving(); }),
+        live.erase(std::remove_if(live.begin(), live.end(),
+                                  [](auto const& c) { return c->done() || c->leaving(); }),
                    live.end());
-        for (int i = 0; spawning && live.size() < target && i < 40; ++i) spawn(false);
+        for (int i = 0; spawning && live.size() < target && i < 40; ++i)
+            spawn(false);
         tick.expires_after(20ms);
         tick.async_wait([&](beast::error_code ec) {
             if (!ec) on_tick();
         });
     };
     cs.run([&] {
-        for (std::size_t i = 0; i < stayers; ++i) spawn(true);
+        for (std::size_t i = 0; i < stayers; ++i)
+            spawn(true);
         on_tick();
         return 0;
     });
@@ -393,11 +411,13 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
             for (std::uint64_t i = 0; emitting.load(); ++i) {
                 if (k == 0 && i % 25 == 0) {
                     long const s = ++seq[slot(broadcast_room)];
-                    ns.emit("e", sse::text(std::to_string(broadcast_room) + " " + std::to_string(s)));
+                    ns.emit("e",
+                            sse::text(std::to_string(broadcast_room) + " " + std::to_string(s)));
                 } else {
                     int const room = owned[pick(r)];
                     long const s = ++seq[slot(room)];
-                    ns.to(room_name(room)).emit("e", sse::text(std::to_string(room) + " " + std::to_string(s)));
+                    ns.to(room_name(room))
+                        .emit("e", sse::text(std::to_string(room) + " " + std::to_string(s)));
                 }
                 ++emitted;
                 std::this_thread::sleep_for(std::chrono::microseconds(2500)); // ~400/s per thread
@@ -418,7 +438,8 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
     // ---- the end: stop churn and emits, then one final event per room -----------------------
     spawning = false;
     emitting = false;
-    for (auto& t : emitters) t.join();
+    for (auto& t : emitters)
+        t.join();
     std::vector<std::shared_ptr<soak_client>> survivors = cs.run([&] {
         std::vector<std::shared_ptr<soak_client>> out;
         for (auto& c : live) {
@@ -439,7 +460,8 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
         if (room == broadcast_room)
             ns.emit("e", sse::text(std::to_string(room) + " " + std::to_string(s)));
         else
-            ns.to(room_name(room)).emit("e", sse::text(std::to_string(room) + " " + std::to_string(s)));
+            ns.to(room_name(room))
+                .emit("e", sse::text(std::to_string(room) + " " + std::to_string(s)));
     }
     bool const all_complete = eventually(
         [&] {
@@ -466,7 +488,8 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
     // ---- everyone leaves: descriptors and memory come back ----------------------------------
     cs.run([&] {
         tick.cancel();
-        for (auto& c : live) c->leave();
+        for (auto& c : live)
+            c->leave();
         live.clear();
         return 0;
     });
@@ -476,11 +499,13 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
     bool const fds_back = eventually([&] { return fd_count() <= fds_baseline; }, 30s);
     auto const fds_final = fd_count();
     auto const rss_final = rss_bytes();
-    auto const elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    auto const elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     {
         std::lock_guard<std::mutex> lock(totals.m);
-        for (auto const& s : totals.samples) UNSCOPED_INFO("client error: " << s);
+        for (auto const& s : totals.samples)
+            UNSCOPED_INFO("client error: " << s);
     }
     CHECK(totals.errors == 0);
     CHECK(all_complete);
@@ -501,16 +526,18 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
               << "soak: events emitted " << stats_at_end.events_emitted << ", deliveries "
               << stats_at_end.deliveries << ", events received and checked " << totals.events
               << ", survivors checked complete " << survivor_count << "\n"
-              << "soak: errors " << totals.errors << ", slow consumers " << stats_at_end.slow_consumers
-              << ", streams ended by the server " << totals.ended_by_server << "\n"
+              << "soak: errors " << totals.errors << ", slow consumers "
+              << stats_at_end.slow_consumers << ", streams ended by the server "
+              << totals.ended_by_server << "\n"
               << "soak: RSS baseline " << mib(rss_baseline) << " MiB, peak " << mib(rss_peak)
               << " MiB, final " << mib(rss_final) << " MiB (bound: baseline + " << mib(rss_bound)
               << " MiB" << (sanitized ? ", not checked under sanitizers" : "") << ")\n"
-              << "soak: descriptors baseline " << fds_baseline << ", peak " << fds_peak << ", final "
-              << fds_final << std::endl;
+              << "soak: descriptors baseline " << fds_baseline << ", peak " << fds_peak
+              << ", final " << fds_final << std::endl;
 }
 
-TEST_CASE("soak: server.close() during heavy traffic ends every stream; nothing leaks", "[soak][close]") {
+TEST_CASE("soak: server.close() during heavy traffic ends every stream; nothing leaks",
+          "[soak][close]") {
     raise_fd_limit();
     auto const clients = static_cast<std::size_t>(env_or("SSE_SOAK_CLIENTS", 400));
     auto opts = quiet_options();
@@ -529,9 +556,9 @@ TEST_CASE("soak: server.close() during heavy traffic ends every stream; nothing 
     std::vector<std::shared_ptr<soak_client>> all;
     cs.run([&] {
         for (std::size_t i = 0; i < clients; ++i) {
-            auto c = std::make_shared<soak_client>(cs.ioc, totals, f->port,
-                                                   std::vector<int>{static_cast<int>(i % room_count)},
-                                                   std::vector<int>{});
+            auto c = std::make_shared<soak_client>(
+                cs.ioc, totals, f->port, std::vector<int>{static_cast<int>(i % room_count)},
+                std::vector<int>{});
             c->start(0ms, false);
             all.push_back(c);
         }
@@ -558,7 +585,8 @@ TEST_CASE("soak: server.close() during heavy traffic ends every stream; nothing 
     auto const flood_deadline = std::chrono::steady_clock::now() + 5s;
     while (std::chrono::steady_clock::now() < flood_deadline) {
         queued = 0;
-        for (auto const& c : ns.clients()) queued += c->buffered_bytes();
+        for (auto const& c : ns.clients())
+            queued += c->buffered_bytes();
         if (queued > 4u * 1024 * 1024) break;
         std::this_thread::sleep_for(10ms);
     }
@@ -567,7 +595,8 @@ TEST_CASE("soak: server.close() during heavy traffic ends every stream; nothing 
     f->io->close();
     std::this_thread::sleep_for(200ms); // emits after close are no-ops, not crashes
     emitting = false;
-    for (auto& t : emitters) t.join();
+    for (auto& t : emitters)
+        t.join();
 
     bool const all_ended = eventually(
         [&] {
@@ -592,8 +621,8 @@ TEST_CASE("soak: server.close() during heavy traffic ends every stream; nothing 
     auto const rss_final = rss_bytes();
     std::cout << "close under load: " << clients << " clients, " << before_close
               << " emits before close(), " << mib(queued) << " MiB queued at close(), "
-              << emitted.load() << " emits in all, deliveries "
-              << stats.deliveries << ", slow consumers " << stats.slow_consumers
-              << "; descriptors baseline " << fds_baseline << ", final " << fd_count() << "; RSS "
-              << mib(rss_baseline) << " -> " << mib(rss_final) << " MiB" << std::endl;
+              << emitted.load() << " emits in all, deliveries " << stats.deliveries
+              << ", slow consumers " << stats.slow_consumers << "; descriptors baseline "
+              << fds_baseline << ", final " << fd_count() << "; RSS " << mib(rss_baseline) << " -> "
+              << mib(rss_final) << " MiB" << std::endl;
 }

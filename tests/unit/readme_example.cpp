@@ -7,6 +7,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+// The README shows this code verbatim: keep clang-format away from it.
+// clang-format off
 namespace readme {
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -77,6 +79,7 @@ std::uint64_t example(net::io_context& ioc) {
     return emitted;
 }
 } // namespace readme
+// clang-format on
 
 TEST_CASE("README example compiles and runs") {
     boost::asio::io_context ioc;

@@ -4,7 +4,8 @@
 
 #include <boost/version.hpp>
 
-static_assert(BOOST_VERSION >= 108100, "sse needs Boost 1.81 or newer (Debian 12: libboost1.81-dev)");
+static_assert(BOOST_VERSION >= 108100,
+              "sse needs Boost 1.81 or newer (Debian 12: libboost1.81-dev)");
 
 #define SSE_VERSION_MAJOR 0
 #define SSE_VERSION_MINOR 1

@@ -11,8 +11,8 @@
 #include <deque>
 #include <memory>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -58,7 +58,8 @@ public:
     /// The name under which namespace-wide broadcasts are kept.
     static constexpr char const* broadcast_log = "";
 
-    explicit history(history_options opts = {}) : opts_(opts) {}
+    explicit history(history_options opts = {})
+        : opts_(opts) {}
 
     bool enabled() const noexcept { return opts_.max_events > 0; }
     void configure(history_options opts) {
@@ -78,7 +79,8 @@ public:
         if (rooms.empty()) {
             append(broadcast_log, history_entry{id, event, targets, now}, now);
         } else {
-            for (auto const& r : rooms) append(r, history_entry{id, event, targets, now}, now);
+            for (auto const& r : rooms)
+                append(r, history_entry{id, event, targets, now}, now);
         }
     }
 
@@ -104,17 +106,19 @@ public:
         `with_broadcasts`), de-duplicated and in id order. `reset` when any of those logs has
         dropped an event newer than `after` (the gap cannot be filled).
     */
-    verdict collect(std::uint64_t after, std::vector<std::string> const& rooms, bool with_broadcasts,
-                    std::vector<history_entry const*>& out) const {
+    verdict collect(std::uint64_t after, std::vector<std::string> const& rooms,
+                    bool with_broadcasts, std::vector<history_entry const*>& out) const {
         out.clear();
         auto take = [&](std::string const& name) {
             auto it = logs_.find(name);
             if (it == logs_.end()) return forgotten_upto_ <= after;
             if (it->second.dropped_upto > after) return false;
             auto const& entries = it->second.entries;
-            auto first = std::upper_bound(entries.begin(), entries.end(), after,
-                                          [](std::uint64_t v, history_entry const& e) { return v < e.id; });
-            for (; first != entries.end(); ++first) out.push_back(&*first);
+            auto first =
+                std::upper_bound(entries.begin(), entries.end(), after,
+                                 [](std::uint64_t v, history_entry const& e) { return v < e.id; });
+            for (; first != entries.end(); ++first)
+                out.push_back(&*first);
             return true;
         };
         if (with_broadcasts && !take(broadcast_log)) return verdict::reset;
@@ -123,7 +127,9 @@ public:
         std::sort(out.begin(), out.end(),
                   [](history_entry const* a, history_entry const* b) { return a->id < b->id; });
         out.erase(std::unique(out.begin(), out.end(),
-                              [](history_entry const* a, history_entry const* b) { return a->id == b->id; }),
+                              [](history_entry const* a, history_entry const* b) {
+                                  return a->id == b->id;
+                              }),
                   out.end());
         return verdict::replay;
     }
@@ -131,7 +137,8 @@ public:
     /// Entries kept, over all logs (for tests and stats).
     std::size_t size() const noexcept {
         std::size_t n = 0;
-        for (auto const& kv : logs_) n += kv.second.entries.size();
+        for (auto const& kv : logs_)
+            n += kv.second.entries.size();
         return n;
     }
 
@@ -150,8 +157,8 @@ private:
     }
 
     void trim(log& l, clock::time_point now) {
-        while (!l.entries.empty() &&
-               (l.entries.size() > opts_.max_events || now - l.entries.front().at > opts_.max_age)) {
+        while (!l.entries.empty() && (l.entries.size() > opts_.max_events ||
+                                      now - l.entries.front().at > opts_.max_age)) {
             l.dropped_upto = std::max(l.dropped_upto, l.entries.front().id);
             l.entries.pop_front();
         }

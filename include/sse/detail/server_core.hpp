@@ -48,7 +48,8 @@ public:
         std::lock_guard<std::mutex> lock(mutex_);
         auto it = namespaces_.find(name);
         if (it != namespaces_.end()) return *it->second;
-        auto ns = std::make_shared<namespace_>(namespace_::private_tag{}, std::string(name), opts_, adapter_);
+        auto ns = std::make_shared<namespace_>(namespace_::private_tag{}, std::string(name), opts_,
+                                               adapter_);
         if (closed_) ns->closed_.store(true);
         adapter_->namespace_added(name);
         return *namespaces_.emplace(std::string(name), std::move(ns)).first->second;
@@ -72,7 +73,8 @@ public:
             adapter_ = a;
         }
         a->attach(weak_from_this());
-        for (auto& ns : snapshot()) ns->set_adapter(a);
+        for (auto& ns : snapshot())
+            ns->set_adapter(a);
         if (old && old != a) old->close();
     }
 
@@ -84,7 +86,8 @@ public:
     std::vector<std::string> namespace_names() const {
         std::lock_guard<std::mutex> lock(mutex_);
         std::vector<std::string> out;
-        for (auto const& kv : namespaces_) out.push_back(kv.first);
+        for (auto const& kv : namespaces_)
+            out.push_back(kv.first);
         return out;
     }
 
@@ -98,7 +101,8 @@ public:
         }
         // The timer is not thread-safe: cancel it on its own strand.
         net::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
-        for (auto& ns : snapshot()) ns->close_all(error::server_closed);
+        for (auto& ns : snapshot())
+            ns->close_all(error::server_closed);
         if (a) a->close();
     }
 
@@ -112,8 +116,8 @@ public:
     }
 
     void deliver_sequenced(std::string_view nsp, std::vector<std::string> const& rooms,
-                           std::vector<std::string> const& except, std::shared_ptr<encoded_event> event,
-                           std::uint64_t id) override {
+                           std::vector<std::string> const& except,
+                           std::shared_ptr<encoded_event> event, std::uint64_t id) override {
         if (auto ns = find(nsp)) ns->deliver_sequenced(rooms, except, std::move(event), id);
     }
 
@@ -131,8 +135,10 @@ public:
         std::vector<std::pair<std::string, std::string>> out;
         for (auto const& ns : snapshot()) {
             out.emplace_back(ns->name(), std::string());
-            for (auto& r : ns->rooms()) out.emplace_back(ns->name(), std::move(r));
-            for (auto const& c : ns->clients()) out.emplace_back(ns->name(), c->id());
+            for (auto& r : ns->rooms())
+                out.emplace_back(ns->name(), std::move(r));
+            for (auto const& c : ns->clients())
+                out.emplace_back(ns->name(), c->id());
         }
         return out;
     }
@@ -147,7 +153,8 @@ private:
     std::vector<std::shared_ptr<namespace_>> snapshot() const {
         std::lock_guard<std::mutex> lock(mutex_);
         std::vector<std::shared_ptr<namespace_>> out;
-        for (auto const& kv : namespaces_) out.push_back(kv.second);
+        for (auto const& kv : namespaces_)
+            out.push_back(kv.second);
         return out;
     }
 
@@ -163,7 +170,8 @@ private:
                 if (self->closed_) return;
             }
             static event_ptr const ping = encoded_event::raw(": ping\n\n");
-            for (auto& ns : self->snapshot()) ns->heartbeat(ping);
+            for (auto& ns : self->snapshot())
+                ns->heartbeat(ping);
             self->arm_heartbeat();
         });
     }

@@ -33,24 +33,26 @@ public:
     }
 
     void start() {
-        net::post(strand_, [self = shared_from_this()] { static_cast<stream_client&>(*self).do_read(); });
+        net::post(strand_,
+                  [self = shared_from_this()] { static_cast<stream_client&>(*self).do_read(); });
     }
 
 private:
     void do_read() override {
         stream_.async_read_some(
             net::buffer(read_buffer_),
-            net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                static_cast<stream_client&>(*self).on_read(ec, n);
-            }));
+            net::bind_executor(strand_,
+                               [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                   static_cast<stream_client&>(*self).on_read(ec, n);
+                               }));
     }
 
     void do_write(std::vector<net::const_buffer> const& buffers) override {
-        net::async_write(
-            stream_, buffers,
-            net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                static_cast<stream_client&>(*self).on_write(ec);
-            }));
+        net::async_write(stream_, buffers,
+                         net::bind_executor(strand_, [self = shared_from_this()](
+                                                         beast::error_code ec, std::size_t) {
+                             static_cast<stream_client&>(*self).on_write(ec);
+                         }));
     }
 
     void do_close() override {

@@ -49,7 +49,8 @@ public:
 
     /// The in-flight batch has been written: release its references.
     void commit() noexcept {
-        for (auto const& e : inflight_) bytes_ -= e->wire().size();
+        for (auto const& e : inflight_)
+            bytes_ -= e->wire().size();
         inflight_.clear();
         buffers_.clear();
     }
@@ -58,14 +59,17 @@ public:
     /// `fn(std::vector<event_ptr>&)` may reorder, add and drop; byte accounting follows.
     template <class Fn>
     void rewrite_pending(Fn&& fn) {
-        for (auto const& e : pending_) bytes_ -= e->wire().size();
+        for (auto const& e : pending_)
+            bytes_ -= e->wire().size();
         fn(pending_);
-        for (auto const& e : pending_) bytes_ += e->wire().size();
+        for (auto const& e : pending_)
+            bytes_ += e->wire().size();
     }
 
     /// Drops the events not yet in flight.
     void drop_pending() noexcept {
-        for (auto const& e : pending_) bytes_ -= e->wire().size();
+        for (auto const& e : pending_)
+            bytes_ -= e->wire().size();
         pending_.clear();
     }
 

@@ -6,7 +6,8 @@
 
 namespace sse {
 
-inline memory_adapter::memory_adapter() : node_id_(detail::random_id(12)) {}
+inline memory_adapter::memory_adapter()
+    : node_id_(detail::random_id(12)) {}
 
 } // namespace sse
 

@@ -55,7 +55,8 @@ inline void client::join(std::initializer_list<std::string_view> rooms) {
 }
 
 inline void client::join(std::vector<std::string> const& rooms) {
-    for (auto const& r : rooms) validate_room_name(r);
+    for (auto const& r : rooms)
+        validate_room_name(r);
     // All or nothing: the room limit is checked for the whole list before any join.
     if (auto ns = ns_.lock()) ns->join_all(*this, rooms);
 }
@@ -79,7 +80,9 @@ inline void client::emit(std::string_view event, text data) {
     if (auto ns = ns_.lock()) ns->emit_to_client(*this, std::move(ev));
 }
 
-inline void client::disconnect() { close(error::disconnected, true); }
+inline void client::disconnect() {
+    close(error::disconnected, true);
+}
 
 inline void client::on_disconnect(std::function<void()> handler) {
     if (!handler) return;

@@ -10,13 +10,20 @@ public:
     char const* name() const noexcept override { return "sse"; }
     std::string message(int ev) const override {
         switch (static_cast<error>(ev)) {
-        case error::peer_closed: return "the client closed the stream";
-        case error::disconnected: return "the application disconnected the client";
-        case error::server_closed: return "the server was closed";
-        case error::slow_consumer: return "the client read too slowly (queue limit passed)";
-        case error::write_failed: return "writing to the client failed";
-        case error::rejected: return "a middleware rejected the client";
-        case error::protocol_violation: return "the client sent data the stream does not allow";
+        case error::peer_closed:
+            return "the client closed the stream";
+        case error::disconnected:
+            return "the application disconnected the client";
+        case error::server_closed:
+            return "the server was closed";
+        case error::slow_consumer:
+            return "the client read too slowly (queue limit passed)";
+        case error::write_failed:
+            return "writing to the client failed";
+        case error::rejected:
+            return "a middleware rejected the client";
+        case error::protocol_violation:
+            return "the client sent data the stream does not allow";
         }
         return "sse error";
     }
@@ -24,11 +31,14 @@ public:
         switch (static_cast<error>(ev)) {
         case error::peer_closed:
         case error::write_failed:
-        case error::protocol_violation: return make_error_condition(condition::peer_gone);
-        case error::slow_consumer: return make_error_condition(condition::overloaded);
+        case error::protocol_violation:
+            return make_error_condition(condition::peer_gone);
+        case error::slow_consumer:
+            return make_error_condition(condition::overloaded);
         case error::disconnected:
         case error::server_closed:
-        case error::rejected: return make_error_condition(condition::closed_by_server);
+        case error::rejected:
+            return make_error_condition(condition::closed_by_server);
         }
         return {ev, *this};
     }
@@ -39,9 +49,12 @@ public:
     char const* name() const noexcept override { return "sse.condition"; }
     std::string message(int ev) const override {
         switch (static_cast<condition>(ev)) {
-        case condition::peer_gone: return "the client went away";
-        case condition::overloaded: return "the client could not keep up";
-        case condition::closed_by_server: return "the server ended the stream";
+        case condition::peer_gone:
+            return "the client went away";
+        case condition::overloaded:
+            return "the client could not keep up";
+        case condition::closed_by_server:
+            return "the server ended the stream";
         }
         return "sse condition";
     }

@@ -72,7 +72,9 @@ inline void validate_event_name(std::string_view name) {
 inline void validate_room_name(std::string_view room) {
     detail::validate_field(room, "room_name", false);
 }
-inline void validate_event_id(std::string_view id) { detail::validate_field(id, "event_id", true); }
+inline void validate_event_id(std::string_view id) {
+    detail::validate_field(id, "event_id", true);
+}
 
 inline void encoded_event::begin_body(std::string_view name, std::size_t data_size_hint) {
     buffer_.reserve(id_headroom + 8 + name.size() + 8 + data_size_hint + 8);
@@ -93,7 +95,8 @@ inline void encoded_event::append_data_lines(std::string_view data) {
     for (;;) {
         std::size_t eol = data.find_first_of("\r\n", start);
         buffer_ += "data: ";
-        buffer_.append(data.data() + start, (eol == std::string_view::npos ? data.size() : eol) - start);
+        buffer_.append(data.data() + start,
+                       (eol == std::string_view::npos ? data.size() : eol) - start);
         buffer_ += '\n';
         if (eol == std::string_view::npos) break;
         start = eol + 1;

@@ -52,7 +52,8 @@ handshake::handshake(beast::http::request_header<Fields> const& req, net::ip::tc
     for (auto const& f : req) {
         if (headers_.size() == max_fields) break; // bounded: a snapshot lives as long as the stream
         std::string name(f.name_string());
-        for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        for (auto& ch : name)
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         headers_.emplace_back(std::move(name), std::string(f.value()));
     }
     parse_query();
@@ -100,7 +101,8 @@ inline void handshake::parse_query() {
         if (pair.empty()) continue;
         auto eq = pair.find('=');
         std::string_view k = pair.substr(0, eq);
-        std::string_view v = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+        std::string_view v =
+            eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
         query_.emplace_back(detail::percent_decode(k, true), detail::percent_decode(v, true));
     }
 }

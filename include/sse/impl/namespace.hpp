@@ -46,15 +46,19 @@ struct admission : std::enable_shared_from_this<admission> {
         std::size_t expected = index - 1;
         if (!step.compare_exchange_strong(expected, finished)) return;
         ns->rejected_.fetch_add(1, std::memory_order_relaxed);
-        who->close(error::rejected, true, encoded_event::raw(ns->rejection_response(r, who->handshake())));
+        who->close(error::rejected, true,
+                   encoded_event::raw(ns->rejection_response(r, who->handshake())));
     }
 
     void admit() {
         net::post(who->get_executor(), [self = shared_from_this()] {
             auto& ns = *self->ns;
             switch (ns.admit(*self->who)) {
-            case namespace_::admission_result::admitted: break;
-            case namespace_::admission_result::full: self->refuse_closed(); return;
+            case namespace_::admission_result::admitted:
+                break;
+            case namespace_::admission_result::full:
+                self->refuse_closed();
+                return;
             case namespace_::admission_result::gone:
                 if (ns.closed_.load()) self->refuse_closed();
                 return;
@@ -64,7 +68,8 @@ struct admission : std::enable_shared_from_this<admission> {
                 std::lock_guard<std::mutex> lock(ns.handlers_mutex_);
                 handlers = ns.connection_handlers_;
             }
-            for (auto const& h : *handlers) h(self->who);
+            for (auto const& h : *handlers)
+                h(self->who);
         });
     }
 
@@ -83,16 +88,26 @@ struct admission : std::enable_shared_from_this<admission> {
 
 inline char const* reason_phrase(unsigned status) {
     switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Error";
     }
 }
 
@@ -100,7 +115,7 @@ inline char const* reason_phrase(unsigned status) {
 inline std::uint64_t conflation_key(std::string_view name, std::vector<std::string> const& rooms) {
     std::uint64_t h = std::hash<std::string_view>{}(name);
     for (auto const& r : rooms) // order-independent: to(a).to(b) and to(b).to(a) conflate
-        h += std::hash<std::string>{}(r) * 0x9E3779B97F4A7C15ull;
+        h += std::hash<std::string>{}(r)*0x9E3779B97F4A7C15ull;
     return h == 0 ? 1 : h;
 }
 
@@ -148,7 +163,8 @@ inline void namespace_::use(middleware mw) {
 inline void namespace_::on_connection(std::function<void(client_ptr)> handler) {
     if (!handler) return;
     std::lock_guard<std::mutex> lock(handlers_mutex_);
-    auto copy = std::make_shared<std::vector<std::function<void(client_ptr)>>>(*connection_handlers_);
+    auto copy =
+        std::make_shared<std::vector<std::function<void(client_ptr)>>>(*connection_handlers_);
     copy->push_back(std::move(handler));
     connection_handlers_ = std::move(copy);
 }
@@ -161,8 +177,8 @@ client_ptr namespace_::connect(Stream&& stream, beast::http::request<Body, Field
     beast::error_code ec;
     auto remote = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
     sse::handshake hs(req.base(), remote);
-    auto c = std::make_shared<detail::stream_client<stream_type>>(std::move(stream), shared_from_this(),
-                                                                  std::move(hs));
+    auto c = std::make_shared<detail::stream_client<stream_type>>(
+        std::move(stream), shared_from_this(), std::move(hs));
     c->start();
     std::shared_ptr<std::vector<middleware> const> chain;
     {
@@ -185,7 +201,8 @@ inline broadcast_operator namespace_::to(std::initializer_list<std::string_view>
 }
 inline broadcast_operator namespace_::to(std::vector<std::string> const& rooms) {
     broadcast_operator op(weak_from_this());
-    for (auto const& r : rooms) op = std::move(op).to(r);
+    for (auto const& r : rooms)
+        op = std::move(op).to(r);
     return op;
 }
 inline broadcast_operator namespace_::except(std::string_view room) {
@@ -215,12 +232,14 @@ inline void namespace_::emit_event(std::vector<std::string> const& rooms,
     if (sequenced()) {
         // The adapter assigns the id and delivers it everywhere, here included.
         event_ptr shared = std::move(ev);
-        adapter_->broadcast(broadcast_packet{name_, rooms, except, shared, history_opts_, true}, *this);
+        adapter_->broadcast(broadcast_packet{name_, rooms, except, shared, history_opts_, true},
+                            *this);
         return;
     }
     ev->stamp(++last_id_);
     event_ptr shared = std::move(ev);
-    adapter_->broadcast(broadcast_packet{name_, rooms, except, shared, history_opts_, false}, *this);
+    adapter_->broadcast(broadcast_packet{name_, rooms, except, shared, history_opts_, false},
+                        *this);
 }
 
 inline bool namespace_::sequenced() const {
@@ -277,7 +296,8 @@ inline std::uint64_t namespace_::last_delivered() const {
     return delivered_upto_;
 }
 
-inline void namespace_::reset_clients(std::vector<std::string> const& rooms, std::string_view reason) {
+inline void namespace_::reset_clients(std::vector<std::string> const& rooms,
+                                      std::string_view reason) {
     std::lock_guard<std::mutex> lock(registry_mutex_);
     std::uint64_t const stamp = ++delivery_stamp_;
     auto reset = [&](client& c) {
@@ -287,12 +307,14 @@ inline void namespace_::reset_clients(std::vector<std::string> const& rooms, std
         c.enqueue(make_reset(c, std::string(reason).c_str(), 0));
     };
     if (rooms.empty()) {
-        for (auto const& c : all_) reset(*c);
+        for (auto const& c : all_)
+            reset(*c);
         return;
     }
     for (auto const& room : rooms)
         if (auto const* r = find_room(room))
-            for (client* c : r->members) reset(*c);
+            for (client* c : r->members)
+                reset(*c);
 }
 
 inline detail::room_state const* namespace_::find_room(std::string const& name) const {
@@ -307,21 +329,25 @@ inline void namespace_::deliver(broadcast_packet const& p) {
     // A room name is either a shared room or a client's private room (its id).
     auto for_each_in = [&](std::string const& room, auto&& fn) {
         if (auto const* r = find_room(room)) {
-            for (client* c : r->members) fn(*c);
+            for (client* c : r->members)
+                fn(*c);
         } else if (auto it = by_id_.find(room); it != by_id_.end()) {
             fn(*it->second);
         }
     };
-    for (auto const& room : p.except) for_each_in(room, [&](client& c) { c.except_stamp_ = stamp; });
+    for (auto const& room : p.except)
+        for_each_in(room, [&](client& c) { c.except_stamp_ = stamp; });
     auto send = [&](client& c) {
         if (c.except_stamp_ == stamp || c.seen_stamp_ == stamp) return;
         c.seen_stamp_ = stamp; // a client in several target rooms gets one copy
         if (c.enqueue(p.event)) ++delivered;
     };
     if (p.rooms.empty()) {
-        for (auto const& c : all_) send(*c);
+        for (auto const& c : all_)
+            send(*c);
     } else {
-        for (auto const& room : p.rooms) for_each_in(room, send);
+        for (auto const& room : p.rooms)
+            for_each_in(room, send);
     }
     deliveries_.fetch_add(delivered, std::memory_order_relaxed);
     delivered_upto_ = std::max(delivered_upto_, p.event->id());
@@ -382,9 +408,11 @@ inline std::string namespace_::rejection_response(reject const& r, handshake con
                            ? std::string()
                            : head.substr(cors_begin, head.size() - 2 - cors_begin);
     if (cors.empty() && head.find("Vary: Origin") != std::string::npos) cors = "Vary: Origin\r\n";
-    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + detail::reason_phrase(status) + "\r\n";
+    std::string out =
+        "HTTP/1.1 " + std::to_string(status) + " " + detail::reason_phrase(status) + "\r\n";
     if (status != 204) {
-        std::string type = detail::safe_header_value(r.content_type) ? r.content_type : "text/plain";
+        std::string type =
+            detail::safe_header_value(r.content_type) ? r.content_type : "text/plain";
         out += "Content-Type: " + type + "\r\n";
         out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     }
@@ -428,7 +456,8 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     if (adapter_interest_) adapter_interest_->room_added(name_, c.id());
     auto pending = std::move(c.memberships_);
     c.memberships_.clear();
-    for (auto const& m : pending) add_member(c, m.name);
+    for (auto const& m : pending)
+        add_member(c, m.name);
     c.admitted_at_id_ = delivered_upto_;
     if (replay) {
         // Runs after the handler that admitted the client (and its on_connection handlers),
@@ -448,8 +477,8 @@ inline bool namespace_::wants_replay(client const& c) const {
 }
 
 inline event_ptr namespace_::make_reset(client const& c, char const* why, std::uint64_t id) const {
-    auto ev = encoded_event::make(opts_.reset_event,
-                                  nlohmann::json{{"reason", why}, {"lastEventId", c.last_event_id_}});
+    auto ev = encoded_event::make(
+        opts_.reset_event, nlohmann::json{{"reason", why}, {"lastEventId", c.last_event_id_}});
     if (id != 0) ev->stamp(id); // moves the browser's lastEventId to where live events resume
     return ev;
 }
@@ -461,7 +490,8 @@ inline void namespace_::run_replay(client& c) {
 
     std::vector<std::string> rooms;
     rooms.reserve(c.memberships_.size());
-    for (auto const& m : c.memberships_) rooms.push_back(m.name);
+    for (auto const& m : c.memberships_)
+        rooms.push_back(m.name);
     auto const last = detail::parse_event_id(c.last_event_id_);
 
     if (sequenced_.load()) {
@@ -472,9 +502,10 @@ inline void namespace_::run_replay(client& c) {
         lock.unlock();
         a->fetch_history(name_, std::move(rooms), *last, h,
                          [self = shared_from_this(), who = c.shared_from_this()](history_result r) {
-                             net::post(who->get_executor(), [self, who, r = std::move(r)]() mutable {
-                                 self->finish_replay(*who, std::move(r), 0);
-                             });
+                             net::post(who->get_executor(),
+                                       [self, who, r = std::move(r)]() mutable {
+                                           self->finish_replay(*who, std::move(r), 0);
+                                       });
                          });
         return;
     }
@@ -509,21 +540,25 @@ inline void namespace_::finish_replay(client& c, history_result r, std::uint64_t
             missed.push_back(std::move(e.event));
         }
     }
-    if (join_at == 0) return merge_replay(c, std::move(missed), r.reset_reason.empty() ? nullptr : r.reset_reason.c_str());
+    if (join_at == 0)
+        return merge_replay(c, std::move(missed),
+                            r.reset_reason.empty() ? nullptr : r.reset_reason.c_str());
     // A late join: the client's stream is live already, so the missed events follow it.
     if (!r.reset_reason.empty()) {
         resets_.fetch_add(1, std::memory_order_relaxed);
         c.enqueue(make_reset(c, r.reset_reason.c_str(), 0));
         return;
     }
-    for (auto const& e : missed) c.enqueue(e);
+    for (auto const& e : missed)
+        c.enqueue(e);
 }
 
 inline void namespace_::merge_replay(client& c, std::vector<event_ptr> missed, char const* why) {
     // A replay larger than half the client's queue bound would trip the slow-consumer limit:
     // tell the client to refetch instead.
     std::size_t bytes = 0;
-    for (auto const& e : missed) bytes += e->wire().size();
+    for (auto const& e : missed)
+        bytes += e->wire().size();
     if (!why && bytes > c.max_buffered_bytes_ / 2) {
         why = "history_too_large";
         missed.clear();
@@ -538,7 +573,8 @@ inline void namespace_::merge_replay(client& c, std::vector<event_ptr> missed, c
         std::vector<event_ptr> out;
         out.reserve(pending.size() + missed.size() + 1);
         std::size_t i = 0;
-        for (; i < pending.size() && pending[i]->id() == 0; ++i) out.push_back(pending[i]);
+        for (; i < pending.size() && pending[i]->id() == 0; ++i)
+            out.push_back(pending[i]);
         if (reset) out.push_back(reset);
         auto m = missed.begin();
         for (; i < pending.size(); ++i) {
@@ -550,7 +586,8 @@ inline void namespace_::merge_replay(client& c, std::vector<event_ptr> missed, c
                 out.push_back(live);
                 continue;
             }
-            for (; m != missed.end() && (*m)->id() < live->id(); ++m) out.push_back(*m);
+            for (; m != missed.end() && (*m)->id() < live->id(); ++m)
+                out.push_back(*m);
             if (m != missed.end() && (*m)->id() == live->id()) ++m; // both replayed and live
             out.push_back(live);
         }
@@ -592,30 +629,33 @@ inline void namespace_::replay_late_join(client& c, std::string_view room) {
         std::vector<std::string> had;
         had.reserve(c.memberships_.size() + 1);
         had.push_back(c.id()); // its private room
-        for (auto const& m : c.memberships_) had.push_back(m.name);
+        for (auto const& m : c.memberships_)
+            had.push_back(m.name);
         net::post(c.get_executor(), [self = shared_from_this(), who = c.shared_from_this(), a,
                                      room = std::string(room), after = *last,
                                      join_at = delivered_upto_, h = history_.options(),
                                      had = std::move(had)]() mutable {
-            a->fetch_history(self->name_, {room}, after, h,
-                             [self, who, join_at, had = std::move(had)](history_result r) mutable {
-                                 net::post(who->get_executor(), [self, who, join_at, had = std::move(had),
-                                                                 r = std::move(r)]() mutable {
-                                     self->finish_replay(*who, std::move(r), join_at == 0 ? 1 : join_at,
-                                                         had);
-                                 });
-                             });
+            a->fetch_history(
+                self->name_, {room}, after, h,
+                [self, who, join_at, had = std::move(had)](history_result r) mutable {
+                    net::post(who->get_executor(), [self, who, join_at, had = std::move(had),
+                                                    r = std::move(r)]() mutable {
+                        self->finish_replay(*who, std::move(r), join_at == 0 ? 1 : join_at, had);
+                    });
+                });
         });
         return;
     }
     std::vector<detail::history_entry const*> found;
-    if (history_.collect(*last, {std::string(room)}, false, found) == detail::history::verdict::reset) {
+    if (history_.collect(*last, {std::string(room)}, false, found) ==
+        detail::history::verdict::reset) {
         resets_.fetch_add(1, std::memory_order_relaxed);
         c.enqueue(make_reset(c, "history_gap", 0));
         return;
     }
     for (auto const* e : found)
-        if (!had_already(c, e->targets->rooms) && !excluded(c, e->targets->except)) c.enqueue(e->event);
+        if (!had_already(c, e->targets->rooms) && !excluded(c, e->targets->except))
+            c.enqueue(e->event);
 }
 
 inline void namespace_::unregister(client& c) {
@@ -625,7 +665,8 @@ inline void namespace_::unregister(client& c) {
         return;
     }
     c.registered_ = false;
-    while (!c.memberships_.empty()) remove_member(c, c.memberships_.size() - 1);
+    while (!c.memberships_.empty())
+        remove_member(c, c.memberships_.size() - 1);
     by_id_.erase(c.id());
     if (adapter_interest_) adapter_interest_->room_removed(name_, c.id());
     if (opts_.max_clients_per_address != 0) {
@@ -695,13 +736,16 @@ inline void namespace_::join_all(client& c, std::vector<std::string> const& room
     std::size_t adding = 0;
     for (std::size_t k = 0; k < rooms.size(); ++k) {
         auto const& r = rooms[k];
-        bool dup = r == c.id() || std::find(rooms.begin(), rooms.begin() + static_cast<std::ptrdiff_t>(k), r) !=
-                                      rooms.begin() + static_cast<std::ptrdiff_t>(k);
-        for (auto const& m : c.memberships_) dup = dup || m.name == r;
+        bool dup = r == c.id() ||
+                   std::find(rooms.begin(), rooms.begin() + static_cast<std::ptrdiff_t>(k), r) !=
+                       rooms.begin() + static_cast<std::ptrdiff_t>(k);
+        for (auto const& m : c.memberships_)
+            dup = dup || m.name == r;
         if (!dup) ++adding;
     }
     check_room_limit(c, adding);
-    for (auto const& r : rooms) join_locked(c, r);
+    for (auto const& r : rooms)
+        join_locked(c, r);
 }
 
 inline void namespace_::join_locked(client& c, std::string_view room) {
@@ -737,7 +781,8 @@ inline std::vector<std::string> namespace_::rooms_of(client const& c) const {
     std::vector<std::string> out;
     out.reserve(c.memberships_.size() + 1);
     out.push_back(c.id());
-    for (auto const& m : c.memberships_) out.push_back(m.name);
+    for (auto const& m : c.memberships_)
+        out.push_back(m.name);
     return out;
 }
 
@@ -761,7 +806,8 @@ inline std::vector<std::string> namespace_::rooms() const {
     std::lock_guard<std::mutex> lock(registry_mutex_);
     std::vector<std::string> out;
     out.reserve(rooms_.size());
-    for (auto const& kv : rooms_) out.push_back(kv.first);
+    for (auto const& kv : rooms_)
+        out.push_back(kv.first);
     std::sort(out.begin(), out.end());
     return out;
 }
@@ -771,7 +817,8 @@ inline std::vector<client_ptr> namespace_::room(std::string_view name) const {
     std::vector<client_ptr> out;
     if (auto const* r = find_room(std::string(name))) {
         out.reserve(r->members.size());
-        for (client* c : r->members) out.push_back(c->shared_from_this());
+        for (client* c : r->members)
+            out.push_back(c->shared_from_this());
     } else if (auto it = by_id_.find(name); it != by_id_.end()) {
         out.push_back(it->second->shared_from_this());
     }
@@ -802,14 +849,16 @@ inline namespace_stats namespace_::stats() const {
 
 inline void namespace_::heartbeat(event_ptr const& ping) {
     std::lock_guard<std::mutex> lock(registry_mutex_);
-    for (auto const& c : all_) c->enqueue(ping);
+    for (auto const& c : all_)
+        c->enqueue(ping);
     history_.expire(detail::history::clock::now());
 }
 
 inline void namespace_::set_slow_consumer_policy(sse::slow_consumer_policy p) {
     policy_.store(p);
     std::lock_guard<std::mutex> lock(registry_mutex_);
-    for (auto const& c : all_) c->conflate_.store(p == slow_consumer_policy::conflate);
+    for (auto const& c : all_)
+        c->conflate_.store(p == slow_consumer_policy::conflate);
 }
 
 inline void namespace_::set_history(history_options h) {
@@ -827,11 +876,15 @@ inline void namespace_::set_adapter(std::shared_ptr<adapter> a) {
     adapter_interest_ = adapter_;
     sequenced_.store(sequenced());
     adapter_->namespace_added(name_);
-    for (auto const& kv : rooms_) adapter_->room_added(name_, kv.first);
-    for (auto const& kv : by_id_) adapter_->room_added(name_, kv.first);
+    for (auto const& kv : rooms_)
+        adapter_->room_added(name_, kv.first);
+    for (auto const& kv : by_id_)
+        adapter_->room_added(name_, kv.first);
 }
 
-inline void namespace_::close() { close_all(error::disconnected); }
+inline void namespace_::close() {
+    close_all(error::disconnected);
+}
 
 inline void namespace_::close_all(error reason) {
     closed_.store(true);
@@ -865,7 +918,8 @@ inline broadcast_operator broadcast_operator::to(std::string_view room) && {
     return std::move(*this);
 }
 inline broadcast_operator broadcast_operator::to(std::initializer_list<std::string_view> rooms) && {
-    for (auto r : rooms) *this = std::move(*this).to(r);
+    for (auto r : rooms)
+        *this = std::move(*this).to(r);
     return std::move(*this);
 }
 inline broadcast_operator broadcast_operator::except(std::string_view room) const& {
@@ -873,11 +927,14 @@ inline broadcast_operator broadcast_operator::except(std::string_view room) cons
 }
 inline broadcast_operator broadcast_operator::except(std::string_view room) && {
     validate_room_name(room);
-    if (std::find(except_.begin(), except_.end(), room) == except_.end()) except_.emplace_back(room);
+    if (std::find(except_.begin(), except_.end(), room) == except_.end())
+        except_.emplace_back(room);
     return std::move(*this);
 }
-inline broadcast_operator broadcast_operator::except(std::initializer_list<std::string_view> rooms) && {
-    for (auto r : rooms) *this = std::move(*this).except(r);
+inline broadcast_operator
+broadcast_operator::except(std::initializer_list<std::string_view> rooms) && {
+    for (auto r : rooms)
+        *this = std::move(*this).except(r);
     return std::move(*this);
 }
 

@@ -192,21 +192,21 @@ public:
             done(history_result{"history_unavailable", {}});
             return;
         }
-        net::post(strand_, [self = shared_from_this(), nsp = std::string(nsp),
-                            rooms = std::move(rooms), after, age = h.max_age,
-                            done = std::move(done)]() mutable {
-            self->start_fetch(nsp, rooms, after, age,
-                              [done = std::move(done)](redis_fetch_reply r) {
-                                  history_result out;
-                                  if (!r.status.empty())
-                                      out.reset_reason = std::move(r.status);
-                                  else if (!r.gapped.empty())
-                                      out.reset_reason = "history_gap";
-                                  else
-                                      out.events = std::move(r.events);
-                                  done(std::move(out));
-                              });
-        });
+        net::post(strand_,
+                  [self = shared_from_this(), nsp = std::string(nsp), rooms = std::move(rooms),
+                   after, age = h.max_age, done = std::move(done)]() mutable {
+                      self->start_fetch(nsp, rooms, after, age,
+                                        [done = std::move(done)](redis_fetch_reply r) {
+                                            history_result out;
+                                            if (!r.status.empty())
+                                                out.reset_reason = std::move(r.status);
+                                            else if (!r.gapped.empty())
+                                                out.reset_reason = "history_gap";
+                                            else
+                                                out.events = std::move(r.events);
+                                            done(std::move(out));
+                                        });
+                  });
     }
 
     void interest(std::string_view nsp, std::string_view room, bool add) {
@@ -567,8 +567,8 @@ private:
                 ++recovered;
             }
             if (!r.gapped.empty()) {
-                bool const all = std::find(r.gapped.begin(), r.gapped.end(), std::string()) !=
-                                 r.gapped.end();
+                bool const all =
+                    std::find(r.gapped.begin(), r.gapped.end(), std::string()) != r.gapped.end();
                 host->reset_clients(res.nsp, all ? std::vector<std::string>{} : r.gapped,
                                     "history_gap");
                 history_resets_.fetch_add(1, std::memory_order_relaxed);
@@ -744,8 +744,8 @@ private:
                         argv.push_back(x.data());
                         lens.push_back(x.size());
                     }
-                    if (!pub_.conn->command(tag_publish, static_cast<int>(argv.size()),
-                                            argv.data(), lens.data())) {
+                    if (!pub_.conn->command(tag_publish, static_cast<int>(argv.size()), argv.data(),
+                                            lens.data())) {
                         pub_.conn->abort("could not write EVAL");
                         queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
                         return;
@@ -844,8 +844,7 @@ private:
         if (!host) return;
         std::lock_guard<std::mutex> gate(deliver_gate_);
         if (closed_flag_.load(std::memory_order_acquire)) return;
-        host->deliver_sequenced(msg_.nsp, msg_.rooms, msg_.except, std::move(event),
-                                msg_.sequence);
+        host->deliver_sequenced(msg_.nsp, msg_.rooms, msg_.except, std::move(event), msg_.sequence);
         delivered_.fetch_add(1, std::memory_order_relaxed);
     }
 

@@ -3,8 +3,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-int main()
-{
+int main() {
     boost::asio::io_context ioc;
     sse::server io{ioc.get_executor()};
     auto& ns = io.of("/x");
