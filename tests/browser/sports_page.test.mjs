@@ -97,7 +97,10 @@ test("the page loads nothing from outside and logs no error", async () => {
 
 test("the indicator says reconnecting when the server goes away", async () => {
   await demo.stop();
-  await page.waitForSelector('#conn-status[data-state="reconnecting"]', { timeout: 10000 });
+  // Poll on a timer: once the server is gone, Chromium throttles animation frames (the default
+  // polling of waitForSelector) while the page has nothing to draw.
+  await page.waitForFunction(() => document.querySelector("#conn-status")?.dataset.state === "reconnecting",
+                             null, { timeout: 10000, polling: 200 });
   assert.match(await text("#conn-status"), /Reconnecting/);
   await page.screenshot({ path: path.join(artifacts, "sports_page_reconnecting.png") });
   assert.equal((await request(demo.url + "/healthz").catch((e) => ({ status: e.code }))).status, "ECONNREFUSED");
