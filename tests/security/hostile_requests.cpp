@@ -21,36 +21,42 @@ void expect_still_serving(fixture& f, std::string const& nsp = "/s") {
 }
 
 /// Records why clients of a namespace ended, through a middleware (so that clients that never
-/// get admitted are seen too).
+/// get admitted are seen too). The record is shared with the handlers: clients may end after
+/// this object is gone (when the fixture tears the server down).
 struct ending_log {
+    struct record {
+        mutable std::mutex m;
+        std::vector<std::error_code> reasons;
+        std::vector<sse::client_ptr> clients;
+    };
+
     explicit ending_log(sse::namespace_& ns) {
-        ns.use([this](sse::client& c, sse::next next) {
-            c.on_disconnect([this](std::error_code ec) {
-                std::lock_guard<std::mutex> lock(m);
-                reasons.push_back(ec);
+        ns.use([r = r_](sse::client& c, sse::next next) {
+            c.on_disconnect([r](std::error_code ec) {
+                std::lock_guard<std::mutex> lock(r->m);
+                r->reasons.push_back(ec);
             });
             {
-                std::lock_guard<std::mutex> lock(m);
-                clients.push_back(c.shared_from_this());
+                std::lock_guard<std::mutex> lock(r->m);
+                r->clients.push_back(c.shared_from_this());
             }
             next();
         });
     }
     std::size_t count() const {
-        std::lock_guard<std::mutex> lock(m);
-        return reasons.size();
+        std::lock_guard<std::mutex> lock(r_->m);
+        return r_->reasons.size();
     }
     std::error_code last() const {
-        std::lock_guard<std::mutex> lock(m);
-        return reasons.empty() ? std::error_code() : reasons.back();
+        std::lock_guard<std::mutex> lock(r_->m);
+        return r_->reasons.empty() ? std::error_code() : r_->reasons.back();
     }
     sse::client_ptr client(std::size_t i) const {
-        std::lock_guard<std::mutex> lock(m);
-        return i < clients.size() ? clients[i] : nullptr;
+        std::lock_guard<std::mutex> lock(r_->m);
+        return i < r_->clients.size() ? r_->clients[i] : nullptr;
     }
-    mutable std::mutex m;
-    std::vector<std::error_code> reasons;
-    std::vector<sse::client_ptr> clients;
+
+    std::shared_ptr<record> r_ = std::make_shared<record>();
 };
 
 std::string get(std::string const& target, std::string const& extra = {},
