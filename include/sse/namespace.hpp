@@ -129,7 +129,8 @@ public:
     void set_slow_consumer_policy(slow_consumer_policy p);
     sse::slow_consumer_policy slow_consumer_policy() const noexcept { return policy_.load(); }
 
-    /// Disconnects every client of this namespace; later connects are refused with 503.
+    /** Disconnects every client of this namespace. Later connects get an empty stream with a
+        `retry:` hint from the close window (not a 503, on which EventSource gives up). */
     void close();
 
 private:
@@ -182,6 +183,7 @@ private:
     void close_all(error reason);
     std::string response_head(handshake const& hs) const;
     std::string rejection_response(reject const& r, handshake const& hs) const;
+    std::string close_retry_hint() const; ///< "retry: <random in the close window>\n\n"
     void count_slow_consumer() noexcept { slow_consumers_.fetch_add(1, std::memory_order_relaxed); }
 
     std::string const name_;

@@ -76,7 +76,9 @@ public:
 
     /** Disconnects every client (each first gets a `retry:` hint drawn from
         `[close_retry_min, close_retry_max]`), stops heartbeats, closes the adapter.
-        Later connects are refused with 503; emits become no-ops. Idempotent.
+        Later connects get an empty `200 text/event-stream` with such a hint and are closed
+        (a 503 would make a browser's EventSource stop for good); emits become no-ops.
+        Idempotent.
     */
     void close() { core_->close(); }
 

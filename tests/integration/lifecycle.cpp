@@ -281,11 +281,17 @@ TEST_CASE("io.close() sends a spread retry hint, then closes every stream", "[li
     CHECK(ns.client_count() == 0);
     CHECK(other.client_count() == 0);
 
-    // Afterwards: emits are no-ops, connects are refused, close is idempotent.
+    // Afterwards: emits are no-ops, a connect is told to come back later (EventSource would
+    // stop for good on a 503), close is idempotent.
     CHECK_NOTHROW(ns.emit("late", {{"n", 1}}));
     sse_reader late(f.port, "/s");
-    CHECK(late.status() == 503);
+    CHECK(late.status() == 200);
     CHECK(late.closed());
+    auto late_hint = late.next_retry(0ms);
+    REQUIRE(late_hint);
+    CHECK(*late_hint >= 1000);
+    CHECK(*late_hint <= 10000);
+    CHECK(late.events_seen() == 0);
     CHECK_NOTHROW(f.io->close());
 }
 
@@ -352,8 +358,10 @@ TEST_CASE("destroying a server with live connections is safe", "[lifecycle][b12]
         for (auto& n : pending)
             n(); // admission after the server is gone
     }
+    // Never admitted: no `connection` event, only the "come back later" answer.
     CHECK(held.closed());
-    CHECK(held.status() != 200);
+    CHECK(held.events_seen() == 0);
+    if (held.status() == 200) CHECK(held.next_retry(0ms));
 }
 
 TEST_CASE("stopping the io_context, then destroying the server, is safe", "[lifecycle][b12]") {

@@ -328,19 +328,32 @@ TEST_CASE("rooms joined by a rejected client are never created", "[middleware][b
     CHECK(ns.room("secret").empty());
 }
 
-TEST_CASE("a closed namespace refuses new clients with 503", "[middleware][b4]") {
-    fixture f;
+TEST_CASE("a closed namespace tells new clients to come back later, not 503",
+          "[middleware][b4][b12]") {
+    auto opts = quiet_options();
+    opts.close_retry_min = 3000ms;
+    opts.close_retry_max = 4000ms;
+    fixture f(opts);
     auto& ns = f.ns("/s");
-    std::atomic<int> mw{0};
+    std::atomic<int> mw{0}, connections{0};
     ns.use([&](sse::client&, sse::next next) {
         ++mw;
         next();
     });
+    ns.on_connection([&](sse::client_ptr) { ++connections; });
     ns.close();
     sse_reader r(f.port, "/s");
-    CHECK(r.status() == 503);
-    CHECK(r.closed());
+    // EventSource keeps reconnecting after a 200 stream that ends; a 503 would stop it for good.
+    CHECK(r.status() == 200);
+    CHECK(r.header("Content-Type") == "text/event-stream");
+    REQUIRE(r.closed(5s));
+    auto hint = r.next_retry(0ms);
+    REQUIRE(hint);
+    CHECK(*hint >= 3000);
+    CHECK(*hint <= 4000);
+    CHECK(r.events_seen() == 0);
     CHECK(mw == 0);
+    CHECK(connections == 0);
     CHECK(ns.client_count() == 0);
 }
 

@@ -16,40 +16,51 @@ using namespace sse_test;
 namespace {
 
 /// Joins every client to `rooms` in a middleware and keeps a handle and its end reason.
+/// The log lives in a shared state that the handlers reach through a weak_ptr: the fixture's
+/// server (declared first) outlives this object, and its last disconnects must not write here.
 struct tracked {
+    struct state {
+        mutable std::mutex m;
+        std::vector<std::error_code> reasons;
+        std::vector<sse::client_ptr> clients;
+    };
+
     tracked(sse::namespace_& ns, std::vector<std::string> rooms) {
-        ns.use([this, rooms](sse::client& c, sse::next next) {
+        std::weak_ptr<state> weak = s_;
+        ns.use([weak, rooms](sse::client& c, sse::next next) {
             c.join(rooms);
-            c.on_disconnect([this](std::error_code ec) {
-                std::lock_guard<std::mutex> lock(m);
-                reasons.push_back(ec);
+            c.on_disconnect([weak](std::error_code ec) {
+                if (auto s = weak.lock()) {
+                    std::lock_guard<std::mutex> lock(s->m);
+                    s->reasons.push_back(ec);
+                }
             });
-            {
-                std::lock_guard<std::mutex> lock(m);
-                clients.push_back(c.shared_from_this());
+            if (auto s = weak.lock()) {
+                std::lock_guard<std::mutex> lock(s->m);
+                s->clients.push_back(c.shared_from_this());
             }
             next();
         });
     }
     std::size_t ended() const {
-        std::lock_guard<std::mutex> lock(m);
-        return reasons.size();
+        std::lock_guard<std::mutex> lock(s_->m);
+        return s_->reasons.size();
     }
     std::size_t ended_with(sse::error e) const {
-        std::lock_guard<std::mutex> lock(m);
+        std::lock_guard<std::mutex> lock(s_->m);
         return static_cast<std::size_t>(
-            std::count(reasons.begin(), reasons.end(), make_error_code(e)));
+            std::count(s_->reasons.begin(), s_->reasons.end(), make_error_code(e)));
     }
     std::size_t max_buffered() const {
-        std::lock_guard<std::mutex> lock(m);
+        std::lock_guard<std::mutex> lock(s_->m);
         std::size_t most = 0;
-        for (auto const& c : clients)
+        for (auto const& c : s_->clients)
             most = std::max(most, c->buffered_bytes());
         return most;
     }
-    mutable std::mutex m;
-    std::vector<std::error_code> reasons;
-    std::vector<sse::client_ptr> clients;
+
+  private:
+    std::shared_ptr<state> s_ = std::make_shared<state>();
 };
 
 /// "<key> <seq> <padding>" -> (key, seq).

@@ -57,7 +57,7 @@ struct admission : std::enable_shared_from_this<admission> {
             case namespace_::admission_result::admitted:
                 break;
             case namespace_::admission_result::full:
-                self->refuse_closed();
+                self->refuse_full();
                 return;
             case namespace_::admission_result::gone:
                 if (ns.closed_.load()) self->refuse_closed();
@@ -73,11 +73,21 @@ struct admission : std::enable_shared_from_this<admission> {
         });
     }
 
-    void refuse_closed() {
+    void refuse_full() {
         ns->rejected_.fetch_add(1, std::memory_order_relaxed);
         who->close(error::rejected, true,
                    encoded_event::raw(ns->rejection_response(reject(503, "Service Unavailable"),
                                                              who->handshake())));
+    }
+
+    // A closing namespace does not answer 503: a browser's EventSource gives up for good on
+    // any non-200 answer, and during a restart the stream should come back (to this node's
+    // successor or to another one). An empty stream with a `retry:` hint says "later".
+    void refuse_closed() {
+        ns->rejected_.fetch_add(1, std::memory_order_relaxed);
+        std::string answer = ns->response_head(who->handshake());
+        answer += ns->close_retry_hint();
+        who->close(error::rejected, true, encoded_event::raw(std::move(answer)));
     }
 
     client_ptr who;
@@ -893,18 +903,20 @@ inline void namespace_::close_all(error reason) {
         std::lock_guard<std::mutex> lock(registry_mutex_);
         everyone = all_;
     }
+    for (auto const& c : everyone) {
+        auto hint = close_retry_hint();
+        c->close(reason, true, hint.empty() ? event_ptr() : encoded_event::raw(std::move(hint)));
+    }
+}
+
+inline std::string namespace_::close_retry_hint() const {
     // Spread reconnects: each browser is told to wait a random time within the window.
     auto lo = opts_.close_retry_min.count();
     auto hi = std::max(lo, opts_.close_retry_max.count());
+    if (hi <= 0) return {};
     thread_local std::minstd_rand spread(std::random_device{}());
-    for (auto const& c : everyone) {
-        event_ptr hint;
-        if (hi > 0) {
-            std::uniform_int_distribution<long long> d(lo, hi);
-            hint = encoded_event::raw("retry: " + std::to_string(d(spread)) + "\n\n");
-        }
-        c->close(reason, true, hint);
-    }
+    std::uniform_int_distribution<long long> d(lo, hi);
+    return "retry: " + std::to_string(d(spread)) + "\n\n";
 }
 
 // ---- broadcast_operator ----------------------------------------------------------------
