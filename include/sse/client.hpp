@@ -138,7 +138,6 @@ protected:
 private:
     std::atomic<state> state_{state::pending};
     std::atomic<bool> close_started_{false};
-    std::atomic<bool> conflate_{false}; // slow_consumer_policy::conflate
 
     // Guarded by queue_mutex_.
     mutable std::mutex queue_mutex_;

@@ -128,6 +128,15 @@ public:
     /// What happens to this namespace's clients that fall behind (overrides the option).
     void set_slow_consumer_policy(slow_consumer_policy p);
     sse::slow_consumer_policy slow_consumer_policy() const noexcept { return policy_.load(); }
+    /** The policy for events sent to `room`, overriding the namespace's for that room: e.g.
+        conflate a match's score room, keep its commentary room lossless. An event sent to
+        several rooms is conflated only when all of them conflate. Applies to events emitted
+        from then on. Throws std::invalid_argument on a bad room name. */
+    void set_slow_consumer_policy(std::string_view room, sse::slow_consumer_policy p);
+    /// Removes `room`'s override (rooms of finished matches need not stay in memory).
+    void clear_slow_consumer_policy(std::string_view room);
+    /// `room`'s policy: its override, else the namespace's.
+    sse::slow_consumer_policy slow_consumer_policy(std::string_view room) const;
 
     /** Disconnects every client of this namespace. Later connects get an empty stream with a
         `retry:` hint from the close window (not a 503, on which EventSource gives up). */
@@ -183,7 +192,11 @@ private:
     void close_all(error reason);
     std::string response_head(handshake const& hs) const;
     std::string rejection_response(reject const& r, handshake const& hs) const;
-    std::string close_retry_hint() const; ///< "retry: <random in the close window>\n\n"
+    std::string close_retry_hint() const;
+    /// Non-zero when an event to `rooms` may be conflated (see slow_consumer_policy).
+    std::uint64_t conflation_key_for(
+        std::string_view event,
+        std::vector<std::string> const& rooms) const; ///< "retry: <random in the close window>\n\n"
     void count_slow_consumer() noexcept { slow_consumers_.fetch_add(1, std::memory_order_relaxed); }
 
     std::string const name_;
@@ -208,6 +221,9 @@ private:
     std::atomic<bool> sequenced_{false}; // the adapter orders and keeps this namespace's events
     std::atomic<bool> replay_enabled_{true};
     std::atomic<sse::slow_consumer_policy> policy_;
+    mutable std::mutex room_policy_mutex_; // guards room_policies_
+    std::unordered_map<std::string, sse::slow_consumer_policy> room_policies_;
+    std::atomic<bool> has_room_policies_{false}; // emits skip the lock without overrides
     std::unordered_map<std::string, std::size_t> per_address_; // only with a per-address limit
 
     // Copy-on-write so that connects read them without holding a lock while running them.

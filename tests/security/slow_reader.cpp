@@ -59,7 +59,7 @@ struct tracked {
         return most;
     }
 
-  private:
+private:
     std::shared_ptr<state> s_ = std::make_shared<state>();
 };
 
@@ -326,4 +326,83 @@ TEST_CASE("conflate: events without a key (personal emits) are never dropped sil
     REQUIRE(eventually([&] { return t.ended() == 1; }));
     CHECK(t.ended_with(sse::error::slow_consumer) == 1);
     CHECK(ns.stats().slow_consumers == 1);
+}
+
+TEST_CASE("per-room policy: a conflated score room keeps a lagging reader, a lossless room "
+          "drops it",
+          "[security][slow][conflate]") {
+    // The namespace disconnects laggards; the "score" room conflates. A stalled reader in both
+    // rooms survives any number of score updates, but not a flood of commentary (or of events
+    // to score+commentary: an event is conflated only when all its rooms conflate).
+    auto opts = quiet_options();
+    opts.max_buffered_bytes = 64 * 1024;
+    fixture f(opts, 2);
+    auto& ns = f.ns("/s");
+    f.route_hook = [&ns](plain_stream&& s, request&& r) {
+        s.socket().set_option(net::socket_base::send_buffer_size(4096));
+        ns.connect(std::move(s), std::move(r));
+    };
+    ns.set_slow_consumer_policy("score", sse::slow_consumer_policy::conflate);
+    CHECK(ns.slow_consumer_policy("score") == sse::slow_consumer_policy::conflate);
+    CHECK(ns.slow_consumer_policy("commentary") == sse::slow_consumer_policy::disconnect);
+    CHECK(ns.slow_consumer_policy() == sse::slow_consumer_policy::disconnect);
+    CHECK_THROWS_AS(ns.set_slow_consumer_policy("bad\nroom", sse::slow_consumer_policy::conflate),
+                    std::invalid_argument);
+
+    tracked t(ns, {"score", "commentary"});
+    reader_options tiny;
+    tiny.receive_buffer = 4096;
+    std::string const padding(1024, '.');
+    // ~2 MiB (32 times the budget) to `rooms`, or until one more slow consumer was dropped.
+    auto flood = [&](std::vector<std::string> const& rooms, std::string const& tag) {
+        auto const dropped = t.ended_with(sse::error::slow_consumer);
+        for (long seq = 0; seq < 2000 && t.ended_with(sse::error::slow_consumer) == dropped;
+             ++seq) {
+            ns.to(rooms).emit("update", sse::text(tag + " " + std::to_string(seq) + " " + padding));
+            if (seq % 100 == 0) CHECK(t.max_buffered() <= opts.max_buffered_bytes);
+        }
+    };
+
+    {
+        auto slow = f.open("/s", {}, tiny);
+        flood({"score"}, "score");
+        CHECK(t.ended() == 0);
+        // It resumes and ends up with the newest score.
+        int const big = 4 * 1024 * 1024;
+        ::setsockopt(slow.reader.native_handle(), SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+        long newest = -1;
+        REQUIRE(slow.reader.wait_until(
+            [&] {
+                for (auto& e : slow.reader.pending_events())
+                    if (e.event == "update") newest = key_seq(e.data).second;
+                slow.reader.pending_events().clear();
+                return newest == 1999;
+            },
+            10s));
+    }
+    REQUIRE(eventually([&] { return t.ended() == 1; })); // it left by itself
+    CHECK(t.ended_with(sse::error::slow_consumer) == 0);
+
+    {
+        // Commentary is not conflated: a stalled reader is dropped.
+        auto slow = f.open("/s", {}, tiny);
+        flood({"commentary"}, "commentary");
+        REQUIRE(eventually([&] { return t.ended_with(sse::error::slow_consumer) == 1; }));
+        CHECK(slow.reader.closed(5s));
+    }
+    {
+        // An event to both rooms is not conflated either.
+        auto slow = f.open("/s", {}, tiny);
+        flood({"score", "commentary"}, "both");
+        REQUIRE(eventually([&] { return t.ended_with(sse::error::slow_consumer) == 2; }));
+    }
+    // Without the override, score updates are no longer conflated.
+    ns.clear_slow_consumer_policy("score");
+    CHECK(ns.slow_consumer_policy("score") == sse::slow_consumer_policy::disconnect);
+    {
+        auto slow = f.open("/s", {}, tiny);
+        flood({"score"}, "score");
+        REQUIRE(eventually([&] { return t.ended_with(sse::error::slow_consumer) == 3; }));
+    }
+    CHECK(ns.stats().slow_consumers == 3);
 }

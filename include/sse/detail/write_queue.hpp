@@ -74,8 +74,13 @@ public:
     }
 
     /// Keeps only the newest pending event of each conflation key (see
-    /// encoded_event::conflation_key); events without a key stay. Order is kept.
-    void conflate() {
+    /// encoded_event::conflation_key); events without a key stay. Order is kept. Returns
+    /// whether any event was dropped.
+    bool conflate() {
+        bool keyed = std::any_of(pending_.begin(), pending_.end(),
+                                 [](event_ptr const& e) { return e->conflation_key() != 0; });
+        if (!keyed) return false; // the common case under the disconnect policy: no work
+        auto const before = pending_.size();
         rewrite_pending([](std::vector<event_ptr>& pending) {
             std::vector<event_ptr> kept;
             kept.reserve(pending.size());
@@ -92,6 +97,7 @@ public:
             std::reverse(kept.begin(), kept.end());
             pending.swap(kept);
         });
+        return pending_.size() != before;
     }
 
     /// Drops everything (the stream is gone).

@@ -30,8 +30,7 @@ inline client::client(net::any_io_executor ex, std::shared_ptr<namespace_> const
     , ns_(ns)
     , strand_(net::make_strand(std::move(ex)))
     , max_buffered_bytes_(ns->opts_.max_buffered_bytes)
-    , close_timeout_(ns->opts_.close_timeout)
-    , conflate_(ns->slow_consumer_policy() == slow_consumer_policy::conflate) {
+    , close_timeout_(ns->opts_.close_timeout) {
     std::string_view last = handshake_.header("last-event-id");
     if (last.empty()) last = handshake_.query("lastEventId");
     if (detail::usable_last_event_id(last))
@@ -110,13 +109,11 @@ inline bool client::enqueue(event_ptr const& e) {
     std::unique_lock<std::mutex> lock(queue_mutex_);
     if (state_.load(std::memory_order_relaxed) != state::open) return false;
     if (!queue_.push(e, max_buffered_bytes_)) {
-        // Conflate: a newer score replaces the queued one nobody has seen yet.
-        if (conflate_.load(std::memory_order_relaxed)) {
-            queue_.conflate();
-            if (queue_.push(e, max_buffered_bytes_)) {
-                if (!writing_ && !hold_writes_) start_write_locked(lock);
-                return true;
-            }
+        // Conflate: a newer score replaces the queued one nobody has seen yet. Only events
+        // sent under the conflate policy (of their namespace or rooms) carry a key.
+        if (queue_.conflate() && queue_.push(e, max_buffered_bytes_)) {
+            if (!writing_ && !hold_writes_) start_write_locked(lock);
+            return true;
         }
         lock.unlock();
         // Its unsent events are dropped and a retry hint sent: it comes back (with

@@ -236,7 +236,7 @@ inline void namespace_::emit_event(std::vector<std::string> const& rooms,
                                    std::vector<std::string> const& except,
                                    std::shared_ptr<encoded_event> ev) {
     if (closed_.load()) return;
-    ev->set_conflation_key(detail::conflation_key(ev->name(), rooms));
+    ev->set_conflation_key(conflation_key_for(ev->name(), rooms));
     std::lock_guard<std::mutex> lock(emit_mutex_);
     events_emitted_.fetch_add(1, std::memory_order_relaxed);
     if (sequenced()) {
@@ -274,7 +274,7 @@ inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
                                        std::vector<std::string> const& except,
                                        std::shared_ptr<encoded_event> ev) {
     if (closed_.load()) return;
-    ev->set_conflation_key(detail::conflation_key(ev->name(), rooms));
+    ev->set_conflation_key(conflation_key_for(ev->name(), rooms));
     // Another node's event gets this node's next id, so ids stay ordered per stream.
     std::lock_guard<std::mutex> lock(emit_mutex_);
     // With a sequencing adapter the ids are the shared ones: an unsequenced event (from a node
@@ -294,7 +294,7 @@ inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
         std::lock_guard<std::mutex> r(registry_mutex_);
         if (id <= delivered_upto_) return;
     }
-    ev->set_conflation_key(detail::conflation_key(ev->name(), rooms));
+    ev->set_conflation_key(conflation_key_for(ev->name(), rooms));
     ev->stamp(id);
     last_id_ = std::max(last_id_, id);
     event_ptr shared = std::move(ev);
@@ -866,9 +866,41 @@ inline void namespace_::heartbeat(event_ptr const& ping) {
 
 inline void namespace_::set_slow_consumer_policy(sse::slow_consumer_policy p) {
     policy_.store(p);
-    std::lock_guard<std::mutex> lock(registry_mutex_);
-    for (auto const& c : all_)
-        c->conflate_.store(p == slow_consumer_policy::conflate);
+}
+
+inline void namespace_::set_slow_consumer_policy(std::string_view room,
+                                                 sse::slow_consumer_policy p) {
+    validate_room_name(room);
+    std::lock_guard<std::mutex> lock(room_policy_mutex_);
+    room_policies_.insert_or_assign(std::string(room), p);
+    has_room_policies_.store(true, std::memory_order_release);
+}
+
+inline void namespace_::clear_slow_consumer_policy(std::string_view room) {
+    std::lock_guard<std::mutex> lock(room_policy_mutex_);
+    room_policies_.erase(std::string(room));
+    has_room_policies_.store(!room_policies_.empty(), std::memory_order_release);
+}
+
+inline sse::slow_consumer_policy namespace_::slow_consumer_policy(std::string_view room) const {
+    std::lock_guard<std::mutex> lock(room_policy_mutex_);
+    auto it = room_policies_.find(std::string(room));
+    return it == room_policies_.end() ? policy_.load() : it->second;
+}
+
+inline std::uint64_t namespace_::conflation_key_for(std::string_view event,
+                                                    std::vector<std::string> const& rooms) const {
+    auto const fallback = policy_.load();
+    bool conflate = fallback == sse::slow_consumer_policy::conflate;
+    if (!rooms.empty() && has_room_policies_.load(std::memory_order_acquire)) {
+        std::lock_guard<std::mutex> lock(room_policy_mutex_);
+        conflate = std::all_of(rooms.begin(), rooms.end(), [&](std::string const& r) {
+            auto it = room_policies_.find(r);
+            auto p = it == room_policies_.end() ? fallback : it->second;
+            return p == sse::slow_consumer_policy::conflate;
+        });
+    }
+    return conflate ? detail::conflation_key(event, rooms) : 0;
 }
 
 inline void namespace_::set_history(history_options h) {
