@@ -260,7 +260,11 @@ public:
     static sse_reader raw(unsigned short port, std::string_view bytes, reader_options opts = {}) {
         sse_reader r(opts);
         r.connect(port);
-        r.send(bytes);
+        // A server may cut a hostile request off before it is all sent: that is an answer too.
+        if (!r.send_unless_cut(bytes)) {
+            r.eof_ = true;
+            r.reset_ = true;
+        }
         return r;
     }
 
@@ -417,6 +421,11 @@ public:
 
     /// Sends more bytes (after the request: pipelined or hostile data).
     void send(std::string_view bytes) {
+        if (!send_unless_cut(bytes))
+            throw std::runtime_error(std::string("sse_reader: send: ") + std::strerror(errno));
+    }
+    /// Like send(), but false when the server has closed or reset the connection meanwhile.
+    bool send_unless_cut(std::string_view bytes) {
         auto const deadline = clock::now() + opts_.timeout;
         std::size_t done = 0;
         while (done < bytes.size()) {
@@ -440,9 +449,11 @@ public:
                     poll_fd(POLLOUT, deadline);
                     continue;
                 }
+                if (n < 0 && (errno == ECONNRESET || errno == EPIPE)) return false;
                 throw std::runtime_error(std::string("sse_reader: send: ") + std::strerror(errno));
             }
         }
+        return true;
     }
 
     /// Half-closes: the server sees EOF on its read while the reader can still read.

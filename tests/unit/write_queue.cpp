@@ -108,3 +108,37 @@ TEST_CASE("write_queue: clear drops everything", "[write_queue]") {
     CHECK(e.use_count() == 1);
     CHECK(q.push(e, 10));
 }
+
+TEST_CASE("write_queue: a batch stops near its byte limit, oldest first, at least one event",
+          "[write_queue]") {
+    write_queue q;
+    for (auto w : {"aaaa\n", "bbbb\n", "cccc\n", "dddd\n"})
+        REQUIRE(q.push(sse::encoded_event::raw(w), 1000));
+    CHECK(gathered(q.prepare(12)) == "aaaa\nbbbb\n"); // a third would make 15 > 12
+    CHECK(q.has_pending());
+    CHECK(q.bytes() == 20); // the pending rest still counts
+    q.commit();
+    CHECK(gathered(q.prepare(1)) == "cccc\n"); // one event even above the limit
+    q.commit();
+    CHECK(gathered(q.prepare()) == "dddd\n");
+    q.commit();
+    CHECK(q.bytes() == 0);
+}
+
+TEST_CASE("write_queue: conflate reports whether it dropped anything", "[write_queue]") {
+    write_queue q;
+    auto keyed = [](char const* w, std::uint64_t key) {
+        auto e = sse::encoded_event::raw(w);
+        e->set_conflation_key(key);
+        return e;
+    };
+    REQUIRE(q.push(sse::encoded_event::raw("plain\n"), 1000));
+    CHECK_FALSE(q.conflate()); // no keys: nothing to do
+    REQUIRE(q.push(keyed("old\n", 7), 1000));
+    REQUIRE(q.push(keyed("other\n", 8), 1000));
+    CHECK_FALSE(q.conflate()); // distinct keys: nothing dropped
+    REQUIRE(q.push(keyed("new\n", 7), 1000));
+    CHECK(q.conflate());
+    CHECK(gathered(q.prepare()) == "plain\nother\nnew\n");
+    CHECK(q.bytes() == 16);
+}

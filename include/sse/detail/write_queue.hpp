@@ -35,11 +35,28 @@ public:
     /// Bytes queued or being written.
     std::size_t bytes() const noexcept { return bytes_; }
 
-    /// Moves every pending event into the in-flight batch and returns its gather buffers.
-    /// Call only when nothing is in flight.
-    std::vector<net::const_buffer> const& prepare() {
-        inflight_.swap(pending_);
+    /// Moves pending events (the oldest first, at least one, about `batch_limit` bytes at
+    /// most) into the in-flight batch and returns its gather buffers. Call only when nothing
+    /// is in flight. The cap keeps part of the byte budget for pending events: a stalled
+    /// reader's batch never holds the whole budget, so conflating its pending events can
+    /// always make room for the newest ones.
+    std::vector<net::const_buffer> const&
+    prepare(std::size_t batch_limit = static_cast<std::size_t>(-1)) {
         buffers_.clear();
+        std::size_t taken = 0, batch = 0;
+        while (taken < pending_.size()) {
+            auto n = pending_[taken]->wire().size();
+            if (taken > 0 && batch + n > batch_limit) break;
+            batch += n;
+            ++taken;
+        }
+        if (taken == pending_.size()) {
+            inflight_.swap(pending_);
+        } else {
+            inflight_.assign(std::make_move_iterator(pending_.begin()),
+                             std::make_move_iterator(pending_.begin() + taken));
+            pending_.erase(pending_.begin(), pending_.begin() + taken);
+        }
         for (auto const& e : inflight_) {
             auto w = e->wire();
             buffers_.emplace_back(w.data(), w.size());

@@ -134,7 +134,7 @@ inline void client::start_write_locked(std::unique_lock<std::mutex>& lock) {
     // itself, so this post happens once per burst, not once per event.
     net::post(strand_, [self = shared_from_this()] {
         std::unique_lock<std::mutex> l(self->queue_mutex_);
-        auto const& buffers = self->queue_.prepare();
+        auto const& buffers = self->queue_.prepare(self->max_buffered_bytes_ / 2);
         l.unlock(); // never hold the lock while the socket is written
         self->do_write(buffers);
     });
@@ -152,7 +152,7 @@ inline void client::on_write(std::error_code ec) {
     auto const s = state_.load();
     bool const more = queue_.has_pending() && (s == state::open || flush_then_close_);
     if (more) {
-        auto const& buffers = queue_.prepare();
+        auto const& buffers = queue_.prepare(max_buffered_bytes_ / 2);
         lock.unlock();
         do_write(buffers);
         return;
