@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -213,6 +214,9 @@ public:
         pid_t pid = ::fork();
         if (pid < 0) return false;
         if (pid == 0) {
+            // Dies with the test: a crashed test must not leave a server holding its output
+            // pipe (ctest would wait for it).
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
             std::vector<char*> argv;
             for (auto& a : args)
                 argv.push_back(a.data());
