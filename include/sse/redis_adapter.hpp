@@ -48,11 +48,19 @@
 #include <string_view>
 #include <vector>
 
+struct redisAsyncContext; // hiredis (<hiredis/async.h>)
+
 namespace sse {
 
 namespace detail {
 class redis_adapter_impl;
 } // namespace detail
+
+/// Which of a Redis adapter's two connections.
+enum class redis_role { publisher, subscriber };
+
+/// Makes a hiredis connection for a Redis adapter: see `redis_options::connect`.
+using redis_connect_function = std::function<redisAsyncContext*(redis_role)>;
 
 /// How much a Redis adapter log line matters.
 enum class redis_log_level { debug, info, warning, error };
@@ -131,7 +139,9 @@ struct redis_options {
         `AUTH user secret` (Redis 6 ACL). Percent-encode `@ : /` in the password. The port
         defaults to 6379, the database to 0. A host name is resolved asynchronously; an IPv6
         address goes in brackets. `rediss://` (TLS) is not supported. A URL that does not parse
-        leaves the adapter disconnected with the reason in `redis_state::last_error`.
+        leaves the adapter disconnected with the reason in `redis_state::last_error`. With
+        `connect` (connections you make), only its credentials and database are used and the
+        host may be left out: `redis://:secret@/2`.
     */
     std::string url = "redis://127.0.0.1:6379";
 
@@ -192,6 +202,40 @@ struct redis_options {
     /// Log sink, called on the adapter's strand. When empty, warnings and errors go to
     /// `std::cerr` prefixed with `[sse.redis]`; set a no-op to silence them.
     std::function<void(redis_log_level, std::string_view)> log = {};
+
+    /** Connections the application makes, instead of the adapter connecting to `url`: for a
+        Unix socket, TLS (hiredis_ssl), a bind address, a master found through Sentinel...
+
+        Called on the adapter's strand for each connection attempt of each link (the first
+        one and every reconnect), it returns a new context from `redisAsyncConnect*` (the
+        connect may still be in progress), or nullptr for "not now" (counted as a failed
+        attempt, retried with backoff). It must not block: pass an address, not a host name
+        (hiredis resolves names synchronously). An exception counts as a failed attempt.
+
+        The context must be fresh: no event library attached (the adapter attaches Asio), no
+        connect or disconnect callback, `data` unset. Commands already queued on it (an AUTH of
+        your own) go first. From then on the adapter owns it: it frees it when the connection
+        drops or closes; do not use or free it. A context that breaks these rules is refused
+        (a failed attempt, with the reason in `last_error`) and freed, except one with an event
+        library attached, which is left alone.
+
+        `url` still gives the handshake: its password (AUTH) and database (SELECT) are sent on
+        every such context; its host and port are not used (`redis://:secret@/2` will do).
+        hiredis' own timeouts are not used (there is no timer hook): `connect_timeout` applies.
+
+        @code
+        o.connect = [](sse::redis_role) { return redisAsyncConnectUnix("/run/redis.sock"); };
+        @endcode
+    */
+    redis_connect_function connect = {};
+};
+
+/** Two hiredis contexts an application already made, given to a `redis_adapter` (see its
+    constructor). Each must satisfy what `redis_options::connect` asks of its contexts.
+*/
+struct redis_contexts {
+    redisAsyncContext* publisher = nullptr;
+    redisAsyncContext* subscriber = nullptr;
 };
 
 /** An `sse::adapter` that connects the nodes of a cluster through Redis pub/sub.
@@ -233,6 +277,20 @@ public:
         through `state().last_error` and the log, never thrown.
     */
     explicit redis_adapter(executor_type ex, redis_options opts = {});
+
+    /** Starts with connections the application already made.
+
+        The adapter takes both contexts at once (it frees them, even if it never uses them)
+        and uses them for the first connection of each link. The adapter cannot make a
+        context like yours by itself: when one of these connections is lost, the link is
+        reconnected with `opts.connect` if set, else it stays down (local delivery goes on;
+        `state()` and the log say so). Prefer `opts.connect` alone unless the contexts must
+        exist before the adapter.
+
+        @throws std::invalid_argument (`[sse.redis_contexts]`) when a context is null or both
+        are the same; the contexts are then still yours.
+    */
+    redis_adapter(executor_type ex, redis_contexts contexts, redis_options opts = {});
 
     /// Closes (see `close`).
     ~redis_adapter() override;

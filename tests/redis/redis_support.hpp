@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -213,6 +214,13 @@ public:
         pid_t pid = ::fork();
         if (pid < 0) return false;
         if (pid == 0) {
+            // Dies with the test: a crashed test must not leave a server holding its output
+            // pipe (ctest would wait for it).
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            // Nor hold the test's sockets: Asio does not open them close-on-exec, and a
+            // socket the test closes must really close (its peer must see the FIN).
+            for (int fd = 3; fd < 65536; ++fd)
+                ::close(fd);
             std::vector<char*> argv;
             for (auto& a : args)
                 argv.push_back(a.data());

@@ -113,3 +113,17 @@ TEST_CASE("redis url: clear errors", "[redis][url]") {
     // The password never appears in an error.
     CHECK(parse_error("redis://:hunter2@h:bad").find("hunter2") == std::string::npos);
 }
+
+TEST_CASE("redis url: without a host when the application makes the connections", "[redis][url]") {
+    sse::detail::redis_endpoint ep;
+    std::string error;
+    REQUIRE(sse::detail::parse_redis_url("redis://:secret@/2", ep, error, true));
+    CHECK(ep.host.empty());
+    CHECK(ep.password == "secret");
+    CHECK(ep.db == 2);
+    REQUIRE(sse::detail::parse_redis_url("redis://", ep, error, true));
+    CHECK_FALSE(ep.has_password);
+    CHECK(ep.db == 0);
+    CHECK_FALSE(sse::detail::parse_redis_url("redis://:secret@/x", ep, error, true));
+    CHECK_THAT(error, Catch::Matchers::Contains("database 'x'"));
+}

@@ -249,15 +249,7 @@ public:
     void start(redis_endpoint const& ep, std::chrono::milliseconds timeout) {
         ep_ = ep;
         target_ = ep.host + ":" + std::to_string(ep.port);
-        if (timeout.count() > 0) {
-            timer_.expires_after(timeout);
-            timer_.async_wait([w = weak_from_this(), timeout](boost::system::error_code ec) {
-                auto self = w.lock();
-                if (ec || !self || self->ready_ || self->down_) return;
-                self->fail("timed out after " + std::to_string(timeout.count()) +
-                           " ms connecting to Redis at " + self->target_);
-            });
-        }
+        arm_timeout(timeout);
         boost::system::error_code ec;
         auto addr = net::ip::make_address(ep.host, ec);
         if (!ec) {
@@ -267,12 +259,12 @@ public:
         // A name: resolve without blocking the strand (hiredis would call getaddrinfo inline).
         resolver_.async_resolve(
             ep.host, std::to_string(ep.port),
-            [self = shared_from_this()](boost::system::error_code ec,
+            [self = shared_from_this()](boost::system::error_code rec,
                                         net::ip::tcp::resolver::results_type results) {
                 if (self->closing_ || self->down_) return;
-                if (ec || results.empty()) {
+                if (rec || results.empty()) {
                     self->fail("cannot resolve Redis host '" + self->ep_.host +
-                               "': " + (ec ? ec.message() : std::string("no address")));
+                               "': " + (rec ? rec.message() : std::string("no address")));
                     return;
                 }
                 // Prefer IPv4 (Redis binds 127.0.0.1 by default), else the first address.
@@ -285,6 +277,19 @@ public:
                 }
                 self->connect(chosen.to_string());
             });
+    }
+
+    /** Starts with a context the application made (`redis_options::connect`): no resolve and
+        no connect of our own; `ep` gives only the handshake (credentials, database). The
+        context becomes this connection's, accepted or not (see `adopt_error`), except one
+        that another event library drives: that one is left alone.
+    */
+    void start(redisAsyncContext* ac, redis_endpoint const& ep, std::chrono::milliseconds timeout) {
+        ep_ = ep;
+        target_ = ac != nullptr ? describe(ac->c) : std::string("(no context)");
+        arm_timeout(timeout);
+        if (ac == nullptr) return fail("redis_options::connect returned no hiredis context");
+        adopt(ac, false);
     }
 
     /** Writes a command into hiredis' output buffer. It leaves in the next write, together
@@ -375,6 +380,44 @@ private:
         std::shared_ptr<redis_connection> keep_;
     };
 
+    void arm_timeout(std::chrono::milliseconds timeout) {
+        if (timeout.count() <= 0) return;
+        timer_.expires_after(timeout);
+        timer_.async_wait([w = weak_from_this(), timeout](boost::system::error_code ec) {
+            auto self = w.lock();
+            if (ec || !self || self->ready_ || self->down_) return;
+            self->fail("timed out after " + std::to_string(timeout.count()) +
+                       " ms connecting to Redis at " + self->target_);
+        });
+    }
+
+    // "host:port", "unix:/path" or "fd N", for messages.
+    static std::string describe(redisContext const& c) {
+        if (c.connection_type == REDIS_CONN_UNIX && c.unix_sock.path != nullptr)
+            return std::string("unix:") + c.unix_sock.path;
+        if (c.connection_type == REDIS_CONN_TCP && c.tcp.host != nullptr)
+            return std::string(c.tcp.host) + ":" + std::to_string(c.tcp.port);
+        return "fd " + std::to_string(c.fd);
+    }
+
+    // Why an application's context cannot be driven by us, or empty. Each is a mistake in the
+    // factory: these fields are ours once the context is handed over.
+    static char const* adopt_error(redisAsyncContext const* ac) noexcept {
+        if (ac->onConnect != nullptr || ac->onDisconnect != nullptr)
+            return "the hiredis context already has a connect or disconnect callback (the "
+                   "adapter sets its own; do not set them in redis_options::connect)";
+        if (ac->data != nullptr)
+            return "the hiredis context's `data` is set (it belongs to the adapter)";
+        if ((ac->c.flags & (REDIS_CONNECTED | REDIS_SUBSCRIBED)) != 0)
+            return "the hiredis context was already used (hand over a fresh one, from "
+                   "redisAsyncConnect*, before any event loop ran it)";
+#ifdef REDIS_NO_AUTO_FREE_REPLIES
+        if ((ac->c.flags & REDIS_NO_AUTO_FREE_REPLIES) != 0)
+            return "the hiredis context has REDIS_OPT_NOAUTOFREEREPLIES (replies would leak)";
+#endif
+        return nullptr;
+    }
+
     void connect(std::string const& ip) {
         if (closing_ || down_) return;
         redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), ep_.port);
@@ -382,17 +425,51 @@ private:
             fail("cannot allocate a hiredis context");
             return;
         }
+        adopt(ac, true);
+    }
+
+    // Drives `ac` from here on. `ours`: made by connect() above (else the app's).
+    void adopt(redisAsyncContext* ac, bool ours) {
         if (ac->err != 0) {
             std::string why = ac->errstr != nullptr ? ac->errstr : "unknown error";
             redisAsyncFree(ac);
             fail("cannot connect to Redis at " + target_ + ": " + why);
             return;
         }
+        if (ac->ev.data != nullptr) {
+            // Another event library drives it, maybe on another thread: freeing it here could
+            // race with that loop, so it stays the application's.
+            fail("cannot use the hiredis context for " + target_ +
+                 ": it already has an event library attached (hand it over unattached; the "
+                 "adapter attaches Asio)");
+            return;
+        }
+        if (!ours) {
+            if (char const* why = adopt_error(ac)) {
+                redisAsyncFree(ac);
+                fail(std::string("cannot use the hiredis context for ") + target_ + ": " + why);
+                return;
+            }
+        }
         std::string error;
         // hiredis freed the context by itself (error, peer closed): forget it. During our own
         // destructor the weak pointer is expired and the destructor clears ac_ itself.
-        auto forget = [w = weak_from_this()] {
-            if (auto self = w.lock()) self->ac_ = nullptr;
+        auto forget = [w = weak_from_this(), ac] {
+            auto self = w.lock();
+            if (!self) return;
+#ifdef REDIS_NO_AUTO_FREE
+            // hiredis 1.x, a context made with REDIS_OPT_NOAUTOFREE: a lost connection is
+            // neither freed nor reported (the disconnect callback runs when it is freed), only
+            // detached from us. Report it; free_context frees it, outside hiredis.
+            if ((ac->c.flags & REDIS_NO_AUTO_FREE) != 0 && (ac->c.flags & REDIS_FREEING) == 0) {
+                self->fail("lost the connection to Redis at " + self->target_ + ": " +
+                           (ac->errstr != nullptr && ac->errstr[0] != '\0'
+                                ? std::string(ac->errstr)
+                                : std::string("connection closed")));
+                return;
+            }
+#endif
+            self->ac_ = nullptr;
         };
         if (!hiredis_asio_events::attach(ac, strand_, std::move(forget), error)) {
             redisAsyncFree(ac);
@@ -401,11 +478,15 @@ private:
         }
         ac_ = ac;
         ac->data = this;
-        redisEnableKeepAlive(&ac->c); // notice a peer that vanished without closing
-        redisAsyncSetDisconnectCallback(ac, &on_disconnect_thunk);
+        // Notice a peer that vanished without closing. An application's socket keeps the
+        // options it was given (keepalive on a Unix socket would fail the context).
+        if (ours) redisEnableKeepAlive(&ac->c);
         // Setting the connect callback also asks for the first write event, which tells us the
         // non-blocking connect finished (either way).
-        redisAsyncSetConnectCallback(ac, &on_connect_thunk);
+        if (redisAsyncSetDisconnectCallback(ac, &on_disconnect_thunk) != REDIS_OK ||
+            redisAsyncSetConnectCallback(ac, &on_connect_thunk) != REDIS_OK)
+            fail("cannot use the hiredis context for " + target_ +
+                 ": it already has a connect or disconnect callback");
     }
 
     static void on_connect_thunk(redisAsyncContext const* ac, int status) {

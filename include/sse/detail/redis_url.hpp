@@ -77,10 +77,13 @@ inline bool parse_unsigned(std::string_view digits, std::uint64_t max,
 
 /** Parses `url` into `out`.
 
+    @param host_optional Accept a URL without a host (`redis://:secret@/2`): the connections
+    come from elsewhere and the URL gives only credentials and database.
     @return true on success; false with a message in `error` that names the URL part at fault
     (the password is never repeated in it).
 */
-inline bool parse_redis_url(std::string_view url, redis_endpoint& out, std::string& error) {
+inline bool parse_redis_url(std::string_view url, redis_endpoint& out, std::string& error,
+                            bool host_optional = false) {
     using namespace redis_url_impl;
     auto fail = [&](std::string why) {
         error = "[sse.redis_url] " + std::move(why);
@@ -147,7 +150,7 @@ inline bool parse_redis_url(std::string_view url, redis_endpoint& out, std::stri
             if (port.empty()) return fail("empty port after ':'");
         }
     }
-    if (host.empty()) return fail("the URL has no host");
+    if (host.empty() && !host_optional) return fail("the URL has no host");
     for (char c : host) {
         if (static_cast<unsigned char>(c) <= ' ' || c == '@' || c == '[' || c == ']')
             return fail("the host contains an invalid character");

@@ -74,6 +74,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
@@ -93,6 +94,21 @@ public:
         , pub_("publisher", opts_, strand_)
         , sub_("subscriber", opts_, strand_)
         , rng_(std::random_device{}()) {}
+
+    // The application's own contexts (redis_adapter(ex, redis_contexts, opts)), used for
+    // the first connection of each link.
+    redis_adapter_impl(net::any_io_executor ex, redis_contexts given, redis_options opts)
+        : redis_adapter_impl(std::move(ex), std::move(opts)) {
+        pub_.given = given.publisher;
+        sub_.given = given.subscriber;
+        given_contexts_ = true;
+    }
+
+    ~redis_adapter_impl() {
+        // Contexts given and never used (closed first): never attached, freed here.
+        free_given(pub_);
+        free_given(sub_);
+    }
 
     void start() {
         net::post(strand_, [self = shared_from_this()] { self->on_start(); });
@@ -380,7 +396,12 @@ private:
         net::steady_timer timer;
         std::shared_ptr<redis_connection> conn;
         std::string last_failure;
+        redisAsyncContext* given = nullptr; ///< the app's, not used yet (ours to free)
     };
+
+    static void free_given(link& l) noexcept {
+        if (auto* ac = std::exchange(l.given, nullptr)) redisAsyncFree(ac);
+    }
 
     link* which(redis_connection& c) noexcept {
         if (pub_.conn.get() == &c) return &pub_;
@@ -614,7 +635,8 @@ private:
     void on_start() {
         if (closed_flag_.load(std::memory_order_acquire)) return;
         std::string error;
-        if (!parse_redis_url(opts_.url, endpoint_, error)) {
+        bool const app_connections = opts_.connect || given_contexts_;
+        if (!parse_redis_url(opts_.url, endpoint_, error, app_connections)) {
             record_error(error);
             log(redis_log_level::error, error);
             notify_state();
@@ -629,11 +651,40 @@ private:
         case redis_reconnect::action::none:
             break;
         case redis_reconnect::action::connect: {
-            std::string name = "sse:" + node_id_ + (&l == &pub_ ? ":pub" : ":sub");
+            bool const pub = &l == &pub_;
+            if (l.given == nullptr && !opts_.connect && given_contexts_) {
+                // The app's connection is gone and we cannot make one like it: stay down.
+                std::string e = std::string(l.role) +
+                                ": the connection given by the application was lost and "
+                                "redis_options::connect is not set; not reconnecting";
+                record_error(e);
+                log(redis_log_level::error, e);
+                notify_state();
+                break;
+            }
+            std::string name = "sse:" + node_id_ + (pub ? ":pub" : ":sub");
             l.conn = std::make_shared<redis_connection>(
                 strand_, std::weak_ptr<redis_connection_handler>(shared_from_this()),
                 std::move(name));
-            l.conn->start(endpoint_, opts_.connect_timeout);
+            if (auto* ac = std::exchange(l.given, nullptr)) {
+                l.conn->start(ac, endpoint_, opts_.connect_timeout);
+            } else if (opts_.connect) {
+                redisAsyncContext* ac = nullptr;
+                std::string error;
+                try {
+                    ac = opts_.connect(pub ? redis_role::publisher : redis_role::subscriber);
+                } catch (std::exception const& e) {
+                    error = e.what();
+                } catch (...) {
+                    error = "unknown exception";
+                }
+                if (error.empty())
+                    l.conn->start(ac, endpoint_, opts_.connect_timeout);
+                else
+                    l.conn->abort("redis_options::connect threw: " + error);
+            } else {
+                l.conn->start(endpoint_, opts_.connect_timeout);
+            }
             break;
         }
         case redis_reconnect::action::wait:
@@ -858,6 +909,8 @@ private:
     void teardown() {
         act(pub_, pub_.fsm.close());
         act(sub_, sub_.fsm.close());
+        free_given(pub_);
+        free_given(sub_);
         queue_.clear();
         queue_pending_.store(0, std::memory_order_relaxed);
         fail_fetches();
@@ -887,6 +940,7 @@ private:
     }
 
     redis_options opts_;
+    bool given_contexts_ = false; // built with the app's contexts
     redis_strand strand_;
     std::string node_id_;
     redis_endpoint endpoint_;
@@ -961,6 +1015,18 @@ private:
 
 inline redis_adapter::redis_adapter(executor_type ex, redis_options opts)
     : impl_(std::make_shared<detail::redis_adapter_impl>(std::move(ex), std::move(opts))) {
+    impl_->start();
+}
+
+inline redis_adapter::redis_adapter(executor_type ex, redis_contexts contexts, redis_options opts) {
+    if (contexts.publisher == nullptr || contexts.subscriber == nullptr)
+        throw std::invalid_argument("[sse.redis_contexts] both hiredis contexts are needed "
+                                    "(publisher and subscriber); use redis_options::connect "
+                                    "to make them on demand");
+    if (contexts.publisher == contexts.subscriber)
+        throw std::invalid_argument("[sse.redis_contexts] the publisher and the subscriber "
+                                    "must be two different hiredis contexts");
+    impl_ = std::make_shared<detail::redis_adapter_impl>(std::move(ex), contexts, std::move(opts));
     impl_->start();
 }
 

@@ -1,0 +1,825 @@
+// Soak with Redis faults (issue #8, item 7): two nodes (each its own io_context) joined by
+// the Redis adapter on a redis-server of the test's own, which the test kills and restarts
+// twice while clients churn on both nodes and four threads emit (two per node).
+//
+// Every event's data is "<origin node> <room> <seq>" (room -1: namespace-wide), one sequence
+// per origin and room, each owned by one emitting thread. Every client checks, while it runs:
+//   - ids strictly increase (a node stamps remote events with its own ids);
+//   - it only gets events of its rooms;
+//   - per origin and room: no duplicate, no reordering; no gap at all in its own node's
+//     events (local delivery never stops); a gap in the other node's events is recorded.
+// One probe client per node stays in every room all along: it sees each of the other node's
+// emits unless it was lost. After the run:
+//   - every seq missing in a gap lies inside an outage window (after what the other node had
+//     received at the kill, up to the moment cross-node delivery was seen again), so losses
+//     happen only across an outage;
+//   - each node's probe missed at least what the other node's adapter counts as dropped (a
+//     drop is a real loss, and it is counted) and at most what was emitted in the windows;
+//   - each probe kept receiving its own node's events during the outages;
+//   - a final event per origin and room reaches every surviving client on both nodes;
+//   - each adapter reconnected both links after each restart, pending never passed its
+//     bound, and descriptors come back once the clients leave.
+//
+// Environment: SSE_SOAK_REDIS_SECONDS, else SSE_SOAK_SECONDS (scripts/sanitize.sh sets it),
+// else 40: the run's length (set-up and the end add a few seconds); SSE_SOAK_CLIENTS
+// (concurrent clients over both nodes, default 200).
+#include "integration/fixture.hpp"
+#include "redis/redis_support.hpp"
+#include "security/security_support.hpp"
+
+#include <sse/redis_adapter.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+#include <sys/resource.h>
+
+#include <array>
+#include <charconv>
+#include <cstdlib>
+#include <future>
+#include <iostream>
+#include <random>
+
+using namespace sse_test;
+
+namespace {
+
+constexpr int node_count = 2;
+constexpr int room_count = 12;
+constexpr int broadcast_room = -1;
+constexpr int slots = room_count + 1;
+constexpr std::size_t slot(int room) {
+    return static_cast<std::size_t>(room + 1);
+}
+// Index of (origin, room) in per-client tables.
+constexpr std::size_t key(int origin, int room) {
+    return static_cast<std::size_t>(origin) * slots + slot(room);
+}
+constexpr std::size_t keys = node_count * slots;
+
+long env_or(char const* name, long fallback) {
+    if (char const* v = std::getenv(name)) {
+        long x = std::strtol(v, nullptr, 10);
+        if (x > 0) return x;
+    }
+    return fallback;
+}
+
+void raise_fd_limit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+std::string room_name(int r) {
+    return "room" + std::to_string(r);
+}
+
+/// A gap a client saw in another node's events: seqs (after, before) exclusive were missing.
+struct gap {
+    int origin;
+    int room;
+    long after;
+    long before;
+};
+
+struct soak_totals {
+    std::atomic<std::uint64_t> connects{0};
+    std::atomic<std::uint64_t> admitted{0};
+    std::atomic<std::uint64_t> events{0};
+    std::atomic<std::uint64_t> errors{0};
+    std::atomic<std::uint64_t> ended_by_server{0};
+    std::mutex m;
+    std::vector<std::string> samples;
+    std::vector<gap> gaps;
+
+    void error(std::string what) {
+        ++errors;
+        std::lock_guard<std::mutex> lock(m);
+        if (samples.size() < 20) samples.push_back(std::move(what));
+    }
+    void record(gap g) {
+        std::lock_guard<std::mutex> lock(m);
+        gaps.push_back(g);
+    }
+};
+
+/// One client of node `node` (all its state lives on the client thread).
+class soak_client : public std::enable_shared_from_this<soak_client> {
+public:
+    soak_client(net::io_context& ioc, soak_totals& totals, int node, unsigned short port,
+                std::vector<int> pre, std::vector<int> post)
+        : sock_(ioc)
+        , timer_(ioc)
+        , totals_(totals)
+        , node_(node)
+        , port_(port)
+        , pre_(std::move(pre))
+        , post_(std::move(post))
+        , last_(keys, -1) {
+        mine_.assign(slots, false);
+        mine_[slot(broadcast_room)] = true;
+        for (int r : pre_)
+            mine_[slot(r)] = true;
+        for (int r : post_)
+            mine_[slot(r)] = true;
+    }
+
+    void start(std::chrono::milliseconds lifetime, bool abrupt) {
+        ++totals_.connects;
+        abrupt_ = abrupt;
+        net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"), port_);
+        sock_.async_connect(ep, [self = shared_from_this(), lifetime](beast::error_code ec) {
+            if (ec) {
+                self->totals_.error("connect: " + ec.message());
+                self->done_ = true;
+                return;
+            }
+            self->on_connect(lifetime);
+        });
+    }
+
+    void leave() {
+        if (done_ || leaving_) return;
+        leaving_ = true;
+        timer_.cancel();
+        beast::error_code ec;
+        if (abrupt_) sock_.set_option(net::socket_base::linger(true, 0), ec);
+        sock_.close(ec);
+    }
+
+    void keep() {
+        stays_ = true;
+        timer_.cancel();
+    }
+
+    bool done() const noexcept { return done_; }
+    bool admitted() const noexcept { return admitted_; }
+    bool leaving() const noexcept { return leaving_; }
+    std::uint64_t local_events() const noexcept { return local_events_; }
+    std::uint64_t remote_events() const noexcept { return remote_events_; }
+    long last(int origin, int room) const { return last_[key(origin, room)]; }
+
+    /// Saw `final[k]` for every (origin, room) of its rooms.
+    bool complete(std::vector<long> const& final) const {
+        for (int o = 0; o < node_count; ++o)
+            for (int r = broadcast_room; r < room_count; ++r)
+                if (mine_[slot(r)] && last_[key(o, r)] != final[key(o, r)]) return false;
+        return true;
+    }
+    std::string describe(std::vector<long> const& final) const {
+        std::string out = "node " + std::to_string(node_) + ":";
+        for (int o = 0; o < node_count; ++o)
+            for (int r = broadcast_room; r < room_count; ++r)
+                if (mine_[slot(r)] && last_[key(o, r)] != final[key(o, r)])
+                    out += " origin " + std::to_string(o) + " room " + std::to_string(r) +
+                           ": last " + std::to_string(last_[key(o, r)]) + " of " +
+                           std::to_string(final[key(o, r)]) + ";";
+        return out + (done_ ? " (ended)" : " (open)");
+    }
+
+    bool expect_open_ = false;
+
+private:
+    void on_connect(std::chrono::milliseconds lifetime) {
+        beast::error_code ec;
+        sock_.set_option(net::ip::tcp::no_delay(true), ec);
+        request_ = "GET /soak?pre=" + list(pre_) + "&post=" + list(post_) +
+                   " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
+        net::async_write(sock_, net::buffer(request_),
+                         [self = shared_from_this()](beast::error_code e, std::size_t) {
+                             if (e) return self->on_end(e);
+                             self->do_read();
+                         });
+        if (lifetime.count() > 0) {
+            timer_.expires_after(lifetime);
+            timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+                if (!e && !self->stays_) self->leave();
+            });
+        }
+    }
+
+    static std::string list(std::vector<int> const& rooms) {
+        std::string out;
+        for (int r : rooms)
+            out += (out.empty() ? "" : ",") + std::to_string(r);
+        return out;
+    }
+
+    void do_read() {
+        sock_.async_read_some(net::buffer(buf_),
+                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                  if (ec) return self->on_end(ec);
+                                  self->on_bytes(std::string_view(self->buf_.data(), n));
+                                  self->do_read();
+                              });
+    }
+
+    void on_end(beast::error_code ec) {
+        if (done_) return;
+        done_ = true;
+        if (!leaving_) {
+            ++totals_.ended_by_server;
+            if (expect_open_) totals_.error("stream ended by the server: " + ec.message());
+            beast::error_code ignored;
+            sock_.close(ignored);
+        }
+        timer_.cancel();
+    }
+
+    void on_bytes(std::string_view in) {
+        if (!head_done_) {
+            head_.append(in.data(), in.size());
+            auto end = head_.find("\r\n\r\n");
+            if (end == std::string::npos) return;
+            head_done_ = true;
+            if (head_.rfind("HTTP/1.1 200 ", 0) != 0)
+                totals_.error("status: " + head_.substr(0, 20));
+            parser_.feed(std::string_view(head_).substr(end + 4));
+            head_.clear();
+            head_.shrink_to_fit();
+        } else {
+            parser_.feed(in);
+        }
+        auto& q = parser_.events();
+        while (!q.empty()) {
+            on_event(q.front());
+            q.pop_front();
+        }
+    }
+
+    void on_event(sse_event const& e) {
+        if (e.event == "connection") {
+            admitted_ = true;
+            ++totals_.admitted;
+            return;
+        }
+        if (e.event != "e") return;
+        ++totals_.events;
+        std::uint64_t id = 0;
+        std::from_chars(e.id.data(), e.id.data() + e.id.size(), id);
+        if (id <= last_id_)
+            totals_.error("id " + std::to_string(id) + " after " + std::to_string(last_id_));
+        last_id_ = id;
+        int origin = -1, room = -2;
+        long seq = -1;
+        char const* p = e.data.data();
+        char const* end = p + e.data.size();
+        p = std::from_chars(p, end, origin).ptr;
+        if (p < end) p = std::from_chars(p + 1, end, room).ptr;
+        if (p < end) std::from_chars(p + 1, end, seq);
+        if (origin < 0 || origin >= node_count || room < broadcast_room || room >= room_count ||
+            seq < 0) {
+            totals_.error("malformed data '" + e.data + "'");
+            return;
+        }
+        if (!mine_[slot(room)]) {
+            totals_.error("event of room " + std::to_string(room) + " not joined");
+            return;
+        }
+        (origin == node_ ? local_events_ : remote_events_)++;
+        long& last = last_[key(origin, room)];
+        if (last >= 0 && seq <= last) {
+            totals_.error("origin " + std::to_string(origin) + " room " + std::to_string(room) +
+                          ": seq " + std::to_string(seq) + " after " + std::to_string(last));
+        } else if (last >= 0 && seq != last + 1) {
+            if (origin == node_)
+                totals_.error("local events lost: room " + std::to_string(room) + " seq " +
+                              std::to_string(seq) + " after " + std::to_string(last));
+            else
+                totals_.record({origin, room, last, seq});
+        }
+        last = std::max(last, seq);
+    }
+
+    net::ip::tcp::socket sock_;
+    net::steady_timer timer_;
+    soak_totals& totals_;
+    int node_;
+    unsigned short port_;
+    std::vector<int> pre_, post_;
+    std::vector<bool> mine_;
+    std::vector<long> last_;
+    std::uint64_t last_id_ = 0;
+    std::uint64_t local_events_ = 0;
+    std::uint64_t remote_events_ = 0;
+    std::string request_;
+    std::string head_;
+    bool head_done_ = false;
+    bool admitted_ = false;
+    bool leaving_ = false;
+    bool done_ = false;
+    bool abrupt_ = false;
+    bool stays_ = false;
+    std::array<char, 16384> buf_{};
+    event_stream_parser parser_;
+};
+
+struct client_side {
+    client_side()
+        : work(net::make_work_guard(ioc))
+        , thread([this] { ioc.run(); }) {
+        // Asio's reactor descriptors belong to the baseline.
+        net::ip::tcp::socket warm(ioc);
+        warm.open(net::ip::tcp::v4());
+        net::steady_timer t(ioc, std::chrono::hours(1));
+        t.async_wait([](beast::error_code) {});
+        t.cancel();
+        warm.close();
+    }
+    ~client_side() {
+        work.reset();
+        ioc.stop();
+        thread.join();
+    }
+    template <class F>
+    auto run(F&& f) {
+        using R = decltype(f());
+        std::packaged_task<R()> task(std::forward<F>(f));
+        auto fut = task.get_future();
+        net::post(ioc, [&task] { task(); });
+        return fut.get();
+    }
+    net::io_context ioc;
+    net::executor_work_guard<net::io_context::executor_type> work;
+    std::thread thread;
+};
+
+std::vector<int> parse_rooms(std::string_view s) {
+    std::vector<int> out;
+    while (!s.empty()) {
+        auto comma = s.find(',');
+        int r = -2;
+        std::from_chars(s.data(), s.data() + (comma == std::string_view::npos ? s.size() : comma),
+                        r);
+        if (r >= 0 && r < room_count) out.push_back(r);
+        s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
+    }
+    return out;
+}
+
+void install_room_joins(sse::namespace_& ns) {
+    ns.use([](sse::client& c, sse::next next) {
+        for (int r : parse_rooms(c.handshake().query("pre")))
+            c.join(room_name(r));
+        next();
+    });
+    ns.on_connection([](sse::client_ptr c) {
+        for (int r : parse_rooms(c->handshake().query("post")))
+            c->join(room_name(r));
+    });
+}
+
+/// One node: the app (fixture: server, listener, io_context on its own thread) and its
+/// Redis adapter.
+struct soak_node {
+    soak_node(std::string const& url, std::string const& prefix, std::size_t max_pending)
+        : f(std::make_unique<fixture>(options(), 1)) {
+        sse::redis_options o;
+        o.url = url;
+        o.channel_prefix = prefix;
+        o.reconnect_min = std::chrono::milliseconds(50);
+        o.reconnect_max = std::chrono::milliseconds(400);
+        o.max_pending_emits = max_pending;
+        o.log = [](sse::redis_log_level, std::string_view) {}; // the figures say enough
+        adapter = std::make_shared<sse::redis_adapter>(f->ts.get_executor(), o);
+        f->io->adapter(adapter);
+        ns = &f->ns("/soak");
+        install_room_joins(*ns);
+    }
+    static sse::options options() {
+        auto o = quiet_options();
+        o.heartbeat_interval = std::chrono::milliseconds(500);
+        return o;
+    }
+    std::unique_ptr<fixture> f;
+    std::shared_ptr<sse::redis_adapter> adapter;
+    sse::namespace_* ns = nullptr;
+};
+
+/// Seqs of the other node's emits that may be missing: (at_kill, at_resume] per key.
+struct outage_window {
+    std::vector<long> at_kill;
+    std::vector<long> at_resume;
+};
+
+} // namespace
+
+TEST_CASE("soak: Redis killed and restarted under churn and emits from two nodes",
+          "[soak][redis]") {
+    raise_fd_limit();
+    auto const seconds = env_or("SSE_SOAK_REDIS_SECONDS", env_or("SSE_SOAK_SECONDS", 40));
+    auto const target = static_cast<std::size_t>(env_or("SSE_SOAK_CLIENTS", 200));
+    std::size_t const stayers = std::max<std::size_t>(10, target / 4);
+    std::size_t const max_pending = 500; // small: an outage overflows it
+    auto const outage = 2s;
+    constexpr int restarts = 2;
+
+    redis_test::redis_process redis;
+    auto const prefix = "soak" + std::to_string(::getpid());
+    std::array<std::unique_ptr<soak_node>, node_count> nodes;
+    for (auto& n : nodes)
+        n = std::make_unique<soak_node>(redis.url(), prefix, max_pending);
+    auto up = [&] {
+        for (auto& n : nodes)
+            if (!n->adapter->state().connected) return false;
+        return true;
+    };
+    REQUIRE(eventually(up, 10s));
+
+    client_side cs;
+    soak_totals totals;
+
+    // ---- probes: one per node, in every room, for the whole run ------------------------------
+    std::vector<int> all_rooms;
+    for (int r = 0; r < room_count; ++r)
+        all_rooms.push_back(r);
+    std::array<std::shared_ptr<soak_client>, node_count> probes;
+    cs.run([&] {
+        for (int i = 0; i < node_count; ++i) {
+            probes[static_cast<std::size_t>(i)] = std::make_shared<soak_client>(
+                cs.ioc, totals, i, nodes[static_cast<std::size_t>(i)]->f->port, all_rooms,
+                std::vector<int>{});
+            probes[static_cast<std::size_t>(i)]->start(0ms, false);
+            probes[static_cast<std::size_t>(i)]->keep();
+            probes[static_cast<std::size_t>(i)]->expect_open_ = true;
+        }
+        return 0;
+    });
+    REQUIRE(eventually(
+        [&] { return cs.run([&] { return probes[0]->admitted() && probes[1]->admitted(); }); }));
+    // The probes' rooms are subscribed on both nodes before anything is emitted.
+    REQUIRE(eventually(
+        [&] {
+            for (auto& n : nodes) {
+                auto s = n->adapter->state();
+                if (!s.connected || s.pending_subscriptions != 0 ||
+                    s.subscribed_channels < static_cast<std::size_t>(room_count + 1))
+                    return false;
+            }
+            return true;
+        },
+        10s));
+
+    auto const fds_baseline = fd_count();
+    auto const rss_baseline = rss_bytes();
+    std::size_t fds_peak = fds_baseline, rss_peak = rss_baseline;
+
+    // ---- churn on both nodes (client thread) ---------------------------------------------------
+    std::vector<std::shared_ptr<soak_client>> live;
+    std::mt19937 rng(4242);
+    auto spawn = [&](bool stays) {
+        std::uniform_int_distribution<int> room(0, room_count - 1), count(1, 3), coin(0, 1);
+        std::vector<int> pre, post;
+        int const n = count(rng);
+        for (int i = 0; i < n; ++i) {
+            int r = room(rng);
+            if (std::find(pre.begin(), pre.end(), r) != pre.end() ||
+                std::find(post.begin(), post.end(), r) != post.end())
+                continue;
+            (coin(rng) ? pre : post).push_back(r);
+        }
+        int const node = coin(rng);
+        auto c = std::make_shared<soak_client>(
+            cs.ioc, totals, node, nodes[static_cast<std::size_t>(node)]->f->port, pre, post);
+        std::uniform_int_distribution<int> life(100, 3000);
+        c->start(std::chrono::milliseconds(stays ? 0 : life(rng)), coin(rng) == 1);
+        live.push_back(std::move(c));
+    };
+    std::atomic<bool> spawning{true};
+    net::steady_timer tick(cs.ioc);
+    std::function<void()> on_tick = [&] {
+        live.erase(std::remove_if(live.begin(), live.end(),
+                                  [](auto const& c) { return c->done() || c->leaving(); }),
+                   live.end());
+        for (int i = 0; spawning && live.size() < target && i < 20; ++i)
+            spawn(false);
+        tick.expires_after(20ms);
+        tick.async_wait([&](beast::error_code ec) {
+            if (!ec) on_tick();
+        });
+    };
+    cs.run([&] {
+        for (std::size_t i = 0; i < stayers; ++i)
+            spawn(true);
+        on_tick();
+        return 0;
+    });
+
+    // ---- emitters: two threads per node; thread k of a node owns rooms r % 2 == k -----------
+    std::vector<std::atomic<long>> seq(keys); // last seq emitted, per (origin, room)
+    for (auto& s : seq)
+        s = -1;
+    auto emit = [&](int origin, int room) {
+        long const s = ++seq[key(origin, room)];
+        // sse::text views its argument: the string must outlive the emit.
+        std::string const data =
+            std::to_string(origin) + " " + std::to_string(room) + " " + std::to_string(s);
+        auto& ns = *nodes[static_cast<std::size_t>(origin)]->ns;
+        if (room == broadcast_room)
+            ns.emit("e", sse::text(data));
+        else
+            ns.to(room_name(room)).emit("e", sse::text(data));
+    };
+    std::atomic<bool> emitting{true};
+    std::atomic<std::uint64_t> emitted{0};
+    std::vector<std::thread> emitters;
+    for (int origin = 0; origin < node_count; ++origin) {
+        for (int k = 0; k < 2; ++k) {
+            emitters.emplace_back([&, origin, k] {
+                std::mt19937 r(static_cast<unsigned>(origin * 2 + k + 1));
+                std::vector<int> owned;
+                for (int room = 0; room < room_count; ++room)
+                    if (room % 2 == k) owned.push_back(room);
+                std::uniform_int_distribution<std::size_t> pick(0, owned.size() - 1);
+                for (std::uint64_t i = 0; emitting.load(); ++i) {
+                    emit(origin, k == 0 && i % 25 == 0 ? broadcast_room : owned[pick(r)]);
+                    ++emitted;
+                    std::this_thread::sleep_for(std::chrono::microseconds(2500));
+                }
+            });
+        }
+    }
+    auto snapshot = [&] {
+        std::vector<long> out(keys);
+        for (std::size_t i = 0; i < keys; ++i)
+            out[i] = seq[i].load();
+        return out;
+    };
+    auto sample = [&] {
+        fds_peak = std::max(fds_peak, fd_count());
+        rss_peak = std::max(rss_peak, rss_bytes());
+    };
+
+    // ---- the run: churn, with Redis killed and restarted `restarts` times ------------------
+    auto const start = std::chrono::steady_clock::now();
+    auto const end = start + std::chrono::seconds(seconds);
+    std::vector<outage_window> windows;
+    std::size_t pending_peak = 0;
+    std::uint64_t local_during_outages[node_count] = {0, 0};
+    bool resumed_every_time = true;
+    for (int i = 0; i < restarts && totals.errors == 0; ++i) {
+        // Kill at 1/4 and 3/5 of the run.
+        auto const kill_at =
+            start + std::chrono::seconds(seconds) * (i == 0 ? 1 : 3) / (i == 0 ? 4 : 5);
+        while (std::chrono::steady_clock::now() < kill_at && totals.errors == 0) {
+            std::this_thread::sleep_for(100ms);
+            sample();
+        }
+        // The window starts after what each node had received from the other at the kill
+        // (emits still on their way then may be lost with the connection).
+        outage_window w;
+        w.at_kill = cs.run([&] {
+            std::vector<long> v(keys);
+            for (int o = 0; o < node_count; ++o)
+                for (int r = broadcast_room; r < room_count; ++r)
+                    v[key(o, r)] = probes[static_cast<std::size_t>(1 - o)]->last(o, r);
+            return v;
+        });
+        auto const local_before = cs.run([&] {
+            return std::array{probes[0]->local_events(), probes[1]->local_events()};
+        });
+        redis.kill();
+        auto const outage_end = std::chrono::steady_clock::now() + outage;
+        while (std::chrono::steady_clock::now() < outage_end) {
+            std::this_thread::sleep_for(50ms);
+            for (auto& n : nodes)
+                pending_peak = std::max(pending_peak, n->adapter->state().pending);
+            sample();
+        }
+        auto const local_after = cs.run([&] {
+            return std::array{probes[0]->local_events(), probes[1]->local_events()};
+        });
+        for (std::size_t k = 0; k < node_count; ++k)
+            local_during_outages[k] += local_after[k] - local_before[k];
+        REQUIRE(redis.start());
+        // Resumed: both nodes connected, what they kept published, and each probe has seen
+        // an event the other node emitted after that.
+        bool const reconnected = eventually(
+            [&] {
+                for (auto& n : nodes) {
+                    auto s = n->adapter->state();
+                    pending_peak = std::max(pending_peak, s.pending);
+                    // (Subscriptions churn with the clients: the probes prove the rest.)
+                    if (!s.connected || s.pending != 0) return false;
+                }
+                return true;
+            },
+            15s);
+        auto const mark = snapshot();
+        bool const crossed =
+            reconnected && eventually(
+                               [&] {
+                                   return cs.run([&] {
+                                       return probes[0]->last(1, 0) > mark[key(1, 0)] &&
+                                              probes[1]->last(0, 0) > mark[key(0, 0)];
+                                   });
+                               },
+                               15s);
+        resumed_every_time = resumed_every_time && crossed;
+        w.at_resume = snapshot();
+        windows.push_back(std::move(w));
+        if (!crossed) break;
+    }
+    CHECK(resumed_every_time);
+    while (std::chrono::steady_clock::now() < end && totals.errors == 0) {
+        std::this_thread::sleep_for(100ms);
+        sample();
+    }
+
+    // ---- the end: stop, then one final event per origin and room -----------------------------
+    spawning = false;
+    emitting = false;
+    for (auto& t : emitters)
+        t.join();
+    auto survivors = cs.run([&] {
+        std::vector<std::shared_ptr<soak_client>> out(probes.begin(), probes.end());
+        for (auto& c : live) {
+            if (c->done() || c->leaving() || !c->admitted()) {
+                c->leave();
+                continue;
+            }
+            c->keep();
+            c->expect_open_ = true;
+            out.push_back(c);
+        }
+        return out;
+    });
+    for (int origin = 0; origin < node_count; ++origin)
+        for (int room = broadcast_room; room < room_count; ++room)
+            emit(origin, room);
+    auto const final = snapshot();
+    bool const all_complete = eventually(
+        [&] {
+            return cs.run([&] {
+                for (auto const& c : survivors)
+                    if (!c->complete(final)) return false;
+                return true;
+            });
+        },
+        30s);
+    if (!all_complete) {
+        auto why = cs.run([&] {
+            std::string out;
+            int shown = 0;
+            for (auto const& c : survivors)
+                if (!c->complete(final) && shown++ < 5) out += c->describe(final) + "\n";
+            return out;
+        });
+        FAIL_CHECK("survivors that missed events:\n" << why);
+    }
+
+    // ---- losses: where, how many, counted ----------------------------------------------------
+    std::uint64_t gaps_outside = 0;
+    std::size_t gap_count = 0;
+    std::uint64_t probe_missed[node_count] = {0, 0};
+    std::uint64_t emitted_in_windows[node_count] = {0, 0}; // by origin
+    for (auto const& w : windows)
+        for (int o = 0; o < node_count; ++o)
+            for (int r = broadcast_room; r < room_count; ++r)
+                emitted_in_windows[o] +=
+                    static_cast<std::uint64_t>(w.at_resume[key(o, r)] - w.at_kill[key(o, r)]);
+    {
+        std::lock_guard<std::mutex> lock(totals.m);
+        gap_count = totals.gaps.size();
+        for (auto const& g : totals.gaps) {
+            // Every missing seq (after, before) must lie in an outage window.
+            bool inside = true;
+            auto const k = key(g.origin, g.room);
+            for (long m = g.after + 1; m < g.before && inside; ++m)
+                inside = std::any_of(windows.begin(), windows.end(), [&](auto const& w) {
+                    return m > w.at_kill[k] && m <= w.at_resume[k];
+                });
+            if (!inside) {
+                ++gaps_outside;
+                if (totals.samples.size() < 20)
+                    totals.samples.push_back(
+                        "gap outside the outages: origin " + std::to_string(g.origin) + " room " +
+                        std::to_string(g.room) + " seqs " + std::to_string(g.after) + ".." +
+                        std::to_string(g.before));
+            }
+        }
+    }
+    // A probe's misses: the other node's final seqs it should have seen, minus those it saw.
+    auto const probe_seen = cs.run([&] {
+        return std::array{probes[0]->remote_events(), probes[1]->remote_events()};
+    });
+    std::array<sse::redis_state, node_count> states{nodes[0]->adapter->state(),
+                                                    nodes[1]->adapter->state()};
+    for (int p = 0; p < node_count; ++p) {
+        int const other = 1 - p;
+        std::uint64_t total = 0;
+        for (int r = broadcast_room; r < room_count; ++r)
+            total += static_cast<std::uint64_t>(final[key(other, r)] + 1);
+        probe_missed[p] = total - probe_seen[static_cast<std::size_t>(p)];
+    }
+    auto const stats0 = nodes[0]->ns->stats();
+    auto const stats1 = nodes[1]->ns->stats();
+    auto const survivor_count = survivors.size();
+
+    // ---- everyone leaves ---------------------------------------------------------------------
+    cs.run([&] {
+        tick.cancel();
+        for (auto& c : live)
+            c->leave();
+        for (auto& p : probes)
+            p->leave();
+        live.clear();
+        return 0;
+    });
+    auto survivors_kept = std::move(survivors);
+    survivors.clear();
+    bool const drained = eventually(
+        [&] { return nodes[0]->ns->client_count() == 0 && nodes[1]->ns->client_count() == 0; },
+        30s);
+    if (!drained) {
+        std::cout << "not drained: client side has " << cs.run([&] {
+            std::size_t open = 0;
+            for (auto& c : survivors_kept)
+                open += c->done() ? 0 : 1;
+            return open;
+        }) << " of "
+                  << survivors_kept.size() << " survivors not done\n";
+        for (auto& n : nodes) {
+            bool responsive = true;
+            try {
+                n->f->ts.run([] {}, 2s);
+            } catch (std::exception const&) {
+                responsive = false;
+            }
+            std::cout << "not drained: node has " << n->ns->client_count()
+                      << " clients, io_context " << (responsive ? "responsive" : "STUCK") << "\n";
+        }
+    }
+    bool const fds_back = eventually([&] { return fd_count() <= fds_baseline; }, 30s);
+    auto const fds_final = fd_count();
+    auto const rss_final = rss_bytes();
+    auto const elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    {
+        std::lock_guard<std::mutex> lock(totals.m);
+        for (auto const& s : totals.samples)
+            UNSCOPED_INFO("client error: " << s);
+    }
+    CHECK(totals.errors == 0);
+    CHECK(gaps_outside == 0);
+    CHECK(all_complete);
+    CHECK(drained);
+    CHECK(fds_back);
+    CHECK(windows.size() == static_cast<std::size_t>(restarts));
+    for (int p = 0; p < node_count; ++p) {
+        int const other = 1 - p;
+        CHECK(local_during_outages[p] > 0); // local delivery went on while Redis was away
+        CHECK(probe_missed[p] >= states[static_cast<std::size_t>(other)].dropped);
+        CHECK(probe_missed[p] <= emitted_in_windows[other]);
+        CHECK(states[static_cast<std::size_t>(p)].reconnects == 2u * restarts);
+        CHECK(states[static_cast<std::size_t>(p)].connected);
+        CHECK(states[static_cast<std::size_t>(p)].malformed == 0);
+    }
+    // What waits is bounded: the queue (max_pending_emits) plus the intake not yet moved
+    // to it (its hard bound: max_pending_emits + max_in_flight + 1).
+    CHECK(pending_peak <= 2 * max_pending + sse::redis_options{}.max_in_flight + 1);
+    std::size_t const rss_bound = 64u * 1024 * 1024;
+    if (!sanitized) CHECK(rss_final < rss_baseline + rss_bound);
+
+    // The figures, as the test's last lines.
+    std::cout << "soak redis: " << elapsed << " s, 2 nodes (io_context on 1 thread each), "
+              << target << " concurrent clients (" << stayers
+              << " staying) + 2 probes, 4 emitter threads, redis-server killed and restarted "
+              << windows.size() << " times (" << std::chrono::duration<double>(outage).count()
+              << " s down each)\n"
+              << "soak redis: connections handled " << stats0.connections + stats1.connections
+              << " (client connects " << totals.connects << ")\n"
+              << "soak redis: events emitted " << stats0.events_emitted + stats1.events_emitted
+              << ", deliveries " << stats0.deliveries + stats1.deliveries
+              << ", events received and checked " << totals.events << ", survivors complete "
+              << survivor_count << "\n"
+              << "soak redis: published " << states[0].published << " + " << states[1].published
+              << ", delivered cross-node " << states[0].delivered << " + " << states[1].delivered
+              << ", reconnects " << states[0].reconnects << " + " << states[1].reconnects
+              << ", connect failures " << states[0].connect_failures << " + "
+              << states[1].connect_failures << "\n"
+              << "soak redis: dropped (counted, max_pending_emits " << max_pending << ") "
+              << states[0].dropped << " + " << states[1].dropped
+              << "; missed by the probes (from the other node) " << probe_missed[1] << " + "
+              << probe_missed[0] << " of " << emitted_in_windows[0] << " + "
+              << emitted_in_windows[1] << " emitted in the outage windows; pending peak "
+              << pending_peak << "; client gaps " << gap_count << " (outside the outages "
+              << gaps_outside << ")\n"
+              << "soak redis: local events seen by the probes during the outages "
+              << local_during_outages[0] << " + " << local_during_outages[1] << ", errors "
+              << totals.errors << ", slow consumers "
+              << stats0.slow_consumers + stats1.slow_consumers << "\n"
+              << "soak redis: RSS baseline " << mib(rss_baseline) << " MiB, peak " << mib(rss_peak)
+              << " MiB, final " << mib(rss_final) << " MiB; descriptors baseline " << fds_baseline
+              << ", peak " << fds_peak << ", final " << fds_final << std::endl;
+
+    for (auto& n : nodes)
+        n->f->io->close();
+}
