@@ -98,6 +98,9 @@ protected:
     virtual void do_read() = 0;
     virtual void do_write(std::vector<net::const_buffer> const& buffers) = 0;
     virtual void do_close() = 0;
+    // A non-blocking send from the calling thread (plain TCP only, see write_through_): the
+    // bytes taken, or would_block / an error. Never blocks.
+    virtual std::size_t write_now(std::string_view bytes, std::error_code& ec) = 0;
 
     // Called by the transport, on the strand.
     void on_read(std::error_code ec, std::size_t n);
@@ -134,6 +137,9 @@ protected:
     net::strand<net::any_io_executor> strand_;
     std::size_t max_buffered_bytes_;
     std::chrono::milliseconds close_timeout_;
+    // Set by the transport when write_now() may be used: an idle client's event then goes
+    // straight to the socket from the emitting thread, with no post, strand hop or completion.
+    bool write_through_ = false;
 
 private:
     std::atomic<state> state_{state::pending};
@@ -144,7 +150,7 @@ private:
     mutable std::mutex queue_mutex_;
     detail::write_queue queue_;
     bool writing_ = false;
-    bool hold_writes_ = false; // while a replay is being merged in front of live events
+    bool hold_writes_ = false; // until admitted (and any replay merged in front of live events)
     bool flush_then_close_ = false;
     std::error_code reason_;
     std::vector<std::function<void(std::error_code)>> disconnect_handlers_;

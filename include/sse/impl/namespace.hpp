@@ -70,6 +70,7 @@ struct admission : std::enable_shared_from_this<admission> {
             }
             for (auto const& h : *handlers)
                 h(self->who);
+            ns.end_admission(*self->who);
         });
     }
 
@@ -183,12 +184,10 @@ template <class Stream, class Body, class Fields>
 client_ptr namespace_::connect(Stream&& stream, beast::http::request<Body, Fields>&& req) {
     static_assert(!std::is_lvalue_reference<Stream>::value,
                   "connect() takes the stream over: pass it with std::move(stream)");
-    using stream_type = std::decay_t<Stream>;
     beast::error_code ec;
     auto remote = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
     sse::handshake hs(req.base(), remote);
-    auto c = std::make_shared<detail::stream_client<stream_type>>(
-        std::move(stream), shared_from_this(), std::move(hs));
+    auto c = detail::make_stream_client(std::move(stream), shared_from_this(), std::move(hs));
     c->start();
     std::shared_ptr<std::vector<middleware> const> chain;
     {
@@ -455,7 +454,10 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     {
         std::lock_guard<std::mutex> q(c.queue_mutex_);
         c.state_.store(client::state::open);
-        c.hold_writes_ = replay; // live events wait until the missed ones are merged in front
+        // Nothing leaves before the on_connection handlers ran (they may join rooms the
+        // client expects to be in once it sees its first event), nor, with a replay, before
+        // the missed events are merged in front of live ones.
+        c.hold_writes_ = true;
     }
     c.enqueue(head_event);
     if (hello) c.enqueue(hello);
@@ -479,6 +481,15 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     }
     connections_.fetch_add(1, std::memory_order_relaxed);
     return admission_result::admitted;
+}
+
+inline void namespace_::end_admission(client& c) {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    if (c.replay_ == client::replay_state::pending) return; // merge_replay releases the writes
+    std::unique_lock<std::mutex> q(c.queue_mutex_);
+    if (!c.hold_writes_) return;
+    c.hold_writes_ = false;
+    if (!c.writing_ && c.queue_.has_pending()) c.start_write_locked(q);
 }
 
 inline bool namespace_::wants_replay(client const& c) const {
