@@ -117,7 +117,8 @@ private:
     };
 
     // Queue an event; false when the client is not taking events (or just overflowed).
-    bool enqueue(event_ptr const& e);
+    // `write_through` false: queue even when idle (events arriving in bursts then coalesce).
+    bool enqueue(event_ptr const& e, bool write_through = true);
     void start_write_locked(std::unique_lock<std::mutex>& lock);
     // Ends the stream once, from any thread: the work is posted to the strand.
     // True for the call that started the close.

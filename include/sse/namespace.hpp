@@ -152,6 +152,7 @@ private:
     void reset_clients(std::vector<std::string> const& rooms, std::string_view reason);
     bool sequenced() const; // emit lock held
     void deliver(broadcast_packet const& packet) override;
+    void deliver(broadcast_packet const& packet, bool write_through);
 
     // Registry changes, called by client and admission.
     enum class admission_result { admitted, gone, full };

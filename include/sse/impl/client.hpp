@@ -106,10 +106,10 @@ inline std::size_t client::buffered_bytes() const {
     return queue_.bytes();
 }
 
-inline bool client::enqueue(event_ptr const& e) {
+inline bool client::enqueue(event_ptr const& e, bool write_through) {
     std::unique_lock<std::mutex> lock(queue_mutex_);
     if (state_.load(std::memory_order_relaxed) != state::open) return false;
-    if (write_through_ && !writing_ && !hold_writes_ && !queue_.has_pending() &&
+    if (write_through && write_through_ && !writing_ && !hold_writes_ && !queue_.has_pending() &&
         e->wire().size() <= max_buffered_bytes_) {
         // Idle: send now, from this thread. Nothing else writes this socket while writing_ is
         // false, and holding queue_mutex_ keeps later events (and the close, which takes this

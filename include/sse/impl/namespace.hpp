@@ -280,7 +280,9 @@ inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
     // whose namespace has history off) goes without an id rather than take one of them.
     if (!sequenced()) ev->stamp(++last_id_);
     event_ptr shared = std::move(ev);
-    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, false});
+    // Events from Redis come in bursts (their emits did not wait for delivery): queued, each
+    // client's backlog leaves in one gather write instead of one send per event.
+    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, false}, false);
 }
 
 inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
@@ -297,7 +299,7 @@ inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
     ev->stamp(id);
     last_id_ = std::max(last_id_, id);
     event_ptr shared = std::move(ev);
-    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, true});
+    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, true}, false);
 }
 
 inline std::uint64_t namespace_::last_delivered() const {
@@ -332,6 +334,10 @@ inline detail::room_state const* namespace_::find_room(std::string const& name) 
 }
 
 inline void namespace_::deliver(broadcast_packet const& p) {
+    deliver(p, true);
+}
+
+inline void namespace_::deliver(broadcast_packet const& p, bool write_through) {
     std::uint64_t delivered = 0;
     std::lock_guard<std::mutex> lock(registry_mutex_);
     std::uint64_t const stamp = ++delivery_stamp_;
@@ -349,7 +355,7 @@ inline void namespace_::deliver(broadcast_packet const& p) {
     auto send = [&](client& c) {
         if (c.except_stamp_ == stamp || c.seen_stamp_ == stamp) return;
         c.seen_stamp_ = stamp; // a client in several target rooms gets one copy
-        if (c.enqueue(p.event)) ++delivered;
+        if (c.enqueue(p.event, write_through)) ++delivered;
     };
     if (p.rooms.empty()) {
         for (auto const& c : all_)
