@@ -98,6 +98,9 @@ protected:
     virtual void do_read() = 0;
     virtual void do_write(std::vector<net::const_buffer> const& buffers) = 0;
     virtual void do_close() = 0;
+    // A non-blocking send from the calling thread (plain TCP only, see write_through_): the
+    // bytes taken, or would_block / an error. Never blocks.
+    virtual std::size_t write_now(std::string_view bytes, std::error_code& ec) = 0;
 
     // Called by the transport, on the strand.
     void on_read(std::error_code ec, std::size_t n);
@@ -114,7 +117,8 @@ private:
     };
 
     // Queue an event; false when the client is not taking events (or just overflowed).
-    bool enqueue(event_ptr const& e);
+    // `write_through` false: queue even when idle (events arriving in bursts then coalesce).
+    bool enqueue(event_ptr const& e, bool write_through = true);
     void start_write_locked(std::unique_lock<std::mutex>& lock);
     // Ends the stream once, from any thread: the work is posted to the strand.
     // True for the call that started the close.
@@ -134,6 +138,9 @@ protected:
     net::strand<net::any_io_executor> strand_;
     std::size_t max_buffered_bytes_;
     std::chrono::milliseconds close_timeout_;
+    // Set by the transport when write_now() may be used: an idle client's event then goes
+    // straight to the socket from the emitting thread, with no post, strand hop or completion.
+    bool write_through_ = false;
 
 private:
     std::atomic<state> state_{state::pending};
@@ -143,7 +150,7 @@ private:
     mutable std::mutex queue_mutex_;
     detail::write_queue queue_;
     bool writing_ = false;
-    bool hold_writes_ = false; // while a replay is being merged in front of live events
+    bool hold_writes_ = false; // until admitted (and any replay merged in front of live events)
     bool flush_then_close_ = false;
     std::error_code reason_;
     std::vector<std::function<void(std::error_code)>> disconnect_handlers_;

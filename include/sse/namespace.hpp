@@ -161,10 +161,13 @@ private:
     void reset_clients(std::vector<std::string> const& rooms, std::string_view reason);
     bool sequenced() const; // emit lock held
     void deliver(broadcast_packet const& packet) override;
+    void deliver(broadcast_packet const& packet, bool write_through);
 
     // Registry changes, called by client and admission.
     enum class admission_result { admitted, gone, full };
     admission_result admit(client& c);
+    // After the on_connection handlers: the client's first bytes may leave.
+    void end_admission(client& c);
     void unregister(client& c);
     void join(client& c, std::string_view room);
     void join_all(client& c, std::vector<std::string> const& rooms);

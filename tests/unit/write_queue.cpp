@@ -109,18 +109,40 @@ TEST_CASE("write_queue: clear drops everything", "[write_queue]") {
     CHECK(q.push(e, 10));
 }
 
-TEST_CASE("write_queue: a batch stops near its byte limit, oldest first, at least one event",
+TEST_CASE("write_queue: the rest of a partly written event leaves before later events",
           "[write_queue]") {
     write_queue q;
-    for (auto w : {"aaaa\n", "bbbb\n", "cccc\n", "dddd\n"})
-        REQUIRE(q.push(sse::encoded_event::raw(w), 1000));
-    CHECK(gathered(q.prepare(12)) == "aaaa\nbbbb\n"); // a third would make 15 > 12
-    CHECK(q.has_pending());
-    CHECK(q.bytes() == 20); // the pending rest still counts
+    auto e = sse::encoded_event::raw("0123456789\n");
+    auto const& rest = q.prepare_rest(e, 4); // 4 bytes went straight to the socket
+    CHECK(gathered(rest) == "456789\n");
+    CHECK(q.in_flight());
+    CHECK(q.bytes() == 7); // only the unsent part counts
+    CHECK(gathered(q.inflight_buffers()) == "456789\n");
+    REQUIRE(q.push(sse::encoded_event::raw("next\n"), 100));
+    CHECK(q.bytes() == 12);
+    q.drop_pending(); // a slow consumer's drop never cuts into the partly written event
+    CHECK(q.bytes() == 7);
+    CHECK(q.in_flight());
     q.commit();
-    CHECK(gathered(q.prepare(1)) == "cccc\n"); // one event even above the limit
+    CHECK(q.bytes() == 0);
+    CHECK_FALSE(q.in_flight());
+    CHECK(e.use_count() == 1);
+}
+
+TEST_CASE("write_queue: a batch takes what fits in max_bytes, at least one event",
+          "[write_queue]") {
+    write_queue q;
+    REQUIRE(q.push(event_of(40), 1000));
+    REQUIRE(q.push(event_of(40), 1000));
+    REQUIRE(q.push(event_of(40), 1000));
+    CHECK(q.prepare(100).size() == 2); // 80 fit, 120 do not
+    CHECK(q.has_pending());            // the third can still be conflated or dropped
     q.commit();
-    CHECK(gathered(q.prepare()) == "dddd\n");
+    CHECK(q.bytes() == 40);
+    CHECK(q.prepare(100).size() == 1);
+    q.commit();
+    REQUIRE(q.push(event_of(200), 1000));
+    CHECK(q.prepare(100).size() == 1); // larger than max_bytes: it goes alone
     q.commit();
     CHECK(q.bytes() == 0);
 }

@@ -4,19 +4,48 @@
 
 #include <sse/client.hpp>
 
+#include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 
 #include <array>
+#include <type_traits>
 
 namespace sse::detail {
+
+template <class T>
+struct is_socket : std::false_type {};
+template <class Protocol, class Executor>
+struct is_socket<net::basic_stream_socket<Protocol, Executor>> : std::true_type {};
+
+// The socket under a stream's lowest layer: a plain socket is its own lowest layer.
+template <class Protocol, class Executor>
+net::basic_stream_socket<Protocol, Executor>&
+socket_of(net::basic_stream_socket<Protocol, Executor>& s) noexcept {
+    return s;
+}
+template <class Protocol, class Executor, class RatePolicy>
+auto& socket_of(beast::basic_stream<Protocol, Executor, RatePolicy>& s) noexcept {
+    return s.socket();
+}
+
+template <class Protocol, class Executor>
+void disarm_timeout(net::basic_stream_socket<Protocol, Executor>&) noexcept {}
+template <class Protocol, class Executor, class RatePolicy>
+void disarm_timeout(beast::basic_stream<Protocol, Executor, RatePolicy>& s) noexcept {
+    // The app may have armed a request timeout; a stream lives until either side ends it.
+    s.expires_never();
+}
 
 /** The only place that knows the stream type: everything else sees `sse::client`, so plain
     and TLS clients share one namespace and one room.
 
     A read stays pending for the life of the stream so that a peer's close is noticed at once.
+    A plain socket also writes through (client::write_through_): an idle client's event is sent
+    from the emitting thread.
 */
 template <class Stream>
 class stream_client final : public client {
@@ -24,12 +53,18 @@ public:
     stream_client(Stream&& stream, std::shared_ptr<namespace_> const& ns, sse::handshake hs)
         : client(stream.get_executor(), ns, std::move(hs))
         , stream_(std::move(stream)) {
-        // The app may have armed a request timeout; a stream lives until either side ends it.
-        beast::get_lowest_layer(stream_).expires_never();
+        auto& lowest = beast::get_lowest_layer(stream_);
+        disarm_timeout(lowest);
         // We coalesce queued events into one write ourselves; Nagle's algorithm would only add
         // delay (up to a delayed-ACK period, ~40 ms) to every event after the first.
         beast::error_code ec;
-        beast::get_lowest_layer(stream_).socket().set_option(net::ip::tcp::no_delay(true), ec);
+        socket_of(lowest).set_option(net::ip::tcp::no_delay(true), ec);
+        if constexpr (is_socket<Stream>::value) {
+            // Set before any operation starts, so that Asio never changes the socket's state
+            // (it would, for its own non-blocking mode) while another thread sends.
+            stream_.non_blocking(true, ec);
+            write_through_ = !ec;
+        }
     }
 
     void start() {
@@ -55,17 +90,48 @@ private:
                          }));
     }
 
+    std::size_t write_now(std::string_view bytes, std::error_code& ec) override {
+        if constexpr (is_socket<Stream>::value) {
+            // Non-blocking (set in the constructor); Asio adds MSG_NOSIGNAL where it exists.
+            beast::error_code bec;
+            std::size_t n = stream_.send(net::buffer(bytes.data(), bytes.size()), 0, bec);
+            if (bec == net::error::would_block || bec == net::error::try_again)
+                ec = std::make_error_code(std::errc::operation_would_block);
+            else
+                ec = bec;
+            return n;
+        } else {
+            // Never called: write_through_ is false.
+            ec = std::make_error_code(std::errc::operation_not_supported);
+            return 0;
+        }
+    }
+
     void do_close() override {
-        auto& lowest = beast::get_lowest_layer(stream_);
-        if (!lowest.socket().is_open()) return;
+        auto& socket = socket_of(beast::get_lowest_layer(stream_));
+        if (!socket.is_open()) return;
         beast::error_code ec;
-        lowest.socket().shutdown(net::socket_base::shutdown_send, ec);
-        lowest.close();
+        socket.shutdown(net::socket_base::shutdown_send, ec);
+        socket.close(ec);
     }
 
     Stream stream_;
-    std::array<char, 64> read_buffer_{}; // only drained: nothing is expected after the request
+    std::array<char, 32> read_buffer_{}; // only drained: nothing is expected after the request
 };
+
+/// A plain `beast::basic_stream` gives its socket up: its timers and rate policy (about half
+/// a kilobyte per stream) are of no use to an event stream, and the socket can write through.
+template <class Protocol, class Executor>
+auto make_stream_client(beast::basic_stream<Protocol, Executor, beast::unlimited_rate_policy>&& s,
+                        std::shared_ptr<namespace_> const& ns, sse::handshake hs) {
+    using socket_type = net::basic_stream_socket<Protocol, Executor>;
+    return std::make_shared<stream_client<socket_type>>(s.release_socket(), ns, std::move(hs));
+}
+
+template <class Stream>
+auto make_stream_client(Stream&& s, std::shared_ptr<namespace_> const& ns, sse::handshake hs) {
+    return std::make_shared<stream_client<Stream>>(std::move(s), ns, std::move(hs));
+}
 
 } // namespace sse::detail
 

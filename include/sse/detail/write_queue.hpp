@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <vector>
 
 namespace sse::detail {
@@ -35,28 +36,26 @@ public:
     /// Bytes queued or being written.
     std::size_t bytes() const noexcept { return bytes_; }
 
-    /// Moves pending events (the oldest first, at least one, about `batch_limit` bytes at
-    /// most) into the in-flight batch and returns its gather buffers. Call only when nothing
-    /// is in flight. The cap keeps part of the byte budget for pending events: a stalled
-    /// reader's batch never holds the whole budget, so conflating its pending events can
-    /// always make room for the newest ones.
-    std::vector<net::const_buffer> const&
-    prepare(std::size_t batch_limit = static_cast<std::size_t>(-1)) {
-        buffers_.clear();
-        std::size_t taken = 0, batch = 0;
-        while (taken < pending_.size()) {
-            auto n = pending_[taken]->wire().size();
-            if (taken > 0 && batch + n > batch_limit) break;
+    /// Moves the pending events, oldest first, into the in-flight batch and returns its gather
+    /// buffers: all of them, or as many as fit in `max_bytes` (at least one). What stays pending
+    /// can still be conflated or dropped; a batch in flight cannot. Call only when nothing is
+    /// in flight.
+    std::vector<net::const_buffer> const& prepare(std::size_t max_bytes = SIZE_MAX) {
+        std::size_t k = 0;
+        for (std::size_t batch = 0; k < pending_.size(); ++k) {
+            std::size_t const n = pending_[k]->wire().size();
+            if (k > 0 && batch + n > max_bytes) break;
             batch += n;
-            ++taken;
         }
-        if (taken == pending_.size()) {
+        if (k == pending_.size()) {
             inflight_.swap(pending_);
         } else {
+            auto const end = pending_.begin() + static_cast<std::ptrdiff_t>(k);
             inflight_.assign(std::make_move_iterator(pending_.begin()),
-                             std::make_move_iterator(pending_.begin() + taken));
-            pending_.erase(pending_.begin(), pending_.begin() + taken);
+                             std::make_move_iterator(end));
+            pending_.erase(pending_.begin(), end);
         }
+        buffers_.clear();
         for (auto const& e : inflight_) {
             auto w = e->wire();
             buffers_.emplace_back(w.data(), w.size());
@@ -64,10 +63,28 @@ public:
         return buffers_;
     }
 
+    /// `e` was written in part (`written` bytes) straight to the socket: the rest becomes the
+    /// in-flight batch, so it leaves before anything pushed later. Call only when nothing is
+    /// in flight or pending.
+    std::vector<net::const_buffer> const& prepare_rest(event_ptr e, std::size_t written) {
+        auto w = e->wire();
+        bytes_ += w.size() - written;
+        inflight_offset_ = written;
+        buffers_.clear();
+        buffers_.emplace_back(w.data() + written, w.size() - written);
+        inflight_.push_back(std::move(e));
+        return buffers_;
+    }
+
+    /// The gather buffers of the in-flight batch (valid until commit()).
+    std::vector<net::const_buffer> const& inflight_buffers() const noexcept { return buffers_; }
+
     /// The in-flight batch has been written: release its references.
     void commit() noexcept {
         for (auto const& e : inflight_)
             bytes_ -= e->wire().size();
+        bytes_ += inflight_offset_; // counted only from where prepare_rest started
+        inflight_offset_ = 0;
         inflight_.clear();
         buffers_.clear();
     }
@@ -123,6 +140,7 @@ public:
         inflight_.clear();
         buffers_.clear();
         bytes_ = 0;
+        inflight_offset_ = 0;
     }
 
 private:
@@ -130,6 +148,7 @@ private:
     std::vector<event_ptr> inflight_;
     std::vector<net::const_buffer> buffers_;
     std::size_t bytes_ = 0;
+    std::size_t inflight_offset_ = 0; // bytes of inflight_.front() sent before prepare_rest
 };
 
 } // namespace sse::detail

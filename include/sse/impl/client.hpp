@@ -105,9 +105,36 @@ inline std::size_t client::buffered_bytes() const {
     return queue_.bytes();
 }
 
-inline bool client::enqueue(event_ptr const& e) {
+inline bool client::enqueue(event_ptr const& e, bool write_through) {
     std::unique_lock<std::mutex> lock(queue_mutex_);
     if (state_.load(std::memory_order_relaxed) != state::open) return false;
+    if (write_through && write_through_ && !writing_ && !hold_writes_ && !queue_.has_pending() &&
+        e->wire().size() <= max_buffered_bytes_) {
+        // Idle: send now, from this thread. Nothing else writes this socket while writing_ is
+        // false, and holding queue_mutex_ keeps later events (and the close, which takes this
+        // mutex before the socket may be closed) behind this send. The send never blocks
+        // (MSG_DONTWAIT semantics), so the lock is held for one system call at most.
+        auto const w = e->wire();
+        std::error_code ec;
+        std::size_t const n = write_now(w, ec);
+        if (!ec && n == w.size()) return true;
+        if (ec && ec != std::errc::operation_would_block) {
+            lock.unlock();
+            close(error::write_failed, false);
+            return false;
+        }
+        // The socket buffer is full: the rest goes the asynchronous way, ahead of later events.
+        writing_ = true;
+        queue_.prepare_rest(e, ec ? 0 : n);
+        lock.unlock();
+        net::post(strand_, [self = shared_from_this()] {
+            std::unique_lock<std::mutex> l(self->queue_mutex_);
+            auto const& buffers = self->queue_.inflight_buffers();
+            l.unlock();
+            self->do_write(buffers);
+        });
+        return true;
+    }
     if (!queue_.push(e, max_buffered_bytes_)) {
         // Conflate: a newer score replaces the queued one nobody has seen yet. Only events
         // sent under the conflate policy (of their namespace or rooms) carry a key.
@@ -203,7 +230,7 @@ inline void client::close_on_strand(error reason, bool graceful, event_ptr last)
         shutdown_now = false;
         if (!writing_) {
             writing_ = true;
-            auto const& buffers = queue_.prepare();
+            auto const& buffers = queue_.prepare(max_buffered_bytes_ / 2);
             lock.unlock();
             do_write(buffers);
         } else {

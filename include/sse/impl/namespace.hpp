@@ -70,6 +70,7 @@ struct admission : std::enable_shared_from_this<admission> {
             }
             for (auto const& h : *handlers)
                 h(self->who);
+            ns.end_admission(*self->who);
         });
     }
 
@@ -183,12 +184,10 @@ template <class Stream, class Body, class Fields>
 client_ptr namespace_::connect(Stream&& stream, beast::http::request<Body, Fields>&& req) {
     static_assert(!std::is_lvalue_reference<Stream>::value,
                   "connect() takes the stream over: pass it with std::move(stream)");
-    using stream_type = std::decay_t<Stream>;
     beast::error_code ec;
     auto remote = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
     sse::handshake hs(req.base(), remote);
-    auto c = std::make_shared<detail::stream_client<stream_type>>(
-        std::move(stream), shared_from_this(), std::move(hs));
+    auto c = detail::make_stream_client(std::move(stream), shared_from_this(), std::move(hs));
     c->start();
     std::shared_ptr<std::vector<middleware> const> chain;
     {
@@ -281,7 +280,9 @@ inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
     // whose namespace has history off) goes without an id rather than take one of them.
     if (!sequenced()) ev->stamp(++last_id_);
     event_ptr shared = std::move(ev);
-    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, false});
+    // Events from Redis come in bursts (their emits did not wait for delivery): queued, each
+    // client's backlog leaves in one gather write instead of one send per event.
+    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, false}, false);
 }
 
 inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
@@ -298,7 +299,7 @@ inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
     ev->stamp(id);
     last_id_ = std::max(last_id_, id);
     event_ptr shared = std::move(ev);
-    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, true});
+    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, true}, false);
 }
 
 inline std::uint64_t namespace_::last_delivered() const {
@@ -333,6 +334,10 @@ inline detail::room_state const* namespace_::find_room(std::string const& name) 
 }
 
 inline void namespace_::deliver(broadcast_packet const& p) {
+    deliver(p, true);
+}
+
+inline void namespace_::deliver(broadcast_packet const& p, bool write_through) {
     std::uint64_t delivered = 0;
     std::lock_guard<std::mutex> lock(registry_mutex_);
     std::uint64_t const stamp = ++delivery_stamp_;
@@ -350,7 +355,7 @@ inline void namespace_::deliver(broadcast_packet const& p) {
     auto send = [&](client& c) {
         if (c.except_stamp_ == stamp || c.seen_stamp_ == stamp) return;
         c.seen_stamp_ = stamp; // a client in several target rooms gets one copy
-        if (c.enqueue(p.event)) ++delivered;
+        if (c.enqueue(p.event, write_through)) ++delivered;
     };
     if (p.rooms.empty()) {
         for (auto const& c : all_)
@@ -455,7 +460,10 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     {
         std::lock_guard<std::mutex> q(c.queue_mutex_);
         c.state_.store(client::state::open);
-        c.hold_writes_ = replay; // live events wait until the missed ones are merged in front
+        // Nothing leaves before the on_connection handlers ran (they may join rooms the
+        // client expects to be in once it sees its first event), nor, with a replay, before
+        // the missed events are merged in front of live ones.
+        c.hold_writes_ = true;
     }
     c.enqueue(head_event);
     if (hello) c.enqueue(hello);
@@ -479,6 +487,15 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     }
     connections_.fetch_add(1, std::memory_order_relaxed);
     return admission_result::admitted;
+}
+
+inline void namespace_::end_admission(client& c) {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    if (c.replay_ == client::replay_state::pending) return; // merge_replay releases the writes
+    std::unique_lock<std::mutex> q(c.queue_mutex_);
+    if (!c.hold_writes_) return;
+    c.hold_writes_ = false;
+    if (!c.writing_ && c.queue_.has_pending()) c.start_write_locked(q);
 }
 
 inline bool namespace_::wants_replay(client const& c) const {
