@@ -39,4 +39,4 @@ if ((${#labels[@]})); then
     ctest_args=(-L "$label_regex" "${ctest_args[@]}")
 fi
 
-ctest --test-dir "$build_dir" --output-on-failure -j2 --repeat until-pass:3 "${ctest_args[@]}"
+ctest --test-dir "$build_dir" --output-on-failure -j2 "${ctest_args[@]}"
