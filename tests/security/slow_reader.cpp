@@ -59,7 +59,7 @@ struct tracked {
         return most;
     }
 
-  private:
+private:
     std::shared_ptr<state> s_ = std::make_shared<state>();
 };
 
@@ -148,7 +148,15 @@ TEST_CASE("the disconnect policy ends the stream with a retry hint at an event b
     tiny.timeout = 10s;
     auto slow = f.open("/s", {}, tiny);
     std::string const payload(8 * 1024, 'q');
-    int sent = 0;
+    // One event leaves before the flood, so that something whole is on its way when the
+    // queue overflows. Without this, on a busy machine (seen under TSan), the flood filled the
+    // queue while the response head was still being written, and every event was dropped
+    // unsent: correct behaviour, but then there was nothing to check.
+    ns.to("room").emit("big", sse::text(payload));
+    int sent = 1;
+    auto const server_side = ns.find_client(slow.id);
+    REQUIRE(server_side);
+    REQUIRE(eventually([&] { return server_side->buffered_bytes() == 0; }, 10s));
     while (t.ended() == 0 && sent < 5000) {
         ns.to("room").emit("big", sse::text(payload));
         ++sent;
