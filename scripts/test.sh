@@ -50,12 +50,20 @@ for s in "${stages[@]}"; do
 done
 wants() { [[ " ${stages[*]} " == *" $1 "* ]]; }
 
-./scripts/setup.sh # fuzz.sh adds clang itself
+# The fuzz stage needs clang; installing it here saves fuzz.sh a second apt-get update.
+if wants fuzz; then
+    export SSE_EXTRA_APT_PACKAGES="${SSE_EXTRA_APT_PACKAGES:-} clang:clang++ libclang-rt-14-dev"
+fi
+./scripts/setup.sh
 
 # CPU seconds (user + sys) used so far by this script's finished children: on a shared
 # machine the wall time says little, the CPU time says what an idle one would need.
+# `times` runs here, not in a subshell (a subshell would count its own children only).
+cpu_file=$(mktemp)
+trap 'rm -f "$cpu_file"' EXIT
 cpu_seconds() {
-    times | tail -n 1 | awk '{ s = 0; for (i = 1; i <= 2; ++i) { split($i, p, /[ms]/); s += p[1] * 60 + p[2] } printf "%d", s }'
+    times >"$cpu_file"
+    cpu=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; ++i) { split($i, p, /[ms]/); s += p[1] * 60 + p[2] } printf "%d", s }' "$cpu_file")
 }
 
 failed=()
@@ -64,10 +72,12 @@ run_stage() {
     local name="$1" t0 c0 rc=0
     shift
     t0=$(date +%s)
-    c0=$(cpu_seconds)
+    cpu_seconds
+    c0=$cpu
     echo "== test.sh: stage $name"
     "$@" || rc=$?
-    timings+=("$name $(($(date +%s) - t0)) s (CPU $(($(cpu_seconds) - c0)) s)")
+    cpu_seconds
+    timings+=("$name $(($(date +%s) - t0)) s (CPU $((cpu - c0)) s)")
     if ((rc != 0)); then
         failed+=("$name")
         echo "== test.sh: stage $name FAILED (exit $rc)" >&2
