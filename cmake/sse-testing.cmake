@@ -27,20 +27,21 @@ function(_sse_apply_pch target mode)
 endfunction()
 
 # sse_add_test_executable(NAME <name> LABEL <label> SOURCES <file>...
-#                         [LIBS <lib>...] [NO_PCH] [TIMEOUT <seconds>])
+#                         [LIBS <lib>...] [NO_PCH] [UNITY] [TIMEOUT <seconds>])
 #
 #   One Catch2 executable, registered as ONE ctest entry named <name> with label <label>
 #   (ctest prints Catch's own summary). Links sse::sse, Catch2 (with main), OpenSSL and
 #   tests/support/*.cpp; tests/ is on the include path ("support/catch.hpp"). Warnings are
 #   errors; SSE_CXX_STANDARD and SSE_SANITIZE apply. Uses the shared PCH unless LIBS are given
-#   (then its own PCH) or NO_PCH.
+#   (then its own PCH) or NO_PCH. UNITY compiles all SOURCES as one TU (when
+#   SSE_TEST_UNITY_BUILD is on, the default): names in their anonymous namespaces must differ.
 #
 #   Example (tests/redis/CMakeLists.txt):
 #     sse_add_test_executable(NAME sse_redis_tests LABEL redis
 #                             SOURCES ${sources} LIBS sse::redis)
 #     set_tests_properties(sse_redis_tests PROPERTIES FIXTURES_REQUIRED redis_server)
 function(sse_add_test_executable)
-  cmake_parse_arguments(PARSE_ARGV 0 arg "NO_PCH" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS")
+  cmake_parse_arguments(PARSE_ARGV 0 arg "NO_PCH;UNITY" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS")
   if(NOT arg_NAME OR NOT arg_LABEL OR NOT arg_SOURCES)
     message(FATAL_ERROR "sse_add_test_executable: NAME, LABEL and SOURCES are required")
   endif()
@@ -53,6 +54,10 @@ function(sse_add_test_executable)
 
   add_executable(${arg_NAME} ${arg_SOURCES})
   sse_target_defaults(${arg_NAME})
+  if(arg_UNITY AND SSE_TEST_UNITY_BUILD)
+    # Batch size 0: all sources in one TU.
+    set_target_properties(${arg_NAME} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 0)
+  endif()
   target_link_libraries(${arg_NAME} PRIVATE sse_test_usage ${arg_LIBS})
   if(TARGET sse_test_support)
     target_link_libraries(${arg_NAME} PRIVATE sse_test_support)
