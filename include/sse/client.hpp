@@ -2,6 +2,7 @@
 #ifndef SSE_CLIENT_HPP
 #define SSE_CLIENT_HPP
 
+#include <sse/detail/flush_queue.hpp>
 #include <sse/detail/write_queue.hpp>
 #include <sse/error.hpp>
 #include <sse/event.hpp>
@@ -98,9 +99,10 @@ protected:
     virtual void do_read() = 0;
     virtual void do_write(std::vector<net::const_buffer> const& buffers) = 0;
     virtual void do_close() = 0;
-    // A non-blocking send from the calling thread (plain TCP only, see write_through_): the
-    // bytes taken, or would_block / an error. Never blocks.
-    virtual std::size_t write_now(std::string_view bytes, std::error_code& ec) = 0;
+    // A non-blocking gather send from the calling thread (plain TCP only, see
+    // write_through_): the bytes taken, or would_block / an error. Never blocks.
+    virtual std::size_t write_now(std::vector<net::const_buffer> const& buffers,
+                                  std::error_code& ec) = 0;
 
     // Called by the transport, on the strand.
     void on_read(std::error_code ec, std::size_t n);
@@ -109,6 +111,7 @@ protected:
 private:
     friend class namespace_;
     friend struct detail::admission;
+    friend class detail::flush_queue<client>;
 
     struct membership {
         std::string name;
@@ -117,9 +120,14 @@ private:
     };
 
     // Queue an event; false when the client is not taking events (or just overflowed).
-    // `write_through` false: queue even when idle (events arriving in bursts then coalesce).
-    bool enqueue(event_ptr const& e, bool write_through = true);
+    bool enqueue(event_ptr const& e);
+    // Starts writing the queued events: through the namespace's flush queue when the socket
+    // can be written from any thread, else on the strand. Unlocks.
     void start_write_locked(std::unique_lock<std::mutex>& lock);
+    void write_on_strand();
+    // The flush queue's turn: send the backlog now, non-blocking; what the socket does not
+    // take goes on asynchronously, on the strand.
+    void flush_ready();
     // Ends the stream once, from any thread: the work is posted to the strand.
     // True for the call that started the close.
     bool close(error reason, bool graceful, event_ptr last = nullptr);
@@ -138,9 +146,10 @@ protected:
     net::strand<net::any_io_executor> strand_;
     std::size_t max_buffered_bytes_;
     std::chrono::milliseconds close_timeout_;
-    // Set by the transport when write_now() may be used: an idle client's event then goes
-    // straight to the socket from the emitting thread, with no post, strand hop or completion.
+    // Set by the transport when write_now() may be used: queued events then leave from the
+    // namespace's flush queue, with no strand hop, composed write or completion per client.
     bool write_through_ = false;
+    detail::flush_queue<client>* flush_; // the namespace's; used only while it calls us
 
 private:
     std::atomic<state> state_{state::pending};

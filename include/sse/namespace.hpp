@@ -161,7 +161,6 @@ private:
     void reset_clients(std::vector<std::string> const& rooms, std::string_view reason);
     bool sequenced() const; // emit lock held
     void deliver(broadcast_packet const& packet) override;
-    void deliver(broadcast_packet const& packet, bool write_through);
 
     // Registry changes, called by client and admission.
     enum class admission_result { admitted, gone, full };
@@ -210,6 +209,10 @@ private:
     mutable std::mutex emit_mutex_;
     std::uint64_t last_id_ = 0;
     std::shared_ptr<adapter> adapter_;
+
+    // Clients with events to send (plain TCP): flushed in passes, outside every lock here.
+    std::shared_ptr<detail::flush_queue<client>> const flush_ =
+        std::make_shared<detail::flush_queue<client>>();
 
     // The registry.
     mutable std::mutex registry_mutex_;

@@ -109,24 +109,34 @@ TEST_CASE("write_queue: clear drops everything", "[write_queue]") {
     CHECK(q.push(e, 10));
 }
 
-TEST_CASE("write_queue: the rest of a partly written event leaves before later events",
+TEST_CASE("write_queue: a partly written batch leaves its rest before later events",
           "[write_queue]") {
     write_queue q;
-    auto e = sse::encoded_event::raw("0123456789\n");
-    auto const& rest = q.prepare_rest(e, 4); // 4 bytes went straight to the socket
-    CHECK(gathered(rest) == "456789\n");
-    CHECK(q.in_flight());
-    CHECK(q.bytes() == 7); // only the unsent part counts
-    CHECK(gathered(q.inflight_buffers()) == "456789\n");
+    auto e1 = sse::encoded_event::raw("0123456789\n");
+    auto e2 = sse::encoded_event::raw("abc\n");
+    REQUIRE(q.push(e1, 100));
+    REQUIRE(q.push(e2, 100));
+    q.prepare();
+    q.consume(4); // a non-blocking send took 4 bytes
+    CHECK(gathered(q.inflight_buffers()) == "456789\nabc\n");
+    CHECK(q.bytes() == 11); // only the unsent part counts
     REQUIRE(q.push(sse::encoded_event::raw("next\n"), 100));
-    CHECK(q.bytes() == 12);
-    q.drop_pending(); // a slow consumer's drop never cuts into the partly written event
-    CHECK(q.bytes() == 7);
-    CHECK(q.in_flight());
+    CHECK(q.bytes() == 16);
+    q.drop_pending(); // a slow consumer's drop never cuts into the batch in flight
+    CHECK(q.bytes() == 11);
+    q.consume(8); // the rest of the first event and one byte of the second
+    CHECK(gathered(q.inflight_buffers()) == "bc\n");
+    CHECK_FALSE(q.inflight_written());
+    CHECK(q.bytes() == 3);
+    q.consume(3);
+    CHECK(q.inflight_written());
+    CHECK(q.bytes() == 0);
+    CHECK(q.in_flight()); // still referenced until commit
     q.commit();
     CHECK(q.bytes() == 0);
     CHECK_FALSE(q.in_flight());
-    CHECK(e.use_count() == 1);
+    CHECK(e1.use_count() == 1);
+    CHECK(e2.use_count() == 1);
 }
 
 TEST_CASE("write_queue: a batch takes what fits in max_bytes, at least one event",

@@ -44,8 +44,8 @@ void disarm_timeout(beast::basic_stream<Protocol, Executor, RatePolicy>& s) noex
     and TLS clients share one namespace and one room.
 
     A read stays pending for the life of the stream so that a peer's close is noticed at once.
-    A plain socket also writes through (client::write_through_): an idle client's event is sent
-    from the emitting thread.
+    A plain socket also writes through (client::write_through_): its queued events are sent by
+    the namespace's flush queue with a non-blocking send, from whichever io thread runs it.
 */
 template <class Stream>
 class stream_client final : public client {
@@ -90,11 +90,13 @@ private:
                          }));
     }
 
-    std::size_t write_now(std::string_view bytes, std::error_code& ec) override {
+    std::size_t write_now(std::vector<net::const_buffer> const& buffers,
+                          std::error_code& ec) override {
         if constexpr (is_socket<Stream>::value) {
             // Non-blocking (set in the constructor); Asio adds MSG_NOSIGNAL where it exists.
+            // It sends at most 64 buffers at once: the caller sends again for the rest.
             beast::error_code bec;
-            std::size_t n = stream_.send(net::buffer(bytes.data(), bytes.size()), 0, bec);
+            std::size_t n = stream_.send(buffers, 0, bec);
             if (bec == net::error::would_block || bec == net::error::try_again)
                 ec = std::make_error_code(std::errc::operation_would_block);
             else
@@ -102,6 +104,7 @@ private:
             return n;
         } else {
             // Never called: write_through_ is false.
+            (void)buffers;
             ec = std::make_error_code(std::errc::operation_not_supported);
             return 0;
         }

@@ -63,18 +63,27 @@ public:
         return buffers_;
     }
 
-    /// `e` was written in part (`written` bytes) straight to the socket: the rest becomes the
-    /// in-flight batch, so it leaves before anything pushed later. Call only when nothing is
-    /// in flight or pending.
-    std::vector<net::const_buffer> const& prepare_rest(event_ptr e, std::size_t written) {
-        auto w = e->wire();
-        bytes_ += w.size() - written;
-        inflight_offset_ = written;
-        buffers_.clear();
-        buffers_.emplace_back(w.data() + written, w.size() - written);
-        inflight_.push_back(std::move(e));
-        return buffers_;
+    /// `n` more bytes of the in-flight batch were written (a non-blocking send may take part
+    /// of it): `inflight_buffers()` is then what remains. The events stay referenced until
+    /// commit(), but their written bytes no longer count in bytes().
+    void consume(std::size_t n) noexcept {
+        bytes_ -= n;
+        inflight_written_ += n;
+        std::size_t done = 0;
+        while (n > 0 && done < buffers_.size()) {
+            std::size_t const size = buffers_[done].size();
+            if (n < size) {
+                buffers_[done] += n;
+                break;
+            }
+            n -= size;
+            ++done;
+        }
+        buffers_.erase(buffers_.begin(), buffers_.begin() + static_cast<std::ptrdiff_t>(done));
     }
+
+    /// True when the whole in-flight batch has been consumed.
+    bool inflight_written() const noexcept { return buffers_.empty(); }
 
     /// The gather buffers of the in-flight batch (valid until commit()).
     std::vector<net::const_buffer> const& inflight_buffers() const noexcept { return buffers_; }
@@ -83,8 +92,8 @@ public:
     void commit() noexcept {
         for (auto const& e : inflight_)
             bytes_ -= e->wire().size();
-        bytes_ += inflight_offset_; // counted only from where prepare_rest started
-        inflight_offset_ = 0;
+        bytes_ += inflight_written_; // consume() already took these off
+        inflight_written_ = 0;
         inflight_.clear();
         buffers_.clear();
     }
@@ -140,7 +149,7 @@ public:
         inflight_.clear();
         buffers_.clear();
         bytes_ = 0;
-        inflight_offset_ = 0;
+        inflight_written_ = 0;
     }
 
 private:
@@ -148,7 +157,7 @@ private:
     std::vector<event_ptr> inflight_;
     std::vector<net::const_buffer> buffers_;
     std::size_t bytes_ = 0;
-    std::size_t inflight_offset_ = 0; // bytes of inflight_.front() sent before prepare_rest
+    std::size_t inflight_written_ = 0; // bytes of the in-flight batch already consumed
 };
 
 } // namespace sse::detail

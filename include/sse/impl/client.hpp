@@ -30,7 +30,8 @@ inline client::client(net::any_io_executor ex, std::shared_ptr<namespace_> const
     , ns_(ns)
     , strand_(net::make_strand(std::move(ex)))
     , max_buffered_bytes_(ns->opts_.max_buffered_bytes)
-    , close_timeout_(ns->opts_.close_timeout) {
+    , close_timeout_(ns->opts_.close_timeout)
+    , flush_(ns->flush_.get()) {
     std::string_view last = handshake_.header("last-event-id");
     if (last.empty()) last = handshake_.query("lastEventId");
     if (detail::usable_last_event_id(last))
@@ -105,36 +106,9 @@ inline std::size_t client::buffered_bytes() const {
     return queue_.bytes();
 }
 
-inline bool client::enqueue(event_ptr const& e, bool write_through) {
+inline bool client::enqueue(event_ptr const& e) {
     std::unique_lock<std::mutex> lock(queue_mutex_);
     if (state_.load(std::memory_order_relaxed) != state::open) return false;
-    if (write_through && write_through_ && !writing_ && !hold_writes_ && !queue_.has_pending() &&
-        e->wire().size() <= max_buffered_bytes_) {
-        // Idle: send now, from this thread. Nothing else writes this socket while writing_ is
-        // false, and holding queue_mutex_ keeps later events (and the close, which takes this
-        // mutex before the socket may be closed) behind this send. The send never blocks
-        // (MSG_DONTWAIT semantics), so the lock is held for one system call at most.
-        auto const w = e->wire();
-        std::error_code ec;
-        std::size_t const n = write_now(w, ec);
-        if (!ec && n == w.size()) return true;
-        if (ec && ec != std::errc::operation_would_block) {
-            lock.unlock();
-            close(error::write_failed, false);
-            return false;
-        }
-        // The socket buffer is full: the rest goes the asynchronous way, ahead of later events.
-        writing_ = true;
-        queue_.prepare_rest(e, ec ? 0 : n);
-        lock.unlock();
-        net::post(strand_, [self = shared_from_this()] {
-            std::unique_lock<std::mutex> l(self->queue_mutex_);
-            auto const& buffers = self->queue_.inflight_buffers();
-            l.unlock();
-            self->do_write(buffers);
-        });
-        return true;
-    }
     if (!queue_.push(e, max_buffered_bytes_)) {
         // Conflate: a newer score replaces the queued one nobody has seen yet. Only events
         // sent under the conflate policy (of their namespace or rooms) carry a key.
@@ -155,16 +129,60 @@ inline bool client::enqueue(event_ptr const& e, bool write_through) {
 }
 
 inline void client::start_write_locked(std::unique_lock<std::mutex>& lock) {
+    // From here until the write ends, whoever holds the turn (the flush queue or the strand)
+    // is the only writer of this socket; later events wait in the queue and leave with it.
     writing_ = true;
     lock.unlock();
-    // The socket is touched only on the strand; a write in flight picks up later events
-    // itself, so this post happens once per burst, not once per event.
-    net::post(strand_, [self = shared_from_this()] {
-        std::unique_lock<std::mutex> l(self->queue_mutex_);
-        auto const& buffers = self->queue_.prepare(self->max_buffered_bytes_ / 2);
-        l.unlock(); // never hold the lock while the socket is written
-        self->do_write(buffers);
-    });
+    if (write_through_) {
+        flush_->push(shared_from_this(), strand_.get_inner_executor());
+        return;
+    }
+    // The socket is touched only on the strand; this post happens once per burst.
+    net::post(strand_, [self = shared_from_this()] { self->write_on_strand(); });
+}
+
+inline void client::write_on_strand() {
+    std::unique_lock<std::mutex> lock(queue_mutex_);
+    // A batch left half-written by flush_ready() goes first; else the next one.
+    auto const& buffers =
+        queue_.in_flight() ? queue_.inflight_buffers() : queue_.prepare(max_buffered_bytes_ / 2);
+    lock.unlock(); // never hold the lock while the socket is written asynchronously
+    do_write(buffers);
+}
+
+inline void client::flush_ready() {
+    std::unique_lock<std::mutex> lock(queue_mutex_);
+    // Only an open stream is written from here: once a close has begun, the strand owns
+    // the socket (it may close it at any moment) and on_write() finishes the close.
+    if (state_.load() == state::open) {
+        // The lock is held across each send: the close takes it before the socket may be
+        // closed. The send never blocks, so that is one system call per batch at most.
+        while (queue_.has_pending()) {
+            queue_.prepare(max_buffered_bytes_ / 2);
+            while (!queue_.inflight_written()) {
+                std::error_code ec;
+                std::size_t const n = write_now(queue_.inflight_buffers(), ec);
+                if (ec == std::errc::operation_would_block) {
+                    lock.unlock(); // the socket buffer is full: wait for it on the strand
+                    net::post(strand_, [self = shared_from_this()] { self->write_on_strand(); });
+                    return;
+                }
+                if (ec) {
+                    queue_.commit();
+                    writing_ = false;
+                    lock.unlock();
+                    close(error::write_failed, false);
+                    return;
+                }
+                queue_.consume(n);
+            }
+            queue_.commit();
+        }
+        writing_ = false;
+        return;
+    }
+    lock.unlock();
+    net::post(strand_, [self = shared_from_this()] { self->write_on_strand(); });
 }
 
 inline void client::on_write(std::error_code ec) {

@@ -280,9 +280,7 @@ inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
     // whose namespace has history off) goes without an id rather than take one of them.
     if (!sequenced()) ev->stamp(++last_id_);
     event_ptr shared = std::move(ev);
-    // Events from Redis come in bursts (their emits did not wait for delivery): queued, each
-    // client's backlog leaves in one gather write instead of one send per event.
-    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, false}, false);
+    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, false});
 }
 
 inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
@@ -299,7 +297,7 @@ inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
     ev->stamp(id);
     last_id_ = std::max(last_id_, id);
     event_ptr shared = std::move(ev);
-    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, true}, false);
+    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, true});
 }
 
 inline std::uint64_t namespace_::last_delivered() const {
@@ -334,10 +332,6 @@ inline detail::room_state const* namespace_::find_room(std::string const& name) 
 }
 
 inline void namespace_::deliver(broadcast_packet const& p) {
-    deliver(p, true);
-}
-
-inline void namespace_::deliver(broadcast_packet const& p, bool write_through) {
     std::uint64_t delivered = 0;
     std::lock_guard<std::mutex> lock(registry_mutex_);
     std::uint64_t const stamp = ++delivery_stamp_;
@@ -355,7 +349,7 @@ inline void namespace_::deliver(broadcast_packet const& p, bool write_through) {
     auto send = [&](client& c) {
         if (c.except_stamp_ == stamp || c.seen_stamp_ == stamp) return;
         c.seen_stamp_ = stamp; // a client in several target rooms gets one copy
-        if (c.enqueue(p.event, write_through)) ++delivered;
+        if (c.enqueue(p.event)) ++delivered;
     };
     if (p.rooms.empty()) {
         for (auto const& c : all_)
