@@ -100,43 +100,14 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
     std::size_t fds_peak = fds_baseline, rss_peak = rss_baseline;
 
     // ---- clients: the churn controller runs on the client thread --------------------------
-    std::vector<std::shared_ptr<soak_client>> live; // client thread only
     std::mt19937 rng(12345);
-    auto spawn = [&](bool stays) {
-        std::uniform_int_distribution<int> room(0, room_count - 1), count(1, 4), coin(0, 1);
-        std::vector<int> pre, post;
-        int const n = count(rng);
-        for (int i = 0; i < n; ++i) {
-            int r = room(rng);
-            if (std::find(pre.begin(), pre.end(), r) != pre.end() ||
-                std::find(post.begin(), post.end(), r) != post.end())
-                continue;
-            (coin(rng) ? pre : post).push_back(r);
-        }
+    churn<soak_client> churning(cs, target, 40, [&](bool stays) {
+        auto [pre, post] = random_rooms(rng, room_count, 4);
         auto c = std::make_shared<soak_client>(cs.ioc, totals, f->port, pre, post);
-        std::uniform_int_distribution<int> life(100, 3000);
-        c->start(std::chrono::milliseconds(stays ? 0 : life(rng)), coin(rng) == 1);
-        live.push_back(std::move(c));
-    };
-    std::atomic<bool> spawning{true};
-    net::steady_timer tick(cs.ioc);
-    std::function<void()> on_tick = [&] {
-        live.erase(std::remove_if(live.begin(), live.end(),
-                                  [](auto const& c) { return c->done() || c->leaving(); }),
-                   live.end());
-        for (int i = 0; spawning && live.size() < target && i < 40; ++i)
-            spawn(false);
-        tick.expires_after(20ms);
-        tick.async_wait([&](beast::error_code ec) {
-            if (!ec) on_tick();
-        });
-    };
-    cs.run([&] {
-        for (std::size_t i = 0; i < stayers; ++i)
-            spawn(true);
-        on_tick();
-        return 0;
+        start_churned(*c, rng, stays);
+        return c;
     });
+    churning.start(stayers);
 
     // ---- emitters: room r belongs to thread r % 3; thread 0 also broadcasts -----------------
     constexpr int emitter_count = 3;
@@ -179,23 +150,11 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
     }
 
     // ---- the end: stop churn and emits, then one final event per room -----------------------
-    spawning = false;
+    churning.spawning = false;
     emitting = false;
     for (auto& t : emitters)
         t.join();
-    std::vector<std::shared_ptr<soak_client>> survivors = cs.run([&] {
-        std::vector<std::shared_ptr<soak_client>> out;
-        for (auto& c : live) {
-            if (c->done() || c->leaving() || !c->admitted()) {
-                c->leave(); // not admitted yet: not part of the final check
-                continue;
-            }
-            c->keep();
-            c->expect_open_ = true;
-            out.push_back(c);
-        }
-        return out;
-    });
+    auto survivors = churning.survivors();
     // Clients that were still connecting are gone; every survivor saw its connection event
     // (so its rooms are joined): the final markers must reach it.
     for (int room = broadcast_room; room < room_count; ++room) {
@@ -206,36 +165,12 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
             ns.to(room_name(room))
                 .emit("e", sse::text(std::to_string(room) + " " + std::to_string(s)));
     }
-    bool const all_complete = eventually(
-        [&] {
-            return cs.run([&] {
-                for (auto const& c : survivors)
-                    if (!c->complete(seq)) return false;
-                return true;
-            });
-        },
-        30s);
-    if (!all_complete) {
-        auto why = cs.run([&] {
-            std::string out;
-            int shown = 0;
-            for (auto const& c : survivors)
-                if (!c->complete(seq) && shown++ < 5) out += c->describe(seq) + "\n";
-            return out;
-        });
-        FAIL_CHECK("survivors that missed events:\n" << why);
-    }
+    bool const all_complete = survivors_complete(cs, survivors, seq);
     auto const stats_at_end = ns.stats();
     auto const survivor_count = survivors.size();
 
     // ---- everyone leaves: descriptors and memory come back ----------------------------------
-    cs.run([&] {
-        tick.cancel();
-        for (auto& c : live)
-            c->leave();
-        live.clear();
-        return 0;
-    });
+    churning.end();
     survivors.clear();
     bool const drained = eventually([&] { return ns.client_count() == 0; }, 30s);
     CHECK(drained);
@@ -245,11 +180,7 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
     auto const elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    {
-        std::lock_guard<std::mutex> lock(totals.m);
-        for (auto const& s : totals.samples)
-            UNSCOPED_INFO("client error: " << s);
-    }
+    totals.report();
     CHECK(totals.errors == 0);
     CHECK(all_complete);
     CHECK(fds_back);

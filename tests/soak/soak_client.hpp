@@ -1,7 +1,8 @@
 // tests/soak/soak_client.hpp - what the soaks (soak.cpp, soak_redis.cpp) share: the
 // asynchronous SSE client that connects, joins rooms through its query, reads and checks ids
-// as it goes (each soak checks the data of its events), the client thread, the server-side
-// room joins, and the environment.
+// as it goes (each soak checks the data of its events), the client thread, the churn of
+// clients and the final check of those that stayed, the server-side room joins, and the
+// environment.
 #ifndef SSE_TESTS_SOAK_CLIENT_HPP
 #define SSE_TESTS_SOAK_CLIENT_HPP
 
@@ -14,15 +15,19 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <charconv>
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <mutex>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace sse_test::soak {
@@ -81,6 +86,12 @@ struct soak_totals {
     void record(gap g) {
         std::lock_guard<std::mutex> lock(m);
         gaps.push_back(g);
+    }
+    /// The first errors, into the test's report.
+    void report() {
+        std::lock_guard<std::mutex> lock(m);
+        for (auto const& s : samples)
+            UNSCOPED_INFO("client error: " << s);
     }
 };
 
@@ -290,6 +301,137 @@ struct client_side {
     net::executor_work_guard<net::io_context::executor_type> work;
     std::thread thread;
 };
+
+/// The rooms of a new client: 1 to `most` draws below `room_count`, each joined before
+/// admission (first) or after it (second) at random; a room drawn again is skipped.
+template <class Rng>
+std::pair<std::vector<int>, std::vector<int>> random_rooms(Rng& rng, int room_count, int most) {
+    std::uniform_int_distribution<int> room(0, room_count - 1), count(1, most), coin(0, 1);
+    std::vector<int> pre, post;
+    int const n = count(rng);
+    for (int i = 0; i < n; ++i) {
+        int r = room(rng);
+        if (std::find(pre.begin(), pre.end(), r) != pre.end() ||
+            std::find(post.begin(), post.end(), r) != post.end())
+            continue;
+        (coin(rng) ? pre : post).push_back(r);
+    }
+    return {std::move(pre), std::move(post)};
+}
+
+/// Starts a churned client: it stays, or leaves after 100 ms to 3 s; half of them reset.
+template <class Rng>
+void start_churned(stream_client& c, Rng& rng, bool stays) {
+    std::uniform_int_distribution<int> life(100, 3000), coin(0, 1);
+    c.start(std::chrono::milliseconds(stays ? 0 : life(rng)), coin(rng) == 1);
+}
+
+/** The churn, on the client thread: clients from `spawn(stays)` (made and started by the
+    soak), `stayers` of them staying all along; every 20 ms those that left are forgotten
+    and up to `per_tick` new ones come, while fewer than `target` are live and `spawning`.
+*/
+template <class Client>
+class churn {
+public:
+    using spawn_fn = std::function<std::shared_ptr<Client>(bool stays)>;
+
+    churn(client_side& cs, std::size_t target, int per_tick, spawn_fn spawn)
+        : cs_(cs)
+        , tick_(cs.ioc)
+        , target_(target)
+        , per_tick_(per_tick)
+        , spawn_(std::move(spawn)) {}
+    churn(churn const&) = delete;
+    churn& operator=(churn const&) = delete;
+
+    void start(std::size_t stayers) {
+        cs_.run([&] {
+            for (std::size_t i = 0; i < stayers; ++i)
+                live_.push_back(spawn_(true));
+            on_tick();
+            return 0;
+        });
+    }
+
+    /// The clients still there and admitted, after `out`: they stay for the final check
+    /// (their streams must not end). The others leave.
+    std::vector<std::shared_ptr<Client>> survivors(std::vector<std::shared_ptr<Client>> out = {}) {
+        return cs_.run([&] {
+            for (auto& c : live_) {
+                if (c->done() || c->leaving() || !c->admitted()) {
+                    c->leave(); // not admitted yet: not part of the final check
+                    continue;
+                }
+                c->keep();
+                c->expect_open_ = true;
+                out.push_back(c);
+            }
+            return out;
+        });
+    }
+
+    /// The churn ends; every client leaves, and those of `also`.
+    void end(std::vector<std::shared_ptr<Client>> const& also = {}) {
+        cs_.run([&] {
+            tick_.cancel();
+            for (auto& c : live_)
+                c->leave();
+            for (auto& c : also)
+                c->leave();
+            live_.clear();
+            return 0;
+        });
+    }
+
+    std::atomic<bool> spawning{true};
+
+private:
+    void on_tick() {
+        live_.erase(std::remove_if(live_.begin(), live_.end(),
+                                   [](auto const& c) { return c->done() || c->leaving(); }),
+                    live_.end());
+        for (int i = 0; spawning && live_.size() < target_ && i < per_tick_; ++i)
+            live_.push_back(spawn_(false));
+        tick_.expires_after(std::chrono::milliseconds(20));
+        tick_.async_wait([this](beast::error_code ec) {
+            if (!ec) on_tick();
+        });
+    }
+
+    client_side& cs_;
+    net::steady_timer tick_;
+    std::size_t target_;
+    int per_tick_;
+    spawn_fn spawn_;
+    std::vector<std::shared_ptr<Client>> live_; // client thread only
+};
+
+/// Whether every survivor saw `final` (within 30 s); if not, the test fails with the first
+/// five that missed events.
+template <class Client>
+bool survivors_complete(client_side& cs, std::vector<std::shared_ptr<Client>> const& survivors,
+                        std::vector<long> const& final) {
+    bool const complete = eventually(
+        [&] {
+            return cs.run([&] {
+                for (auto const& c : survivors)
+                    if (!c->complete(final)) return false;
+                return true;
+            });
+        },
+        std::chrono::seconds(30));
+    if (!complete) {
+        auto why = cs.run([&] {
+            std::string out;
+            int shown = 0;
+            for (auto const& c : survivors)
+                if (!c->complete(final) && shown++ < 5) out += c->describe(final) + "\n";
+            return out;
+        });
+        FAIL_CHECK("survivors that missed events:\n" << why);
+    }
+    return complete;
+}
 
 /// "1,5,7" -> the rooms below `room_count` it names.
 inline std::vector<int> parse_rooms(std::string_view s, int room_count) {

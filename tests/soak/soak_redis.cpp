@@ -214,45 +214,16 @@ TEST_CASE("soak: Redis killed and restarted under churn and emits from two nodes
     std::size_t fds_peak = fds_baseline, rss_peak = rss_baseline;
 
     // ---- churn on both nodes (client thread) ---------------------------------------------------
-    std::vector<std::shared_ptr<soak_client>> live;
     std::mt19937 rng(4242);
-    auto spawn = [&](bool stays) {
-        std::uniform_int_distribution<int> room(0, room_count - 1), count(1, 3), coin(0, 1);
-        std::vector<int> pre, post;
-        int const n = count(rng);
-        for (int i = 0; i < n; ++i) {
-            int r = room(rng);
-            if (std::find(pre.begin(), pre.end(), r) != pre.end() ||
-                std::find(post.begin(), post.end(), r) != post.end())
-                continue;
-            (coin(rng) ? pre : post).push_back(r);
-        }
-        int const node = coin(rng);
+    churn<soak_client> churning(cs, target, 20, [&](bool stays) {
+        auto [pre, post] = random_rooms(rng, room_count, 3);
+        int const node = std::uniform_int_distribution<int>(0, 1)(rng);
         auto c = std::make_shared<soak_client>(
             cs.ioc, totals, node, nodes[static_cast<std::size_t>(node)]->f->port, pre, post);
-        std::uniform_int_distribution<int> life(100, 3000);
-        c->start(std::chrono::milliseconds(stays ? 0 : life(rng)), coin(rng) == 1);
-        live.push_back(std::move(c));
-    };
-    std::atomic<bool> spawning{true};
-    net::steady_timer tick(cs.ioc);
-    std::function<void()> on_tick = [&] {
-        live.erase(std::remove_if(live.begin(), live.end(),
-                                  [](auto const& c) { return c->done() || c->leaving(); }),
-                   live.end());
-        for (int i = 0; spawning && live.size() < target && i < 20; ++i)
-            spawn(false);
-        tick.expires_after(20ms);
-        tick.async_wait([&](beast::error_code ec) {
-            if (!ec) on_tick();
-        });
-    };
-    cs.run([&] {
-        for (std::size_t i = 0; i < stayers; ++i)
-            spawn(true);
-        on_tick();
-        return 0;
+        start_churned(*c, rng, stays);
+        return c;
     });
+    churning.start(stayers);
 
     // ---- emitters: two threads per node; thread k of a node owns rooms r % 2 == k -----------
     std::vector<std::atomic<long>> seq(keys); // last seq emitted, per (origin, room)
@@ -376,46 +347,17 @@ TEST_CASE("soak: Redis killed and restarted under churn and emits from two nodes
     }
 
     // ---- the end: stop, then one final event per origin and room -----------------------------
-    spawning = false;
+    std::vector<std::shared_ptr<soak_client>> const probe_list(probes.begin(), probes.end());
+    churning.spawning = false;
     emitting = false;
     for (auto& t : emitters)
         t.join();
-    auto survivors = cs.run([&] {
-        std::vector<std::shared_ptr<soak_client>> out(probes.begin(), probes.end());
-        for (auto& c : live) {
-            if (c->done() || c->leaving() || !c->admitted()) {
-                c->leave();
-                continue;
-            }
-            c->keep();
-            c->expect_open_ = true;
-            out.push_back(c);
-        }
-        return out;
-    });
+    auto survivors = churning.survivors(probe_list);
     for (int origin = 0; origin < node_count; ++origin)
         for (int room = broadcast_room; room < room_count; ++room)
             emit(origin, room);
     auto const final = snapshot();
-    bool const all_complete = eventually(
-        [&] {
-            return cs.run([&] {
-                for (auto const& c : survivors)
-                    if (!c->complete(final)) return false;
-                return true;
-            });
-        },
-        30s);
-    if (!all_complete) {
-        auto why = cs.run([&] {
-            std::string out;
-            int shown = 0;
-            for (auto const& c : survivors)
-                if (!c->complete(final) && shown++ < 5) out += c->describe(final) + "\n";
-            return out;
-        });
-        FAIL_CHECK("survivors that missed events:\n" << why);
-    }
+    bool const all_complete = survivors_complete(cs, survivors, final);
 
     // ---- losses: where, how many, counted ----------------------------------------------------
     std::uint64_t gaps_outside = 0;
@@ -466,15 +408,7 @@ TEST_CASE("soak: Redis killed and restarted under churn and emits from two nodes
     auto const survivor_count = survivors.size();
 
     // ---- everyone leaves ---------------------------------------------------------------------
-    cs.run([&] {
-        tick.cancel();
-        for (auto& c : live)
-            c->leave();
-        for (auto& p : probes)
-            p->leave();
-        live.clear();
-        return 0;
-    });
+    churning.end(probe_list);
     auto survivors_kept = std::move(survivors);
     survivors.clear();
     bool const drained = eventually(
@@ -505,11 +439,7 @@ TEST_CASE("soak: Redis killed and restarted under churn and emits from two nodes
     auto const elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    {
-        std::lock_guard<std::mutex> lock(totals.m);
-        for (auto const& s : totals.samples)
-            UNSCOPED_INFO("client error: " << s);
-    }
+    totals.report();
     CHECK(totals.errors == 0);
     CHECK(gaps_outside == 0);
     CHECK(all_complete);
