@@ -76,20 +76,11 @@ struct counting_local final : sse::local_delivery {
 };
 
 // One node: io_context + thread, adapter, host.
-struct node {
+struct node : adapter_node<recording_host, counting_local> {
     explicit node(sse::redis_options o)
-        : host(std::make_shared<recording_host>()) {
-        adapter = std::make_shared<sse::redis_adapter>(io.get_executor(), std::move(o));
-        adapter->attach(host);
-    }
-    ~node() {
-        adapter->close();
-        // The close runs on the strand; then nothing of the adapter may be left pending.
-        CHECK(io.drain());
-        adapter.reset();
-    }
-
-    sse::redis_state state() const { return adapter->state(); }
+        : adapter_node([&o](net::any_io_executor ex) {
+            return std::make_shared<sse::redis_adapter>(ex, std::move(o));
+        }) {}
 
     /// Connected, and every wanted channel confirmed by Redis.
     bool synced() const {
@@ -106,23 +97,8 @@ struct node {
         adapter->broadcast(sse::broadcast_packet{nsp, rooms, except, shared, no_history}, local);
     }
 
-    io_thread io;
-    std::shared_ptr<recording_host> host;
-    std::shared_ptr<sse::redis_adapter> adapter;
-    counting_local local;
     std::atomic<std::uint64_t> last_id{0};
 };
-
-// Options on the shared server, with a channel prefix of this test's own.
-sse::redis_options options_for(std::string const& url, std::string const& prefix) {
-    sse::redis_options o;
-    o.url = url;
-    o.channel_prefix = prefix;
-    o.reconnect_min = std::chrono::milliseconds(20);
-    o.reconnect_max = std::chrono::milliseconds(200);
-    o.log = [](sse::redis_log_level, std::string_view) {};
-    return o;
-}
 
 std::string fresh_prefix() {
     return "t" + sse::detail::random_id(8);
@@ -148,8 +124,8 @@ TEST_CASE("redis adapter: options are an aggregate usable in C++17", "[redis][ad
 TEST_CASE("redis adapter: local first, one publish, remote delivery, own echo dropped",
           "[redis][adapter]") {
     auto prefix = fresh_prefix();
-    node a(options_for(shared_redis_url(), prefix));
-    node b(options_for(shared_redis_url(), prefix));
+    node a(test_options(shared_redis_url(), prefix));
+    node b(test_options(shared_redis_url(), prefix));
     a.adapter->namespace_added("/n");
     b.adapter->namespace_added("/n");
     REQUIRE(eventually([&] { return a.synced() && b.synced(); }));
@@ -174,9 +150,9 @@ TEST_CASE("redis adapter: local first, one publish, remote delivery, own echo dr
 
 TEST_CASE("redis adapter: interest routing, a node hears only its rooms", "[redis][adapter]") {
     auto prefix = fresh_prefix();
-    node a(options_for(shared_redis_url(), prefix));
-    node b(options_for(shared_redis_url(), prefix));
-    node c(options_for(shared_redis_url(), prefix));
+    node a(test_options(shared_redis_url(), prefix));
+    node b(test_options(shared_redis_url(), prefix));
+    node c(test_options(shared_redis_url(), prefix));
     for (auto* n : {&a, &b, &c})
         n->adapter->namespace_added("/n");
     b.adapter->room_added("/n", "x");
@@ -207,8 +183,8 @@ TEST_CASE("redis adapter: interest routing, a node hears only its rooms", "[redi
 
 TEST_CASE("redis adapter: a multi-room emit is delivered once per node", "[redis][adapter]") {
     auto prefix = fresh_prefix();
-    node a(options_for(shared_redis_url(), prefix));
-    node b(options_for(shared_redis_url(), prefix));
+    node a(test_options(shared_redis_url(), prefix));
+    node b(test_options(shared_redis_url(), prefix));
     a.adapter->namespace_added("/n");
     b.adapter->namespace_added("/n");
     for (auto const* r : {"x", "y", "z"})
@@ -231,10 +207,10 @@ TEST_CASE("redis adapter: a multi-room emit is delivered once per node", "[redis
 
 TEST_CASE("redis adapter: an emit to many rooms, per room channel", "[redis][adapter]") {
     auto prefix = fresh_prefix();
-    auto o = options_for(shared_redis_url(), prefix);
+    auto o = test_options(shared_redis_url(), prefix);
     o.max_room_channels = 0; // always one PUBLISH per distinct room
     node a(o);
-    node b(options_for(shared_redis_url(), prefix));
+    node b(test_options(shared_redis_url(), prefix));
     a.adapter->namespace_added("/n");
     b.adapter->namespace_added("/n");
     b.adapter->room_added("/n", "r5");
@@ -258,10 +234,10 @@ TEST_CASE("redis adapter: an emit to many rooms, per room channel", "[redis][ada
 TEST_CASE("redis adapter: emits to many rooms fall back to the namespace channel",
           "[redis][adapter]") {
     auto prefix = fresh_prefix();
-    auto o = options_for(shared_redis_url(), prefix);
+    auto o = test_options(shared_redis_url(), prefix);
     o.max_room_channels = 2;
     node a(o);
-    node b(options_for(shared_redis_url(), prefix));
+    node b(test_options(shared_redis_url(), prefix));
     a.adapter->namespace_added("/n");
     b.adapter->namespace_added("/n");
     b.adapter->room_added("/n", "r1");
@@ -279,7 +255,7 @@ TEST_CASE("redis adapter: attach subscribes to what the server already has", "[r
     host->interests = {{"/n", ""}, {"/n", "live-room"}, {"/other", ""}};
     io_thread io;
     auto a = std::make_shared<sse::redis_adapter>(io.get_executor(),
-                                                  options_for(shared_redis_url(), prefix));
+                                                  test_options(shared_redis_url(), prefix));
     a->attach(host);
     REQUIRE(eventually([&] {
         auto s = a->state();
@@ -293,8 +269,8 @@ TEST_CASE("redis adapter: attach subscribes to what the server already has", "[r
 
 TEST_CASE("redis adapter: 1000 emits arrive in emit order", "[redis][adapter]") {
     auto prefix = fresh_prefix();
-    node a(options_for(shared_redis_url(), prefix));
-    node b(options_for(shared_redis_url(), prefix));
+    node a(test_options(shared_redis_url(), prefix));
+    node b(test_options(shared_redis_url(), prefix));
     for (auto* n : {&a, &b}) {
         n->adapter->namespace_added("/n");
         n->adapter->namespace_added("/m");
@@ -325,7 +301,7 @@ TEST_CASE("redis adapter: 1000 emits arrive in emit order", "[redis][adapter]") 
 TEST_CASE("redis adapter: emits are pipelined, no round trip each, within the window",
           "[redis][adapter][restart]") {
     redis_process server;
-    auto o = options_for(server.url(), fresh_prefix());
+    auto o = test_options(server.url(), fresh_prefix());
     o.max_in_flight = 64;
     node a(o);
     a.adapter->namespace_added("/n");
@@ -344,8 +320,8 @@ TEST_CASE("redis adapter: emits are pipelined, no round trip each, within the wi
 
 TEST_CASE("redis adapter: garbage on our channels is counted and ignored", "[redis][adapter]") {
     auto prefix = fresh_prefix();
-    node a(options_for(shared_redis_url(), prefix));
-    node b(options_for(shared_redis_url(), prefix));
+    node a(test_options(shared_redis_url(), prefix));
+    node b(test_options(shared_redis_url(), prefix));
     a.adapter->namespace_added("/n");
     b.adapter->namespace_added("/n");
     b.adapter->room_added("/n", "r");
@@ -373,7 +349,7 @@ TEST_CASE("redis adapter: a bad URL is a clear error and local delivery goes on"
     std::mutex m;
     std::vector<std::string> logged;
     std::atomic<int> changes{0};
-    auto o = options_for("http://127.0.0.1:6379", fresh_prefix());
+    auto o = test_options("http://127.0.0.1:6379", fresh_prefix());
     o.log = [&](sse::redis_log_level level, std::string_view text) {
         std::lock_guard<std::mutex> lock(m);
         if (level >= sse::redis_log_level::warning) logged.emplace_back(text);
@@ -400,7 +376,7 @@ TEST_CASE("redis adapter: no Redis yet, retried with backoff until it appears",
     redis_process server(redis_process::deferred{}, free_port());
     std::mutex m;
     std::vector<bool> connected_changes;
-    auto o = options_for(server.url(), fresh_prefix());
+    auto o = test_options(server.url(), fresh_prefix());
     o.on_state_change = [&](sse::redis_state const& s) {
         std::lock_guard<std::mutex> lock(m);
         if (connected_changes.empty() || connected_changes.back() != s.connected)
@@ -423,7 +399,7 @@ TEST_CASE("redis adapter: a refused password is a clear error, retried with back
           "[redis][adapter]") {
     redis_process server({"--requirepass", "right"});
     auto o =
-        options_for("redis://:wrong@127.0.0.1:" + std::to_string(server.port()), fresh_prefix());
+        test_options("redis://:wrong@127.0.0.1:" + std::to_string(server.port()), fresh_prefix());
     node a(o);
     REQUIRE(eventually([&] { return a.state().connect_failures >= 4; }));
     auto s = a.state();
@@ -432,8 +408,8 @@ TEST_CASE("redis adapter: a refused password is a clear error, retried with back
     CHECK_THAT(s.last_error, Catch::Matchers::Contains("WRONGPASS"));
     CHECK(s.last_error.find("wrong") == std::string::npos); // never repeats the password
 
-    node ok(options_for("redis://:right@127.0.0.1:" + std::to_string(server.port()) + "/3",
-                        fresh_prefix()));
+    node ok(test_options("redis://:right@127.0.0.1:" + std::to_string(server.port()) + "/3",
+                         fresh_prefix()));
     REQUIRE(eventually([&] { return ok.state().connected; }));
 }
 
@@ -441,8 +417,8 @@ TEST_CASE("redis adapter: Redis killed and restarted, delivery resumes, kept emi
           "[redis][adapter][restart]") {
     redis_process server;
     auto prefix = fresh_prefix();
-    node a(options_for(server.url(), prefix));
-    node b(options_for(server.url(), prefix));
+    node a(test_options(server.url(), prefix));
+    node b(test_options(server.url(), prefix));
     a.adapter->namespace_added("/n");
     b.adapter->namespace_added("/n");
     b.adapter->room_added("/n", "r");
@@ -489,7 +465,7 @@ TEST_CASE("redis adapter: Redis killed and restarted, delivery resumes, kept emi
 TEST_CASE("redis adapter: beyond max_pending_emits emits are dropped and counted",
           "[redis][adapter][restart]") {
     redis_process server;
-    auto o = options_for(server.url(), fresh_prefix());
+    auto o = test_options(server.url(), fresh_prefix());
     o.max_pending_emits = 3;
     node a(o);
     a.adapter->namespace_added("/n");
@@ -509,7 +485,7 @@ TEST_CASE("redis adapter: beyond max_pending_emits emits are dropped and counted
 TEST_CASE("redis adapter: close releases connections and descriptors; no delivery after",
           "[redis][adapter]") {
     auto prefix = fresh_prefix();
-    node b(options_for(shared_redis_url(), prefix));
+    node b(test_options(shared_redis_url(), prefix));
     b.adapter->namespace_added("/n");
     REQUIRE(eventually([&] { return b.synced(); }));
 
@@ -518,7 +494,7 @@ TEST_CASE("redis adapter: close releases connections and descriptors; no deliver
     std::size_t const before = fd_count();
     auto host = std::make_shared<recording_host>();
     auto a = std::make_shared<sse::redis_adapter>(io.get_executor(),
-                                                  options_for(shared_redis_url(), prefix));
+                                                  test_options(shared_redis_url(), prefix));
     a->attach(host);
     a->namespace_added("/n");
     REQUIRE(
@@ -549,11 +525,11 @@ TEST_CASE("redis adapter: close releases connections and descriptors; no deliver
 TEST_CASE("redis adapter: closing from inside a delivery neither deadlocks nor delivers more",
           "[redis][adapter]") {
     auto prefix = fresh_prefix();
-    node a(options_for(shared_redis_url(), prefix));
+    node a(test_options(shared_redis_url(), prefix));
     io_thread io;
     auto host = std::make_shared<recording_host>();
     auto b = std::make_shared<sse::redis_adapter>(io.get_executor(),
-                                                  options_for(shared_redis_url(), prefix));
+                                                  test_options(shared_redis_url(), prefix));
     host->on_deliver = [raw = b.get()] { raw->close(); }; // the app shuts down on an event
     b->attach(host);
     a.adapter->namespace_added("/n");
@@ -577,7 +553,7 @@ TEST_CASE("redis adapter: destroyed without close, nothing leaks", "[redis][adap
     std::size_t const before = fd_count();
     {
         auto a = std::make_shared<sse::redis_adapter>(
-            io.get_executor(), options_for(shared_redis_url(), fresh_prefix()));
+            io.get_executor(), test_options(shared_redis_url(), fresh_prefix()));
         a->namespace_added("/n");
         REQUIRE(eventually([&] { return a->state().connected; }));
     }

@@ -13,6 +13,7 @@
 #include <hiredis/async.h>
 
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 
@@ -48,20 +49,12 @@ struct no_local final : sse::local_delivery {
 };
 
 // One node whose adapter is made by `make` (so each test picks the constructor).
-struct app_node {
+struct app_node : adapter_node<counting_host, no_local> {
     template <class Make>
     explicit app_node(Make&& make)
-        : host(std::make_shared<counting_host>()) {
-        adapter = make(io.get_executor());
-        adapter->attach(host);
+        : adapter_node(std::forward<Make>(make)) {
         adapter->namespace_added("/n");
     }
-    ~app_node() {
-        adapter->close();
-        CHECK(io.drain());
-        adapter.reset();
-    }
-    sse::redis_state state() const { return adapter->state(); }
     bool synced() const {
         auto s = state();
         return s.connected && s.pending_subscriptions == 0 && s.subscribed_channels == 1;
@@ -71,20 +64,21 @@ struct app_node {
         std::vector<std::string> none;
         adapter->broadcast(sse::broadcast_packet{"/n", none, none, ev, {}}, local);
     }
-
-    io_thread io;
-    std::shared_ptr<counting_host> host;
-    std::shared_ptr<sse::redis_adapter> adapter;
-    no_local local;
 };
 
-sse::redis_options quiet_options(std::string const& prefix) {
-    sse::redis_options o;
-    o.channel_prefix = prefix;
-    o.reconnect_min = std::chrono::milliseconds(20);
-    o.reconnect_max = std::chrono::milliseconds(200);
-    o.log = [](sse::redis_log_level, std::string_view) {};
-    return o;
+// Makes the adapter with the test's options on `prefix`, as `set` adjusts them.
+template <class Set>
+auto with_options(std::string const& prefix, Set set) {
+    return [prefix, set](net::any_io_executor ex) {
+        auto o = test_options(prefix);
+        set(o);
+        return std::make_shared<sse::redis_adapter>(ex, std::move(o));
+    };
+}
+
+// Makes the adapter on `url`, the usual way.
+auto on_url(std::string const& url, std::string const& prefix) {
+    return with_options(prefix, [url](sse::redis_options& o) { o.url = url; });
 }
 
 std::string fresh_prefix() {
@@ -103,7 +97,7 @@ struct tcp_factory {
 
     redisAsyncContext* operator()(sse::redis_role role) const {
         ++*(role == sse::redis_role::publisher ? publisher_calls : subscriber_calls);
-        return redisAsyncConnect("127.0.0.1", port);
+        return tcp_context(port);
     }
 };
 
@@ -115,19 +109,13 @@ TEST_CASE("redis app connections: a factory on a Unix socket talks to a node on 
     redis_process server({"--unixsocket", path, "--unixsocketperm", "700"});
     auto const prefix = fresh_prefix();
     std::atomic<int> calls{0};
-    app_node a([&](net::any_io_executor ex) {
-        auto o = quiet_options(prefix);
+    app_node a(with_options(prefix, [&](sse::redis_options& o) {
         o.connect = [&calls, path](sse::redis_role) {
             ++calls;
             return redisAsyncConnectUnix(path.c_str());
         };
-        return std::make_shared<sse::redis_adapter>(ex, std::move(o));
-    });
-    app_node b([&](net::any_io_executor ex) {
-        auto o = quiet_options(prefix);
-        o.url = server.url();
-        return std::make_shared<sse::redis_adapter>(ex, std::move(o));
-    });
+    }));
+    app_node b(on_url(server.url(), prefix));
     REQUIRE(eventually([&] { return a.synced() && b.synced(); }));
     CHECK(calls == 2); // one context per link
     a.emit("from-unix");
@@ -145,16 +133,8 @@ TEST_CASE("redis app connections: Redis restarted, the factory makes the new con
     redis_process server;
     auto const prefix = fresh_prefix();
     tcp_factory factory{server.port()};
-    app_node a([&](net::any_io_executor ex) {
-        auto o = quiet_options(prefix);
-        o.connect = factory;
-        return std::make_shared<sse::redis_adapter>(ex, std::move(o));
-    });
-    app_node b([&](net::any_io_executor ex) {
-        auto o = quiet_options(prefix);
-        o.url = server.url();
-        return std::make_shared<sse::redis_adapter>(ex, std::move(o));
-    });
+    app_node a(with_options(prefix, [&](sse::redis_options& o) { o.connect = factory; }));
+    app_node b(on_url(server.url(), prefix));
     REQUIRE(eventually([&] { return a.synced() && b.synced(); }));
     b.emit("before");
     REQUIRE(eventually([&] { return a.host->count() == 1; }));
@@ -181,12 +161,10 @@ TEST_CASE("redis app connections: the URL still gives the password and the datab
           "[redis][app_connections]") {
     redis_process server({"--requirepass", "right"});
     SECTION("right password, database 3") {
-        app_node a([&](net::any_io_executor ex) {
-            auto o = quiet_options(fresh_prefix());
+        app_node a(with_options(fresh_prefix(), [&](sse::redis_options& o) {
             o.url = "redis://:right@/3"; // no host: the factory connects
             o.connect = tcp_factory{server.port()};
-            return std::make_shared<sse::redis_adapter>(ex, std::move(o));
-        });
+        }));
         REQUIRE(eventually([&] { return a.synced(); }));
         auto list = redis_command(server.port(), {"CLIENT", "LIST"}, "right");
         auto const name = "name=sse:" + std::string(a.adapter->node_id()) + ":pub";
@@ -196,12 +174,10 @@ TEST_CASE("redis app connections: the URL still gives the password and the datab
         CHECK_THAT(line.substr(0, line.find('\n')), Catch::Matchers::Contains(" db=3 "));
     }
     SECTION("wrong password: refused, retried, never connected") {
-        app_node a([&](net::any_io_executor ex) {
-            auto o = quiet_options(fresh_prefix());
+        app_node a(with_options(fresh_prefix(), [&](sse::redis_options& o) {
             o.url = "redis://:wrong@127.0.0.1";
             o.connect = tcp_factory{server.port()};
-            return std::make_shared<sse::redis_adapter>(ex, std::move(o));
-        });
+        }));
         REQUIRE(eventually([&] { return a.state().connect_failures >= 4; }));
         CHECK_FALSE(a.state().connected);
         CHECK_THAT(a.state().last_error, Catch::Matchers::Contains("refused AUTH"));
@@ -216,11 +192,39 @@ TEST_CASE("redis app connections: contexts the adapter cannot use are failed att
     std::vector<std::string> errors;
     redisAsyncContext* foreign = nullptr; // attached elsewhere: must be left alone
     int foreign_marker = 0;
+    // The refusals, in the order the publisher's factory makes them: the context, and what
+    // the adapter's error then says.
+    struct refusal {
+        char const* what;
+        std::function<redisAsyncContext*()> make;
+        char const* error;
+    };
+    std::vector<refusal> const refusals = {
+        {"no context", []() -> redisAsyncContext* { return nullptr; },
+         "returned no hiredis context"},
+        {"the factory throws",
+         []() -> redisAsyncContext* { throw std::runtime_error("no master known yet"); },
+         "threw: no master known yet"},
+        {"a connect callback already set",
+         [port] {
+             auto* ac = tcp_context(port);
+             redisAsyncSetConnectCallback(ac, [](redisAsyncContext const*, int) {});
+             return ac;
+         },
+         "connect or disconnect callback"},
+        {"another event library attached",
+         [&] {
+             foreign = tcp_context(port);
+             foreign->ev.data = &foreign_marker;
+             return foreign;
+         },
+         "event library attached"},
+        {"refused by the OS", [] { return tcp_context(1); }, "127.0.0.1:1"},
+    };
     std::size_t const before = fd_count();
     {
         std::atomic<int> call{0};
-        app_node a([&](net::any_io_executor ex) {
-            auto o = quiet_options(prefix);
+        app_node a(with_options(prefix, [&](sse::redis_options& o) {
             o.on_state_change = [&](sse::redis_state const& s) {
                 std::lock_guard<std::mutex> lock(m);
                 if (!s.last_error.empty() && (errors.empty() || errors.back() != s.last_error))
@@ -228,43 +232,22 @@ TEST_CASE("redis app connections: contexts the adapter cannot use are failed att
             };
             // Only the publisher gets the bad contexts, one after the other.
             o.connect = [&, port](sse::redis_role role) -> redisAsyncContext* {
-                if (role == sse::redis_role::subscriber)
-                    return redisAsyncConnect("127.0.0.1", port);
-                switch (call++) {
-                case 0:
-                    return nullptr;
-                case 1:
-                    throw std::runtime_error("no master known yet");
-                case 2: {
-                    auto* ac = redisAsyncConnect("127.0.0.1", port);
-                    redisAsyncSetConnectCallback(ac, [](redisAsyncContext const*, int) {});
-                    return ac;
-                }
-                case 3: {
-                    foreign = redisAsyncConnect("127.0.0.1", port);
-                    foreign->ev.data = &foreign_marker; // "another event library"
-                    return foreign;
-                }
-                case 4:
-                    return redisAsyncConnect("127.0.0.1", 1); // refused by the OS
-                default:
-                    return redisAsyncConnect("127.0.0.1", port);
-                }
+                if (role == sse::redis_role::subscriber) return tcp_context(port);
+                auto const i = static_cast<std::size_t>(call++);
+                return i < refusals.size() ? refusals[i].make() : tcp_context(port);
             };
-            return std::make_shared<sse::redis_adapter>(ex, std::move(o));
-        });
+        }));
         REQUIRE(eventually([&] { return a.synced(); }));
-        CHECK(a.state().connect_failures == 5);
-        CHECK(call == 6);
+        CHECK(a.state().connect_failures == refusals.size());
+        CHECK(call == static_cast<int>(refusals.size()) + 1);
     }
     {
         std::lock_guard<std::mutex> lock(m);
-        REQUIRE(errors.size() >= 5);
-        CHECK_THAT(errors[0], Catch::Matchers::Contains("returned no hiredis context"));
-        CHECK_THAT(errors[1], Catch::Matchers::Contains("threw: no master known yet"));
-        CHECK_THAT(errors[2], Catch::Matchers::Contains("connect or disconnect callback"));
-        CHECK_THAT(errors[3], Catch::Matchers::Contains("event library attached"));
-        CHECK_THAT(errors[4], Catch::Matchers::Contains("127.0.0.1:1"));
+        REQUIRE(errors.size() >= refusals.size());
+        for (std::size_t i = 0; i < refusals.size(); ++i) {
+            INFO(refusals[i].what);
+            CHECK_THAT(errors[i], Catch::Matchers::Contains(refusals[i].error));
+        }
     }
     // The foreign context was not touched; it is still ours to free.
     REQUIRE(foreign != nullptr);
@@ -278,16 +261,11 @@ TEST_CASE("redis app connections: contexts the adapter cannot use are failed att
 TEST_CASE("redis app connections: two contexts given up front", "[redis][app_connections]") {
     redis_process server;
     auto const prefix = fresh_prefix();
-    app_node b([&](net::any_io_executor ex) {
-        auto o = quiet_options(prefix);
-        o.url = server.url();
-        return std::make_shared<sse::redis_adapter>(ex, std::move(o));
-    });
+    app_node b(on_url(server.url(), prefix));
     SECTION("used first; without a factory a lost link stays down, local delivery goes on") {
         app_node a([&](net::any_io_executor ex) {
-            sse::redis_contexts given{redisAsyncConnect("127.0.0.1", server.port()),
-                                      redisAsyncConnect("127.0.0.1", server.port())};
-            return std::make_shared<sse::redis_adapter>(ex, given, quiet_options(prefix));
+            return std::make_shared<sse::redis_adapter>(ex, tcp_contexts(server.port()),
+                                                        test_options(prefix));
         });
         REQUIRE(eventually([&] { return a.synced() && b.synced(); }));
         b.emit("one");
@@ -308,11 +286,10 @@ TEST_CASE("redis app connections: two contexts given up front", "[redis][app_con
     SECTION("used first, then the factory reconnects") {
         tcp_factory factory{server.port()};
         app_node a([&](net::any_io_executor ex) {
-            sse::redis_contexts given{redisAsyncConnect("127.0.0.1", server.port()),
-                                      redisAsyncConnect("127.0.0.1", server.port())};
-            auto o = quiet_options(prefix);
+            auto o = test_options(prefix);
             o.connect = factory;
-            return std::make_shared<sse::redis_adapter>(ex, given, std::move(o));
+            return std::make_shared<sse::redis_adapter>(ex, tcp_contexts(server.port()),
+                                                        std::move(o));
         });
         REQUIRE(eventually([&] { return a.synced() && b.synced(); }));
         CHECK(*factory.publisher_calls + *factory.subscriber_calls == 0);
@@ -333,21 +310,26 @@ TEST_CASE("redis app connections: given contexts are freed even if never used; m
     auto const before = fd_count();
     auto const port = shared_redis_port();
     {
-        sse::redis_contexts given{redisAsyncConnect("127.0.0.1", port),
-                                  redisAsyncConnect("127.0.0.1", port)};
+        auto const given = tcp_contexts(port);
         CHECK(fd_count() == before + 2);
-        sse::redis_adapter a(io.get_executor(), given, quiet_options(fresh_prefix()));
+        sse::redis_adapter a(io.get_executor(), given, test_options(fresh_prefix()));
         a.close(); // at once: whether or not the strand attached them yet, they are freed
     }
     CHECK(io.drain());
     CHECK(fd_count() == before);
 
     net::io_context ioc;
-    auto* ac = redisAsyncConnect("127.0.0.1", port);
-    CHECK_THROWS_WITH((sse::redis_adapter(ioc.get_executor(), sse::redis_contexts{ac, ac})),
-                      Catch::Matchers::StartsWith("[sse.redis_contexts]"));
-    CHECK_THROWS_WITH((sse::redis_adapter(ioc.get_executor(), sse::redis_contexts{ac, nullptr})),
-                      Catch::Matchers::StartsWith("[sse.redis_contexts]"));
+    auto* ac = tcp_context(port);
+    struct misuse {
+        char const* what;
+        sse::redis_contexts given;
+    };
+    for (auto const& m :
+         {misuse{"one context twice", {ac, ac}}, misuse{"no subscriber context", {ac, nullptr}}}) {
+        INFO(m.what);
+        CHECK_THROWS_WITH((sse::redis_adapter(ioc.get_executor(), m.given)),
+                          Catch::Matchers::StartsWith("[sse.redis_contexts]"));
+    }
     redisAsyncFree(ac); // still ours after a throw
 }
 
@@ -361,21 +343,15 @@ TEST_CASE("redis app connections: hiredis 1.x contexts made with REDIS_OPT_NOAUT
     auto const port = server.port();
     auto const before = fd_count();
     {
-        app_node a([&](net::any_io_executor ex) {
-            auto o = quiet_options(prefix);
+        app_node a(with_options(prefix, [port](sse::redis_options& o) {
             o.connect = [port](sse::redis_role) {
                 redisOptions ro{};
                 REDIS_OPTIONS_SET_TCP(&ro, "127.0.0.1", port);
                 ro.options |= REDIS_OPT_NOAUTOFREE;
                 return redisAsyncConnectWithOptions(&ro);
             };
-            return std::make_shared<sse::redis_adapter>(ex, std::move(o));
-        });
-        app_node b([&](net::any_io_executor ex) {
-            auto o = quiet_options(prefix);
-            o.url = server.url();
-            return std::make_shared<sse::redis_adapter>(ex, std::move(o));
-        });
+        }));
+        app_node b(on_url(server.url(), prefix));
         REQUIRE(eventually([&] { return a.synced() && b.synced(); }));
         server.kill();
         REQUIRE(eventually([&] { return !a.state().connected; }));

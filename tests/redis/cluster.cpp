@@ -97,23 +97,13 @@ struct sse_client {
     std::string id;
 };
 
-sse::redis_options node_options(std::string const& url, std::string const& prefix) {
-    sse::redis_options o;
-    o.url = url;
-    o.channel_prefix = prefix;
-    o.reconnect_min = std::chrono::milliseconds(20);
-    o.reconnect_max = std::chrono::milliseconds(200);
-    o.log = [](sse::redis_log_level, std::string_view) {};
-    return o;
-}
-
 // Three nodes on the shared redis-server, with a channel prefix of their own.
 struct cluster {
     cluster()
         : prefix("c" + sse::detail::random_id(8))
-        , a(node_options(shared_redis_url(), prefix))
-        , b(node_options(shared_redis_url(), prefix))
-        , c(node_options(shared_redis_url(), prefix)) {}
+        , a(test_options(shared_redis_url(), prefix))
+        , b(test_options(shared_redis_url(), prefix))
+        , c(test_options(shared_redis_url(), prefix)) {}
 
     std::string prefix;
     server_node a, b, c;
@@ -282,8 +272,8 @@ TEST_CASE("redis cluster: garbage published with redis-cli is counted and ignore
 TEST_CASE("redis cluster: Redis killed and restarted mid-stream", "[redis][cluster][restart]") {
     redis_process server;
     auto prefix = "r" + sse::detail::random_id(8);
-    server_node a(node_options(server.url(), prefix));
-    server_node b(node_options(server.url(), prefix));
+    server_node a(test_options(server.url(), prefix));
+    server_node b(test_options(server.url(), prefix));
     sse_client a1(a, "live");
     sse_client b1(b, "live");
     REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
@@ -326,7 +316,7 @@ TEST_CASE("redis cluster: Redis killed and restarted mid-stream", "[redis][clust
 TEST_CASE("redis cluster: a wrong password is a clear error; the node still serves locally",
           "[redis][cluster]") {
     redis_process server({"--requirepass", "sesame"});
-    auto o = node_options("redis://:open@127.0.0.1:" + std::to_string(server.port()),
+    auto o = test_options("redis://:open@127.0.0.1:" + std::to_string(server.port()),
                           "w" + sse::detail::random_id(8));
     server_node a(o);
     sse_client a1(a, "r");

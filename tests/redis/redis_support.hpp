@@ -1,14 +1,20 @@
 // tests/redis/redis_support.hpp - what the Redis tests share: where the fixture's
 // redis-server listens, private redis-server processes for tests that kill or configure
-// their own, an io_context on a thread, bounded waits, and a descriptor count.
+// their own, an io_context on a thread, bounded waits, a descriptor count, hiredis contexts
+// and adapter options for a test, and an adapter node with a host standing in for the server.
 #ifndef SSE_TESTS_REDIS_SUPPORT_HPP
 #define SSE_TESTS_REDIS_SUPPORT_HPP
+
+#include <sse/redis_adapter.hpp>
+
+#include "support/catch.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 
+#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
 #include <dirent.h>
@@ -279,6 +285,63 @@ inline unsigned short shared_redis_port() {
 inline std::string shared_redis_url() {
     return "redis://127.0.0.1:" + std::to_string(shared_redis_port());
 }
+
+/// A new hiredis context to 127.0.0.1:`port` (the adapter's to own once given to it).
+inline redisAsyncContext* tcp_context(unsigned short port) {
+    return redisAsyncConnect("127.0.0.1", port);
+}
+
+/// Two of them, for `redis_adapter(ex, redis_contexts, opts)`.
+inline sse::redis_contexts tcp_contexts(unsigned short port) {
+    return sse::redis_contexts{tcp_context(port), tcp_context(port)};
+}
+
+/// Adapter options for a test: a channel prefix of its own, quick reconnects, no log. The URL
+/// stays the default (a test sets it, or a connect factory).
+inline sse::redis_options test_options(std::string const& prefix) {
+    sse::redis_options o;
+    o.channel_prefix = prefix;
+    o.reconnect_min = std::chrono::milliseconds(20);
+    o.reconnect_max = std::chrono::milliseconds(200);
+    o.log = [](sse::redis_log_level, std::string_view) {};
+    return o;
+}
+
+/// The same on `url`.
+inline sse::redis_options test_options(std::string const& url, std::string const& prefix) {
+    auto o = test_options(prefix);
+    o.url = url;
+    return o;
+}
+
+/** One node of the adapter tests: an io_context on its own thread, as a separate process
+    would have, a `Host` standing in for the server, the adapter `make(executor)` returns
+    (attached to the host), and a `Local` delivery for its emits. Destroyed, it closes the
+    adapter; nothing of it may then be left pending on the io_context.
+*/
+template <class Host, class Local>
+struct adapter_node {
+    template <class Make>
+    explicit adapter_node(Make&& make)
+        : host(std::make_shared<Host>()) {
+        adapter = make(io.get_executor());
+        adapter->attach(host);
+    }
+    ~adapter_node() {
+        adapter->close();
+        CHECK(io.drain());
+        adapter.reset();
+    }
+    adapter_node(adapter_node const&) = delete;
+    adapter_node& operator=(adapter_node const&) = delete;
+
+    sse::redis_state state() const { return adapter->state(); }
+
+    io_thread io;
+    std::shared_ptr<Host> host;
+    std::shared_ptr<sse::redis_adapter> adapter;
+    Local local;
+};
 
 } // namespace redis_test
 

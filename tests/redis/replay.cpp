@@ -78,16 +78,6 @@ struct history_node {
     unsigned short port = 0;
 };
 
-sse::redis_options node_options(std::string const& url, std::string const& prefix) {
-    sse::redis_options o;
-    o.url = url;
-    o.channel_prefix = prefix;
-    o.reconnect_min = std::chrono::milliseconds(20);
-    o.reconnect_max = std::chrono::milliseconds(200);
-    o.log = [](sse::redis_log_level, std::string_view) {};
-    return o;
-}
-
 // A client: connects, checks the connection event.
 struct client {
     client(history_node& n, std::string const& rooms, std::string const& last_id = {})
@@ -132,8 +122,8 @@ std::string redis_client_id(unsigned short port, std::string const& name) {
 TEST_CASE("redis replay: missed events from two nodes replayed on the other node, in order, once",
           "[redis][replay]") {
     auto prefix = "h" + sse::detail::random_id(8);
-    history_node a(node_options(shared_redis_url(), prefix), history());
-    history_node b(node_options(shared_redis_url(), prefix), history());
+    history_node a(test_options(shared_redis_url(), prefix), history());
+    history_node b(test_options(shared_redis_url(), prefix), history());
     REQUIRE(a.redis->sequences(history()));
     client a1(a, "live");
     client watch(b, "live"); // sees everything, in the shared order
@@ -187,8 +177,8 @@ TEST_CASE("redis replay: missed events from two nodes replayed on the other node
 TEST_CASE("redis replay: two nodes emitting to one room at once; every client sees one order",
           "[redis][replay]") {
     auto prefix = "h" + sse::detail::random_id(8);
-    history_node a(node_options(shared_redis_url(), prefix), history(1000));
-    history_node b(node_options(shared_redis_url(), prefix), history(1000));
+    history_node a(test_options(shared_redis_url(), prefix), history(1000));
+    history_node b(test_options(shared_redis_url(), prefix), history(1000));
     std::vector<std::unique_ptr<client>> clients;
     clients.push_back(std::make_unique<client>(a, "r"));
     clients.push_back(std::make_unique<client>(a, "r,x"));
@@ -247,8 +237,8 @@ TEST_CASE("redis replay: two nodes emitting to one room at once; every client se
 
 TEST_CASE("redis replay: resets when history cannot cover the gap", "[redis][replay]") {
     auto prefix = "h" + sse::detail::random_id(8);
-    history_node a(node_options(shared_redis_url(), prefix), history(5));
-    history_node b(node_options(shared_redis_url(), prefix), history(5));
+    history_node a(test_options(shared_redis_url(), prefix), history(5));
+    history_node b(test_options(shared_redis_url(), prefix), history(5));
     client watch(b, "r");
     REQUIRE(eventually([&] { return a.synced(1) && b.synced(3); }));
     a.ns->to("r").emit("e", 0);
@@ -289,7 +279,7 @@ TEST_CASE("redis replay: resets when history cannot cover the gap", "[redis][rep
 TEST_CASE("redis replay: history unavailable while Redis is down", "[redis][replay]") {
     redis_process server;
     auto prefix = "h" + sse::detail::random_id(8);
-    history_node a(node_options(server.url(), prefix), history());
+    history_node a(test_options(server.url(), prefix), history());
     client watch(a, "r");
     REQUIRE(eventually([&] { return a.synced(2); }));
     a.ns->to("r").emit("e", 0);
@@ -303,8 +293,8 @@ TEST_CASE("redis replay: history unavailable while Redis is down", "[redis][repl
 TEST_CASE("redis replay: a node whose subscriber dropped recovers what it missed",
           "[redis][replay][gap]") {
     auto prefix = "h" + sse::detail::random_id(8);
-    history_node a(node_options(shared_redis_url(), prefix), history());
-    history_node b(node_options(shared_redis_url(), prefix), history());
+    history_node a(test_options(shared_redis_url(), prefix), history());
+    history_node b(test_options(shared_redis_url(), prefix), history());
     client b1(b, "r");
     client b2(b, "q");
     REQUIRE(eventually([&] { return a.synced(1) && b.synced(5); }));
@@ -354,8 +344,8 @@ TEST_CASE("redis replay: a node whose subscriber dropped recovers what it missed
 TEST_CASE("redis replay: a room joined later replays that room only, never a broadcast twice",
           "[redis][replay]") {
     auto prefix = "h" + sse::detail::random_id(8);
-    history_node a(node_options(shared_redis_url(), prefix), history());
-    history_node b(node_options(shared_redis_url(), prefix), history());
+    history_node a(test_options(shared_redis_url(), prefix), history());
+    history_node b(test_options(shared_redis_url(), prefix), history());
     client watch(b, "r,late");
     REQUIRE(eventually([&] { return a.synced(1) && b.synced(4); }));
     a.ns->to("r").emit("e", "r0");
@@ -384,8 +374,8 @@ TEST_CASE("redis replay: scripts go by SHA-1; a SCRIPT FLUSH loses no emit", "[r
           sse::detail::redis_script_sha1(sse::detail::redis_append_script));
     CHECK(sse::detail::redis_script_sha1("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
     auto prefix = "h" + sse::detail::random_id(8);
-    history_node a(node_options(server.url(), prefix), history());
-    history_node b(node_options(server.url(), prefix), history());
+    history_node a(test_options(server.url(), prefix), history());
+    history_node b(test_options(server.url(), prefix), history());
     client watch(b, "r");
     REQUIRE(eventually([&] { return a.synced(1) && b.synced(3); }));
     for (int i = 0; i < 5; ++i)
@@ -409,8 +399,8 @@ TEST_CASE("redis replay: scripts go by SHA-1; a SCRIPT FLUSH loses no emit", "[r
 TEST_CASE("redis replay: a subscriber gap longer than the history resets only that room",
           "[redis][replay][gap]") {
     auto prefix = "h" + sse::detail::random_id(8);
-    history_node a(node_options(shared_redis_url(), prefix), history(3));
-    history_node b(node_options(shared_redis_url(), prefix), history(3));
+    history_node a(test_options(shared_redis_url(), prefix), history(3));
+    history_node b(test_options(shared_redis_url(), prefix), history(3));
     client b1(b, "r");
     client b2(b, "q");
     REQUIRE(eventually([&] { return a.synced(1) && b.synced(5); }));
@@ -446,8 +436,8 @@ TEST_CASE("redis replay: a subscriber gap longer than the history resets only th
 TEST_CASE("redis replay: an emit from a node with history off takes none of the shared ids",
           "[redis][replay]") {
     auto prefix = "h" + sse::detail::random_id(8);
-    history_node plain(node_options(shared_redis_url(), prefix), history(0));
-    history_node b(node_options(shared_redis_url(), prefix), history());
+    history_node plain(test_options(shared_redis_url(), prefix), history(0));
+    history_node b(test_options(shared_redis_url(), prefix), history());
     client watch(b, "r");
     REQUIRE(eventually([&] { return plain.synced(1) && b.synced(3); }));
     plain.ns->to("r").emit("e", "plain");

@@ -76,6 +76,33 @@ std::uint64_t id_of(sse_event const& e) {
     return std::stoull(e.id);
 }
 
+/// A reader that stopped reading, and how many events flooded it.
+struct stalled {
+    opened slow;
+    int sent = 0;
+};
+
+/** Opens a reader of "/s" that stops reading (a 4 KiB receive buffer), runs `prime(reader)`,
+    then floods: `emit(seq)` for seq = 0, 1, ... until the server has dropped one more slow
+    consumer, or `limit` times.
+*/
+template <class Emit, class Prime>
+stalled stall_and_flood(fixture& f, tracked const& t, int limit, Emit&& emit, Prime&& prime,
+                        reader_options ro = {}) {
+    ro.receive_buffer = 4096;
+    stalled s{f.open("/s", {}, ro)};
+    prime(s.slow);
+    auto const dropped = t.ended_with(sse::error::slow_consumer);
+    for (; s.sent < limit && t.ended_with(sse::error::slow_consumer) == dropped; ++s.sent)
+        emit(s.sent);
+    return s;
+}
+
+template <class Emit>
+stalled stall_and_flood(fixture& f, tracked const& t, int limit, Emit&& emit) {
+    return stall_and_flood(f, t, limit, std::forward<Emit>(emit), [](opened&) {});
+}
+
 } // namespace
 
 TEST_CASE(
@@ -143,22 +170,23 @@ TEST_CASE("the disconnect policy ends the stream with a retry hint at an event b
     fixture f(opts);
     auto& ns = f.ns("/s");
     tracked t(ns, {"room"});
-    reader_options tiny;
-    tiny.receive_buffer = 4096;
-    tiny.timeout = 10s;
-    auto slow = f.open("/s", {}, tiny);
     std::string const payload(8 * 1024, 'q');
-    // One event surely on its way (in the kernel) before the flood: on a loaded machine the
-    // flood can otherwise fill the queue before the first write starts, and all is dropped.
-    auto c = ns.find_client(slow.id);
-    REQUIRE(c);
-    ns.to("room").emit("big", sse::text(payload));
-    REQUIRE(eventually([&] { return c->buffered_bytes() == 0; }));
-    int sent = 1;
-    while (t.ended() == 0 && sent < 5000) {
-        ns.to("room").emit("big", sse::text(payload));
-        ++sent;
-    }
+    reader_options ro;
+    ro.timeout = 10s; // for its reads once it wakes up
+    auto s = stall_and_flood(
+        f, t, 4999, [&](int) { ns.to("room").emit("big", sse::text(payload)); },
+        [&](opened& r) {
+            // One event surely on its way (in the kernel) before the flood: on a loaded machine
+            // the flood can otherwise fill the queue before the first write starts, and all is
+            // dropped.
+            auto c = ns.find_client(r.id);
+            REQUIRE(c);
+            ns.to("room").emit("big", sse::text(payload));
+            REQUIRE(eventually([&] { return c->buffered_bytes() == 0; }));
+        },
+        ro);
+    auto& slow = s.slow;
+    int const sent = 1 + s.sent;
     REQUIRE(eventually([&] { return t.ended() == 1; }));
     CHECK(t.ended_with(sse::error::slow_consumer) == 1);
     CHECK(ns.stats().slow_consumers == 1);
@@ -317,18 +345,18 @@ TEST_CASE("conflate: events without a key (personal emits) are never dropped sil
     fixture f(opts);
     auto& ns = f.ns("/s");
     tracked t(ns, {"r"});
-    reader_options tiny;
-    tiny.receive_buffer = 4096;
-    auto slow = f.open("/s", {}, tiny);
-    auto c = ns.find_client(slow.id);
-    REQUIRE(c);
     std::string const payload(8 * 1024, 'x');
-    int sent = 0;
-    while (t.ended() == 0 && sent < 5000) {
-        c->emit("personal", sse::text(payload));
-        ++sent;
-        CHECK(c->buffered_bytes() <= opts.max_buffered_bytes);
-    }
+    sse::client_ptr c;
+    auto const kept = stall_and_flood(
+        f, t, 5000,
+        [&](int) {
+            c->emit("personal", sse::text(payload));
+            CHECK(c->buffered_bytes() <= opts.max_buffered_bytes);
+        },
+        [&](opened& r) {
+            c = ns.find_client(r.id);
+            REQUIRE(c);
+        });
     REQUIRE(eventually([&] { return t.ended() == 1; }));
     CHECK(t.ended_with(sse::error::slow_consumer) == 1);
     CHECK(ns.stats().slow_consumers == 1);
@@ -356,22 +384,19 @@ TEST_CASE("per-room policy: a conflated score room keeps a lagging reader, a los
                     std::invalid_argument);
 
     tracked t(ns, {"score", "commentary"});
-    reader_options tiny;
-    tiny.receive_buffer = 4096;
     std::string const padding(1024, '.');
-    // ~2 MiB (32 times the budget) to `rooms`, or until one more slow consumer was dropped.
+    // A stalled reader, then ~2 MiB (32 times the budget) to `rooms`, or until one more slow
+    // consumer was dropped.
     auto flood = [&](std::vector<std::string> const& rooms, std::string const& tag) {
-        auto const dropped = t.ended_with(sse::error::slow_consumer);
-        for (long seq = 0; seq < 2000 && t.ended_with(sse::error::slow_consumer) == dropped;
-             ++seq) {
+        auto emit = [&](int seq) {
             ns.to(rooms).emit("update", sse::text(tag + " " + std::to_string(seq) + " " + padding));
             if (seq % 100 == 0) CHECK(t.max_buffered() <= opts.max_buffered_bytes);
-        }
+        };
+        return stall_and_flood(f, t, 2000, emit).slow;
     };
 
     {
-        auto slow = f.open("/s", {}, tiny);
-        flood({"score"}, "score");
+        auto slow = flood({"score"}, "score");
         CHECK(t.ended() == 0);
         // It resumes and ends up with the newest score.
         int const big = 4 * 1024 * 1024;
@@ -391,23 +416,20 @@ TEST_CASE("per-room policy: a conflated score room keeps a lagging reader, a los
 
     {
         // Commentary is not conflated: a stalled reader is dropped.
-        auto slow = f.open("/s", {}, tiny);
-        flood({"commentary"}, "commentary");
+        auto slow = flood({"commentary"}, "commentary");
         REQUIRE(eventually([&] { return t.ended_with(sse::error::slow_consumer) == 1; }));
         CHECK(slow.reader.closed(5s));
     }
     {
         // An event to both rooms is not conflated either.
-        auto slow = f.open("/s", {}, tiny);
-        flood({"score", "commentary"}, "both");
+        auto slow = flood({"score", "commentary"}, "both");
         REQUIRE(eventually([&] { return t.ended_with(sse::error::slow_consumer) == 2; }));
     }
     // Without the override, score updates are no longer conflated.
     ns.clear_slow_consumer_policy("score");
     CHECK(ns.slow_consumer_policy("score") == sse::slow_consumer_policy::disconnect);
     {
-        auto slow = f.open("/s", {}, tiny);
-        flood({"score"}, "score");
+        auto slow = flood({"score"}, "score");
         REQUIRE(eventually([&] { return t.ended_with(sse::error::slow_consumer) == 3; }));
     }
     CHECK(ns.stats().slow_consumers == 3);

@@ -15,226 +15,52 @@
 //
 // Environment: SSE_SOAK_SECONDS (churn phase, default 60), SSE_SOAK_CLIENTS (concurrent
 // clients, default 400). scripts/sanitize.sh runs it short.
-#include "integration/fixture.hpp"
 #include "security/security_support.hpp"
-
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
-
-#include <sys/resource.h>
+#include "soak/soak_client.hpp"
 
 #include <charconv>
-#include <cstdlib>
-#include <future>
 #include <iostream>
 #include <random>
 
 using namespace sse_test;
+using namespace sse_test::soak;
 
 namespace {
 
 constexpr int room_count = 24;
-constexpr int broadcast_room = -1;
-constexpr std::size_t slot(int room) {
-    return static_cast<std::size_t>(room + 1);
-}
 
-long env_or(char const* name, long fallback) {
-    if (char const* v = std::getenv(name)) {
-        long x = std::strtol(v, nullptr, 10);
-        if (x > 0) return x;
-    }
-    return fallback;
-}
-
-void raise_fd_limit() {
-    rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
-/// Counters shared by all clients (written on the client thread, read anywhere).
-struct soak_totals {
-    std::atomic<std::uint64_t> connects{0};
-    std::atomic<std::uint64_t> admitted{0};
-    std::atomic<std::uint64_t> events{0};
-    std::atomic<std::uint64_t> errors{0};
-    std::atomic<std::uint64_t> ended_by_server{0};
-    std::atomic<std::uint64_t> left{0};
-    std::mutex m;
-    std::vector<std::string> samples;
-
-    void error(std::string what) {
-        ++errors;
-        std::lock_guard<std::mutex> lock(m);
-        if (samples.size() < 20) samples.push_back(std::move(what));
-    }
-};
-
-/// One browser-like client on the client io_context (all its state lives on that thread).
-class soak_client : public std::enable_shared_from_this<soak_client> {
+/// A client whose events carry "<room> <seq>": per room, every seq follows the previous one.
+class soak_client final : public stream_client {
 public:
     soak_client(net::io_context& ioc, soak_totals& totals, unsigned short port,
                 std::vector<int> pre, std::vector<int> post)
-        : sock_(ioc)
-        , timer_(ioc)
-        , totals_(totals)
-        , port_(port)
-        , pre_(std::move(pre))
-        , post_(std::move(post))
-        , last_(slot(room_count), -1) {
-        mine_.assign(slot(room_count), false);
-        mine_[slot(broadcast_room)] = true;
-        for (int r : pre_)
-            mine_[slot(r)] = true;
-        for (int r : post_)
-            mine_[slot(r)] = true;
-    }
-
-    /// Connects; leaves after `lifetime` (zero: stays), with a reset when `abrupt`.
-    void start(std::chrono::milliseconds lifetime, bool abrupt) {
-        ++totals_.connects;
-        abrupt_ = abrupt;
-        net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"), port_);
-        sock_.async_connect(ep, [self = shared_from_this(), lifetime](beast::error_code ec) {
-            if (ec) {
-                self->totals_.error("connect: " + ec.message());
-                self->done_ = true;
-                return;
-            }
-            self->on_connect(lifetime);
-        });
-    }
-
-    /// Leaves now (the client closes its side).
-    void leave() {
-        if (done_ || leaving_) return;
-        leaving_ = true;
-        timer_.cancel();
-        beast::error_code ec;
-        if (abrupt_) sock_.set_option(net::socket_base::linger(true, 0), ec);
-        sock_.close(ec);
-        ++totals_.left;
-    }
-
-    /// Stays until the end: the final check applies to it. (Its leave timer may have fired
-    /// already, with the handler queued: the flag stops that handler.)
-    void keep() {
-        stays_ = true;
-        timer_.cancel();
-    }
-
-    bool done() const noexcept { return done_; }
-    bool admitted() const noexcept { return admitted_; }
-    bool leaving() const noexcept { return leaving_; }
+        : stream_client(ioc, totals, port, room_count, std::move(pre), std::move(post))
+        , last_(slot(room_count), -1) {}
 
     /// Whether this client has seen `final[r]` for every room it is in and has seen events of.
     /// Rooms it has seen nothing of must have seen nothing (the final markers reach them).
     bool complete(std::vector<long> const& final) const {
-        for (std::size_t s = 0; s < mine_.size(); ++s)
-            if (mine_[s] && last_[s] != final[s]) return false;
+        for (int r = broadcast_room; r < room_count; ++r)
+            if (joined(r) && last_[slot(r)] != final[slot(r)]) return false;
         return true;
     }
     std::string describe(std::vector<long> const& final) const {
         std::string out;
-        for (std::size_t s = 0; s < mine_.size(); ++s)
-            if (mine_[s] && last_[s] != final[s])
-                out += " room " + std::to_string(static_cast<int>(s) - 1) + ": last " +
-                       std::to_string(last_[s]) + " of " + std::to_string(final[s]) + ";";
-        return out + (done_ ? " (ended)" : " (open)");
+        for (int r = broadcast_room; r < room_count; ++r)
+            if (joined(r) && last_[slot(r)] != final[slot(r)])
+                out += " room " + std::to_string(r) + ": last " + std::to_string(last_[slot(r)]) +
+                       " of " + std::to_string(final[slot(r)]) + ";";
+        return out + end_state();
     }
 
 private:
-    void on_connect(std::chrono::milliseconds lifetime) {
-        beast::error_code ec;
-        sock_.set_option(net::ip::tcp::no_delay(true), ec);
-        request_ = "GET /soak?pre=" + list(pre_) + "&post=" + list(post_) +
-                   " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
-        net::async_write(sock_, net::buffer(request_),
-                         [self = shared_from_this()](beast::error_code e, std::size_t) {
-                             if (e) return self->on_end(e);
-                             self->do_read();
-                         });
-        if (lifetime.count() > 0) {
-            timer_.expires_after(lifetime);
-            timer_.async_wait([self = shared_from_this()](beast::error_code e) {
-                if (!e && !self->stays_) self->leave();
-            });
-        }
-    }
-
-    static std::string list(std::vector<int> const& rooms) {
-        std::string out;
-        for (int r : rooms)
-            out += (out.empty() ? "" : ",") + std::to_string(r);
-        return out;
-    }
-
-    void do_read() {
-        sock_.async_read_some(net::buffer(buf_),
-                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                                  if (ec) return self->on_end(ec);
-                                  self->on_bytes(std::string_view(self->buf_.data(), n));
-                                  self->do_read();
-                              });
-    }
-
-    void on_end(beast::error_code ec) {
-        if (done_) return;
-        done_ = true;
-        if (!leaving_) {
-            ++totals_.ended_by_server;
-            if (expect_open_) totals_.error("stream ended by the server: " + ec.message());
-            beast::error_code ignored;
-            sock_.close(ignored);
-        }
-        timer_.cancel();
-    }
-
-    void on_bytes(std::string_view in) {
-        if (!head_done_) {
-            head_.append(in.data(), in.size());
-            auto end = head_.find("\r\n\r\n");
-            if (end == std::string::npos) return;
-            head_done_ = true;
-            if (head_.rfind("HTTP/1.1 200 ", 0) != 0)
-                totals_.error("status: " + head_.substr(0, 20));
-            parser_.feed(std::string_view(head_).substr(end + 4));
-            head_.clear();
-            head_.shrink_to_fit();
-        } else {
-            parser_.feed(in);
-        }
-        auto& q = parser_.events();
-        while (!q.empty()) {
-            on_event(q.front());
-            q.pop_front();
-        }
-    }
-
-    void on_event(sse_event const& e) {
-        if (e.event == "connection") {
-            admitted_ = true;
-            ++totals_.admitted;
-            return;
-        }
-        if (e.event != "e") return; // "flood" in the close test: counted by the server only
-        ++totals_.events;
-        std::uint64_t id = 0;
-        std::from_chars(e.id.data(), e.id.data() + e.id.size(), id);
-        if (id <= last_id_)
-            totals_.error("id " + std::to_string(id) + " after " + std::to_string(last_id_));
-        last_id_ = id;
+    void on_data(std::string const& data) override {
         int room = 0;
         long seq = 0;
-        auto sp = e.data.find(' ');
-        std::from_chars(e.data.data(), e.data.data() + sp, room);
-        std::from_chars(e.data.data() + sp + 1, e.data.data() + e.data.size(), seq);
-        if (room < broadcast_room || room >= room_count || !mine_[slot(room)]) {
+        auto sp = data.find(' ');
+        std::from_chars(data.data(), data.data() + sp, room);
+        std::from_chars(data.data() + sp + 1, data.data() + data.size(), seq);
+        if (!joined(room)) {
             totals_.error("event of room " + std::to_string(room) + " not joined");
             return;
         }
@@ -245,91 +71,8 @@ private:
         last = seq;
     }
 
-public:
-    bool expect_open_ = false; // set for the clients the final check applies to
-
-private:
-    net::ip::tcp::socket sock_;
-    net::steady_timer timer_;
-    soak_totals& totals_;
-    unsigned short port_;
-    std::vector<int> pre_, post_;
-    std::vector<bool> mine_;
     std::vector<long> last_;
-    std::uint64_t last_id_ = 0;
-    std::string request_;
-    std::string head_;
-    bool head_done_ = false;
-    bool admitted_ = false;
-    bool leaving_ = false;
-    bool done_ = false;
-    bool abrupt_ = false;
-    bool stays_ = false;
-    std::array<char, 16384> buf_{};
-    event_stream_parser parser_;
 };
-
-/// The client side: its own io_context on one thread.
-struct client_side {
-    client_side()
-        : work(net::make_work_guard(ioc))
-        , thread([this] { ioc.run(); }) {
-        // Asio creates its reactor's descriptors (epoll, eventfd, timerfd) on first use: do
-        // that now, so that they belong to the baseline.
-        net::ip::tcp::socket warm(ioc);
-        warm.open(net::ip::tcp::v4());
-        net::steady_timer t(ioc, std::chrono::hours(1));
-        t.async_wait([](beast::error_code) {});
-        t.cancel();
-        warm.close();
-    }
-    ~client_side() {
-        work.reset();
-        ioc.stop();
-        thread.join();
-    }
-    template <class F>
-    auto run(F&& f) {
-        using R = decltype(f());
-        std::packaged_task<R()> task(std::forward<F>(f));
-        auto fut = task.get_future();
-        net::post(ioc, [&task] { task(); });
-        return fut.get();
-    }
-    net::io_context ioc;
-    net::executor_work_guard<net::io_context::executor_type> work;
-    std::thread thread;
-};
-
-std::vector<int> parse_rooms(std::string_view s) {
-    std::vector<int> out;
-    while (!s.empty()) {
-        auto comma = s.find(',');
-        int r = -2;
-        std::from_chars(s.data(), s.data() + (comma == std::string_view::npos ? s.size() : comma),
-                        r);
-        if (r >= 0 && r < room_count) out.push_back(r);
-        s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
-    }
-    return out;
-}
-
-/// Joins rooms from the query: `pre` before admission (middleware), `post` after it.
-void install_room_joins(sse::namespace_& ns) {
-    ns.use([](sse::client& c, sse::next next) {
-        for (int r : parse_rooms(c.handshake().query("pre")))
-            c.join("room" + std::to_string(r));
-        next();
-    });
-    ns.on_connection([](sse::client_ptr c) {
-        for (int r : parse_rooms(c->handshake().query("post")))
-            c->join("room" + std::to_string(r));
-    });
-}
-
-std::string room_name(int r) {
-    return "room" + std::to_string(r);
-}
 
 std::uint64_t stats_slow_consumers(sse::namespace_& ns) {
     return ns.stats().slow_consumers;
@@ -348,7 +91,7 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
     opts.heartbeat_interval = std::chrono::milliseconds(500); // pings share the queues too
     auto f = std::make_unique<fixture>(opts, 2);
     auto& ns = f->ns("/soak");
-    install_room_joins(ns);
+    install_room_joins(ns, room_count);
     client_side cs;
     soak_totals totals;
 
@@ -357,43 +100,14 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
     std::size_t fds_peak = fds_baseline, rss_peak = rss_baseline;
 
     // ---- clients: the churn controller runs on the client thread --------------------------
-    std::vector<std::shared_ptr<soak_client>> live; // client thread only
     std::mt19937 rng(12345);
-    auto spawn = [&](bool stays) {
-        std::uniform_int_distribution<int> room(0, room_count - 1), count(1, 4), coin(0, 1);
-        std::vector<int> pre, post;
-        int const n = count(rng);
-        for (int i = 0; i < n; ++i) {
-            int r = room(rng);
-            if (std::find(pre.begin(), pre.end(), r) != pre.end() ||
-                std::find(post.begin(), post.end(), r) != post.end())
-                continue;
-            (coin(rng) ? pre : post).push_back(r);
-        }
+    churn<soak_client> churning(cs, target, 40, [&](bool stays) {
+        auto [pre, post] = random_rooms(rng, room_count, 4);
         auto c = std::make_shared<soak_client>(cs.ioc, totals, f->port, pre, post);
-        std::uniform_int_distribution<int> life(100, 3000);
-        c->start(std::chrono::milliseconds(stays ? 0 : life(rng)), coin(rng) == 1);
-        live.push_back(std::move(c));
-    };
-    std::atomic<bool> spawning{true};
-    net::steady_timer tick(cs.ioc);
-    std::function<void()> on_tick = [&] {
-        live.erase(std::remove_if(live.begin(), live.end(),
-                                  [](auto const& c) { return c->done() || c->leaving(); }),
-                   live.end());
-        for (int i = 0; spawning && live.size() < target && i < 40; ++i)
-            spawn(false);
-        tick.expires_after(20ms);
-        tick.async_wait([&](beast::error_code ec) {
-            if (!ec) on_tick();
-        });
-    };
-    cs.run([&] {
-        for (std::size_t i = 0; i < stayers; ++i)
-            spawn(true);
-        on_tick();
-        return 0;
+        start_churned(*c, rng, stays);
+        return c;
     });
+    churning.start(stayers);
 
     // ---- emitters: room r belongs to thread r % 3; thread 0 also broadcasts -----------------
     constexpr int emitter_count = 3;
@@ -436,23 +150,11 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
     }
 
     // ---- the end: stop churn and emits, then one final event per room -----------------------
-    spawning = false;
+    churning.spawning = false;
     emitting = false;
     for (auto& t : emitters)
         t.join();
-    std::vector<std::shared_ptr<soak_client>> survivors = cs.run([&] {
-        std::vector<std::shared_ptr<soak_client>> out;
-        for (auto& c : live) {
-            if (c->done() || c->leaving() || !c->admitted()) {
-                c->leave(); // not admitted yet: not part of the final check
-                continue;
-            }
-            c->keep();
-            c->expect_open_ = true;
-            out.push_back(c);
-        }
-        return out;
-    });
+    auto survivors = churning.survivors();
     // Clients that were still connecting are gone; every survivor saw its connection event
     // (so its rooms are joined): the final markers must reach it.
     for (int room = broadcast_room; room < room_count; ++room) {
@@ -463,36 +165,12 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
             ns.to(room_name(room))
                 .emit("e", sse::text(std::to_string(room) + " " + std::to_string(s)));
     }
-    bool const all_complete = eventually(
-        [&] {
-            return cs.run([&] {
-                for (auto const& c : survivors)
-                    if (!c->complete(seq)) return false;
-                return true;
-            });
-        },
-        30s);
-    if (!all_complete) {
-        auto why = cs.run([&] {
-            std::string out;
-            int shown = 0;
-            for (auto const& c : survivors)
-                if (!c->complete(seq) && shown++ < 5) out += c->describe(seq) + "\n";
-            return out;
-        });
-        FAIL_CHECK("survivors that missed events:\n" << why);
-    }
+    bool const all_complete = survivors_complete(cs, survivors, seq);
     auto const stats_at_end = ns.stats();
     auto const survivor_count = survivors.size();
 
     // ---- everyone leaves: descriptors and memory come back ----------------------------------
-    cs.run([&] {
-        tick.cancel();
-        for (auto& c : live)
-            c->leave();
-        live.clear();
-        return 0;
-    });
+    churning.end();
     survivors.clear();
     bool const drained = eventually([&] { return ns.client_count() == 0; }, 30s);
     CHECK(drained);
@@ -502,11 +180,7 @@ TEST_CASE("soak: churning clients, emits from three threads, nothing lost, nothi
     auto const elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    {
-        std::lock_guard<std::mutex> lock(totals.m);
-        for (auto const& s : totals.samples)
-            UNSCOPED_INFO("client error: " << s);
-    }
+    totals.report();
     CHECK(totals.errors == 0);
     CHECK(all_complete);
     CHECK(fds_back);
@@ -547,7 +221,7 @@ TEST_CASE("soak: server.close() during heavy traffic ends every stream; nothing 
     opts.max_buffered_bytes = 64u * 1024 * 1024;
     auto f = std::make_unique<fixture>(opts, 2);
     auto& ns = f->ns("/soak");
-    install_room_joins(ns);
+    install_room_joins(ns, room_count);
     client_side cs;
     soak_totals totals;
     auto const fds_baseline = fd_count();

@@ -23,144 +23,40 @@
 // Environment: SSE_SOAK_REDIS_SECONDS, else SSE_SOAK_SECONDS (scripts/sanitize.sh sets it),
 // else 40: the run's length (set-up and the end add a few seconds); SSE_SOAK_CLIENTS
 // (concurrent clients over both nodes, default 200).
-#include "integration/fixture.hpp"
 #include "redis/redis_support.hpp"
 #include "security/security_support.hpp"
+#include "soak/soak_client.hpp"
 
 #include <sse/redis_adapter.hpp>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
-
-#include <sys/resource.h>
-
 #include <array>
 #include <charconv>
-#include <cstdlib>
-#include <future>
 #include <iostream>
 #include <random>
 
 using namespace sse_test;
+using namespace sse_test::soak;
 
 namespace {
 
 constexpr int node_count = 2;
 constexpr int room_count = 12;
-constexpr int broadcast_room = -1;
 constexpr int slots = room_count + 1;
-constexpr std::size_t slot(int room) {
-    return static_cast<std::size_t>(room + 1);
-}
 // Index of (origin, room) in per-client tables.
 constexpr std::size_t key(int origin, int room) {
     return static_cast<std::size_t>(origin) * slots + slot(room);
 }
 constexpr std::size_t keys = node_count * slots;
 
-long env_or(char const* name, long fallback) {
-    if (char const* v = std::getenv(name)) {
-        long x = std::strtol(v, nullptr, 10);
-        if (x > 0) return x;
-    }
-    return fallback;
-}
-
-void raise_fd_limit() {
-    rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
-std::string room_name(int r) {
-    return "room" + std::to_string(r);
-}
-
-/// A gap a client saw in another node's events: seqs (after, before) exclusive were missing.
-struct gap {
-    int origin;
-    int room;
-    long after;
-    long before;
-};
-
-struct soak_totals {
-    std::atomic<std::uint64_t> connects{0};
-    std::atomic<std::uint64_t> admitted{0};
-    std::atomic<std::uint64_t> events{0};
-    std::atomic<std::uint64_t> errors{0};
-    std::atomic<std::uint64_t> ended_by_server{0};
-    std::mutex m;
-    std::vector<std::string> samples;
-    std::vector<gap> gaps;
-
-    void error(std::string what) {
-        ++errors;
-        std::lock_guard<std::mutex> lock(m);
-        if (samples.size() < 20) samples.push_back(std::move(what));
-    }
-    void record(gap g) {
-        std::lock_guard<std::mutex> lock(m);
-        gaps.push_back(g);
-    }
-};
-
-/// One client of node `node` (all its state lives on the client thread).
-class soak_client : public std::enable_shared_from_this<soak_client> {
+/// One client of node `node`, whose events carry "<origin> <room> <seq>".
+class soak_client final : public stream_client {
 public:
     soak_client(net::io_context& ioc, soak_totals& totals, int node, unsigned short port,
                 std::vector<int> pre, std::vector<int> post)
-        : sock_(ioc)
-        , timer_(ioc)
-        , totals_(totals)
+        : stream_client(ioc, totals, port, room_count, std::move(pre), std::move(post))
         , node_(node)
-        , port_(port)
-        , pre_(std::move(pre))
-        , post_(std::move(post))
-        , last_(keys, -1) {
-        mine_.assign(slots, false);
-        mine_[slot(broadcast_room)] = true;
-        for (int r : pre_)
-            mine_[slot(r)] = true;
-        for (int r : post_)
-            mine_[slot(r)] = true;
-    }
+        , last_(keys, -1) {}
 
-    void start(std::chrono::milliseconds lifetime, bool abrupt) {
-        ++totals_.connects;
-        abrupt_ = abrupt;
-        net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"), port_);
-        sock_.async_connect(ep, [self = shared_from_this(), lifetime](beast::error_code ec) {
-            if (ec) {
-                self->totals_.error("connect: " + ec.message());
-                self->done_ = true;
-                return;
-            }
-            self->on_connect(lifetime);
-        });
-    }
-
-    void leave() {
-        if (done_ || leaving_) return;
-        leaving_ = true;
-        timer_.cancel();
-        beast::error_code ec;
-        if (abrupt_) sock_.set_option(net::socket_base::linger(true, 0), ec);
-        sock_.close(ec);
-    }
-
-    void keep() {
-        stays_ = true;
-        timer_.cancel();
-    }
-
-    bool done() const noexcept { return done_; }
-    bool admitted() const noexcept { return admitted_; }
-    bool leaving() const noexcept { return leaving_; }
     std::uint64_t local_events() const noexcept { return local_events_; }
     std::uint64_t remote_events() const noexcept { return remote_events_; }
     long last(int origin, int room) const { return last_[key(origin, room)]; }
@@ -169,116 +65,35 @@ public:
     bool complete(std::vector<long> const& final) const {
         for (int o = 0; o < node_count; ++o)
             for (int r = broadcast_room; r < room_count; ++r)
-                if (mine_[slot(r)] && last_[key(o, r)] != final[key(o, r)]) return false;
+                if (joined(r) && last_[key(o, r)] != final[key(o, r)]) return false;
         return true;
     }
     std::string describe(std::vector<long> const& final) const {
         std::string out = "node " + std::to_string(node_) + ":";
         for (int o = 0; o < node_count; ++o)
             for (int r = broadcast_room; r < room_count; ++r)
-                if (mine_[slot(r)] && last_[key(o, r)] != final[key(o, r)])
+                if (joined(r) && last_[key(o, r)] != final[key(o, r)])
                     out += " origin " + std::to_string(o) + " room " + std::to_string(r) +
                            ": last " + std::to_string(last_[key(o, r)]) + " of " +
                            std::to_string(final[key(o, r)]) + ";";
-        return out + (done_ ? " (ended)" : " (open)");
+        return out + end_state();
     }
-
-    bool expect_open_ = false;
 
 private:
-    void on_connect(std::chrono::milliseconds lifetime) {
-        beast::error_code ec;
-        sock_.set_option(net::ip::tcp::no_delay(true), ec);
-        request_ = "GET /soak?pre=" + list(pre_) + "&post=" + list(post_) +
-                   " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
-        net::async_write(sock_, net::buffer(request_),
-                         [self = shared_from_this()](beast::error_code e, std::size_t) {
-                             if (e) return self->on_end(e);
-                             self->do_read();
-                         });
-        if (lifetime.count() > 0) {
-            timer_.expires_after(lifetime);
-            timer_.async_wait([self = shared_from_this()](beast::error_code e) {
-                if (!e && !self->stays_) self->leave();
-            });
-        }
-    }
-
-    static std::string list(std::vector<int> const& rooms) {
-        std::string out;
-        for (int r : rooms)
-            out += (out.empty() ? "" : ",") + std::to_string(r);
-        return out;
-    }
-
-    void do_read() {
-        sock_.async_read_some(net::buffer(buf_),
-                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                                  if (ec) return self->on_end(ec);
-                                  self->on_bytes(std::string_view(self->buf_.data(), n));
-                                  self->do_read();
-                              });
-    }
-
-    void on_end(beast::error_code ec) {
-        if (done_) return;
-        done_ = true;
-        if (!leaving_) {
-            ++totals_.ended_by_server;
-            if (expect_open_) totals_.error("stream ended by the server: " + ec.message());
-            beast::error_code ignored;
-            sock_.close(ignored);
-        }
-        timer_.cancel();
-    }
-
-    void on_bytes(std::string_view in) {
-        if (!head_done_) {
-            head_.append(in.data(), in.size());
-            auto end = head_.find("\r\n\r\n");
-            if (end == std::string::npos) return;
-            head_done_ = true;
-            if (head_.rfind("HTTP/1.1 200 ", 0) != 0)
-                totals_.error("status: " + head_.substr(0, 20));
-            parser_.feed(std::string_view(head_).substr(end + 4));
-            head_.clear();
-            head_.shrink_to_fit();
-        } else {
-            parser_.feed(in);
-        }
-        auto& q = parser_.events();
-        while (!q.empty()) {
-            on_event(q.front());
-            q.pop_front();
-        }
-    }
-
-    void on_event(sse_event const& e) {
-        if (e.event == "connection") {
-            admitted_ = true;
-            ++totals_.admitted;
-            return;
-        }
-        if (e.event != "e") return;
-        ++totals_.events;
-        std::uint64_t id = 0;
-        std::from_chars(e.id.data(), e.id.data() + e.id.size(), id);
-        if (id <= last_id_)
-            totals_.error("id " + std::to_string(id) + " after " + std::to_string(last_id_));
-        last_id_ = id;
+    void on_data(std::string const& data) override {
         int origin = -1, room = -2;
         long seq = -1;
-        char const* p = e.data.data();
-        char const* end = p + e.data.size();
+        char const* p = data.data();
+        char const* end = p + data.size();
         p = std::from_chars(p, end, origin).ptr;
         if (p < end) p = std::from_chars(p + 1, end, room).ptr;
         if (p < end) std::from_chars(p + 1, end, seq);
         if (origin < 0 || origin >= node_count || room < broadcast_room || room >= room_count ||
             seq < 0) {
-            totals_.error("malformed data '" + e.data + "'");
+            totals_.error("malformed data '" + data + "'");
             return;
         }
-        if (!mine_[slot(room)]) {
+        if (!joined(room)) {
             totals_.error("event of room " + std::to_string(room) + " not joined");
             return;
         }
@@ -297,83 +112,11 @@ private:
         last = std::max(last, seq);
     }
 
-    net::ip::tcp::socket sock_;
-    net::steady_timer timer_;
-    soak_totals& totals_;
     int node_;
-    unsigned short port_;
-    std::vector<int> pre_, post_;
-    std::vector<bool> mine_;
     std::vector<long> last_;
-    std::uint64_t last_id_ = 0;
     std::uint64_t local_events_ = 0;
     std::uint64_t remote_events_ = 0;
-    std::string request_;
-    std::string head_;
-    bool head_done_ = false;
-    bool admitted_ = false;
-    bool leaving_ = false;
-    bool done_ = false;
-    bool abrupt_ = false;
-    bool stays_ = false;
-    std::array<char, 16384> buf_{};
-    event_stream_parser parser_;
 };
-
-struct client_side {
-    client_side()
-        : work(net::make_work_guard(ioc))
-        , thread([this] { ioc.run(); }) {
-        // Asio's reactor descriptors belong to the baseline.
-        net::ip::tcp::socket warm(ioc);
-        warm.open(net::ip::tcp::v4());
-        net::steady_timer t(ioc, std::chrono::hours(1));
-        t.async_wait([](beast::error_code) {});
-        t.cancel();
-        warm.close();
-    }
-    ~client_side() {
-        work.reset();
-        ioc.stop();
-        thread.join();
-    }
-    template <class F>
-    auto run(F&& f) {
-        using R = decltype(f());
-        std::packaged_task<R()> task(std::forward<F>(f));
-        auto fut = task.get_future();
-        net::post(ioc, [&task] { task(); });
-        return fut.get();
-    }
-    net::io_context ioc;
-    net::executor_work_guard<net::io_context::executor_type> work;
-    std::thread thread;
-};
-
-std::vector<int> parse_rooms(std::string_view s) {
-    std::vector<int> out;
-    while (!s.empty()) {
-        auto comma = s.find(',');
-        int r = -2;
-        std::from_chars(s.data(), s.data() + (comma == std::string_view::npos ? s.size() : comma),
-                        r);
-        if (r >= 0 && r < room_count) out.push_back(r);
-        s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
-    }
-    return out;
-}
-
-void install_room_joins(sse::namespace_& ns) {
-    ns.use([](sse::client& c, sse::next next) {
-        for (int r : parse_rooms(c.handshake().query("pre")))
-            c.join(room_name(r));
-        next();
-    });
-    ns.on_connection([](sse::client_ptr c) {
-        for (int r : parse_rooms(c->handshake().query("post")))
-            c->join(room_name(r));
-    });
-}
 
 /// One node: the app (fixture: server, listener, io_context on its own thread) and its
 /// Redis adapter.
@@ -390,7 +133,7 @@ struct soak_node {
         adapter = std::make_shared<sse::redis_adapter>(f->ts.get_executor(), o);
         f->io->adapter(adapter);
         ns = &f->ns("/soak");
-        install_room_joins(*ns);
+        install_room_joins(*ns, room_count);
     }
     static sse::options options() {
         auto o = quiet_options();
@@ -471,45 +214,16 @@ TEST_CASE("soak: Redis killed and restarted under churn and emits from two nodes
     std::size_t fds_peak = fds_baseline, rss_peak = rss_baseline;
 
     // ---- churn on both nodes (client thread) ---------------------------------------------------
-    std::vector<std::shared_ptr<soak_client>> live;
     std::mt19937 rng(4242);
-    auto spawn = [&](bool stays) {
-        std::uniform_int_distribution<int> room(0, room_count - 1), count(1, 3), coin(0, 1);
-        std::vector<int> pre, post;
-        int const n = count(rng);
-        for (int i = 0; i < n; ++i) {
-            int r = room(rng);
-            if (std::find(pre.begin(), pre.end(), r) != pre.end() ||
-                std::find(post.begin(), post.end(), r) != post.end())
-                continue;
-            (coin(rng) ? pre : post).push_back(r);
-        }
-        int const node = coin(rng);
+    churn<soak_client> churning(cs, target, 20, [&](bool stays) {
+        auto [pre, post] = random_rooms(rng, room_count, 3);
+        int const node = std::uniform_int_distribution<int>(0, 1)(rng);
         auto c = std::make_shared<soak_client>(
             cs.ioc, totals, node, nodes[static_cast<std::size_t>(node)]->f->port, pre, post);
-        std::uniform_int_distribution<int> life(100, 3000);
-        c->start(std::chrono::milliseconds(stays ? 0 : life(rng)), coin(rng) == 1);
-        live.push_back(std::move(c));
-    };
-    std::atomic<bool> spawning{true};
-    net::steady_timer tick(cs.ioc);
-    std::function<void()> on_tick = [&] {
-        live.erase(std::remove_if(live.begin(), live.end(),
-                                  [](auto const& c) { return c->done() || c->leaving(); }),
-                   live.end());
-        for (int i = 0; spawning && live.size() < target && i < 20; ++i)
-            spawn(false);
-        tick.expires_after(20ms);
-        tick.async_wait([&](beast::error_code ec) {
-            if (!ec) on_tick();
-        });
-    };
-    cs.run([&] {
-        for (std::size_t i = 0; i < stayers; ++i)
-            spawn(true);
-        on_tick();
-        return 0;
+        start_churned(*c, rng, stays);
+        return c;
     });
+    churning.start(stayers);
 
     // ---- emitters: two threads per node; thread k of a node owns rooms r % 2 == k -----------
     std::vector<std::atomic<long>> seq(keys); // last seq emitted, per (origin, room)
@@ -633,46 +347,17 @@ TEST_CASE("soak: Redis killed and restarted under churn and emits from two nodes
     }
 
     // ---- the end: stop, then one final event per origin and room -----------------------------
-    spawning = false;
+    std::vector<std::shared_ptr<soak_client>> const probe_list(probes.begin(), probes.end());
+    churning.spawning = false;
     emitting = false;
     for (auto& t : emitters)
         t.join();
-    auto survivors = cs.run([&] {
-        std::vector<std::shared_ptr<soak_client>> out(probes.begin(), probes.end());
-        for (auto& c : live) {
-            if (c->done() || c->leaving() || !c->admitted()) {
-                c->leave();
-                continue;
-            }
-            c->keep();
-            c->expect_open_ = true;
-            out.push_back(c);
-        }
-        return out;
-    });
+    auto survivors = churning.survivors(probe_list);
     for (int origin = 0; origin < node_count; ++origin)
         for (int room = broadcast_room; room < room_count; ++room)
             emit(origin, room);
     auto const final = snapshot();
-    bool const all_complete = eventually(
-        [&] {
-            return cs.run([&] {
-                for (auto const& c : survivors)
-                    if (!c->complete(final)) return false;
-                return true;
-            });
-        },
-        30s);
-    if (!all_complete) {
-        auto why = cs.run([&] {
-            std::string out;
-            int shown = 0;
-            for (auto const& c : survivors)
-                if (!c->complete(final) && shown++ < 5) out += c->describe(final) + "\n";
-            return out;
-        });
-        FAIL_CHECK("survivors that missed events:\n" << why);
-    }
+    bool const all_complete = survivors_complete(cs, survivors, final);
 
     // ---- losses: where, how many, counted ----------------------------------------------------
     std::uint64_t gaps_outside = 0;
@@ -723,15 +408,7 @@ TEST_CASE("soak: Redis killed and restarted under churn and emits from two nodes
     auto const survivor_count = survivors.size();
 
     // ---- everyone leaves ---------------------------------------------------------------------
-    cs.run([&] {
-        tick.cancel();
-        for (auto& c : live)
-            c->leave();
-        for (auto& p : probes)
-            p->leave();
-        live.clear();
-        return 0;
-    });
+    churning.end(probe_list);
     auto survivors_kept = std::move(survivors);
     survivors.clear();
     bool const drained = eventually(
@@ -762,11 +439,7 @@ TEST_CASE("soak: Redis killed and restarted under churn and emits from two nodes
     auto const elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    {
-        std::lock_guard<std::mutex> lock(totals.m);
-        for (auto const& s : totals.samples)
-            UNSCOPED_INFO("client error: " << s);
-    }
+    totals.report();
     CHECK(totals.errors == 0);
     CHECK(gaps_outside == 0);
     CHECK(all_complete);
