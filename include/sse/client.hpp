@@ -131,8 +131,10 @@ private:
     // Ends the stream once, from any thread: the work is posted to the strand.
     // True for the call that started the close.
     bool close(error reason, bool graceful, event_ptr last = nullptr);
+    struct queued_close; // the posted half of close()
     void close_on_strand(error reason, bool graceful, event_ptr last);
     void fire_disconnect();
+    void drop_disconnect_handlers() noexcept;
     void arm_close_deadline();
 
     std::string id_;

@@ -3,7 +3,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <filesystem>
 #include <set>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 
 using namespace sse_test;
 
@@ -272,4 +278,36 @@ TEST_CASE("same namespace name gives the same namespace", "[connect]") {
     CHECK(&f.ns("/s") == &f.ns("/s"));
     CHECK(&f.ns("/s") != &f.ns("/t"));
     CHECK_THROWS_AS(f.io->of("no-slash"), std::invalid_argument);
+}
+
+namespace {
+/// The flags of this process's descriptor for the accepted end of `reader`'s connection
+/// (found in /proc/self/fd by its addresses), or -1 if there is none.
+int server_end_fd_flags(sse_reader const& reader) {
+    sockaddr_in mine{};
+    socklen_t len = sizeof mine;
+    if (::getsockname(reader.native_handle(), reinterpret_cast<sockaddr*>(&mine), &len) != 0)
+        return -1;
+    for (auto const& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        int const fd = std::atoi(entry.path().filename().c_str());
+        sockaddr_in peer{};
+        socklen_t plen = sizeof peer;
+        if (fd == reader.native_handle() ||
+            ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0 ||
+            peer.sin_family != AF_INET || peer.sin_port != mine.sin_port)
+            continue;
+        return ::fcntl(fd, F_GETFD);
+    }
+    return -1;
+}
+} // namespace
+
+TEST_CASE("a stream's socket is not inherited by a child the app execs", "[connect]") {
+    fixture f;
+    f.ns("/s");
+    sse_reader r(f.port, "/s");
+    REQUIRE(r.status() == 200);
+    int const flags = server_end_fd_flags(r);
+    REQUIRE(flags != -1);
+    CHECK((flags & FD_CLOEXEC) != 0);
 }

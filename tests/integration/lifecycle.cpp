@@ -386,6 +386,28 @@ TEST_CASE("stopping the io_context, then destroying the server, is safe", "[life
         CHECK(r.closed());
 }
 
+TEST_CASE("a close still queued when the io_context stops does not keep its client alive",
+          "[lifecycle][b12]") {
+    auto ts = std::make_unique<test_server>(1);
+    auto io = std::make_unique<sse::server>(ts->get_executor(), quiet_options());
+    auto& ns = io->of("/s");
+    auto port =
+        ts->listen([&](plain_stream&& s, request&& r) { ns.connect(std::move(s), std::move(r)); });
+    sse_reader r(port, "/s");
+    REQUIRE(r.status() == 200);
+    REQUIRE(eventually([&] { return ns.client_count() == 1; }));
+    auto c = ns.clients().front();
+    std::weak_ptr<sse::client> watch = c;
+    // A handler that holds its own client: a cycle that only the handler's end breaks.
+    c->on_disconnect([c](std::error_code) { (void)c->id(); });
+    ts->stop();
+    c->disconnect(); // posted to a stopped io_context: never runs
+    c.reset();
+    io.reset();
+    ts.reset(); // the queued close is destroyed here, and with it the handler
+    CHECK(watch.expired());
+}
+
 // ---- slow consumers ---------------------------------------------------------------------
 
 TEST_CASE("a client that never reads is dropped at max_buffered_bytes; others keep receiving",

@@ -14,6 +14,10 @@
 #include <array>
 #include <type_traits>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#endif
+
 namespace sse::detail {
 
 template <class T>
@@ -59,6 +63,12 @@ public:
         // delay (up to a delayed-ACK period, ~40 ms) to every event after the first.
         beast::error_code ec;
         socket_of(lowest).set_option(net::ip::tcp::no_delay(true), ec);
+#if defined(__unix__) || defined(__APPLE__)
+        // Asio opens sockets without SOCK_CLOEXEC: a child the app forks and execs would
+        // inherit the stream and keep it open after this process ends it.
+        if (int const fd = socket_of(lowest).native_handle(); fd >= 0)
+            ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC);
+#endif
         if constexpr (is_socket<Stream>::value) {
             // Set before any operation starts, so that Asio never changes the socket's state
             // (it would, for its own non-blocking mode) while another thread sends.

@@ -225,12 +225,44 @@ inline void client::on_read(std::error_code ec, std::size_t n) {
     do_read();
 }
 
+/// If the io_context stops before this runs, its destruction drops the disconnect handlers:
+/// they can never run then, and one that holds the client (directly or through what it
+/// captures) would keep it, and everything it holds, alive for good.
+struct client::queued_close {
+    std::shared_ptr<client> self;
+    error reason;
+    bool graceful;
+    event_ptr last;
+
+    queued_close(std::shared_ptr<client> c, error r, bool g, event_ptr l)
+        : self(std::move(c))
+        , reason(r)
+        , graceful(g)
+        , last(std::move(l)) {}
+    queued_close(queued_close&&) noexcept = default;
+    queued_close& operator=(queued_close&&) = delete;
+    ~queued_close() {
+        if (self) self->drop_disconnect_handlers(); // never ran
+    }
+    void operator()() {
+        auto c = std::move(self); // ran: the destructor has nothing to drop
+        c->close_on_strand(reason, graceful, std::move(last));
+    }
+};
+
 inline bool client::close(error reason, bool graceful, event_ptr last) {
     if (close_started_.exchange(true)) return false;
-    net::post(strand_, [self = shared_from_this(), reason, graceful, last = std::move(last)] {
-        self->close_on_strand(reason, graceful, last);
-    });
+    net::post(strand_, queued_close(shared_from_this(), reason, graceful, std::move(last)));
     return true;
+}
+
+inline void client::drop_disconnect_handlers() noexcept {
+    std::vector<std::function<void(std::error_code)>> handlers;
+    {
+        std::lock_guard<std::mutex> lock(queue_mutex_);
+        handlers.swap(disconnect_handlers_);
+    }
+    // Destroyed here, outside the lock: they may release the last reference to anything.
 }
 
 inline void client::close_on_strand(error reason, bool graceful, event_ptr last) {
