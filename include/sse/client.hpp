@@ -102,8 +102,9 @@ protected:
     // bytes taken, or would_block / an error. Never blocks.
     virtual std::size_t write_now(std::string_view bytes, std::error_code& ec) = 0;
 
-    // Called by the transport, on the strand.
-    void on_read(std::error_code ec, std::size_t n);
+    // Called by the transport, on the strand (with an error, from anywhere). False: stop
+    // reading, the stream is closing.
+    bool on_read(std::error_code ec, std::size_t n);
     void on_write(std::error_code ec);
 
 private:

@@ -6,6 +6,7 @@
 
 #include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/basic_stream.hpp>
@@ -40,15 +41,24 @@ void disarm_timeout(beast::basic_stream<Protocol, Executor, RatePolicy>& s) noex
     s.expires_never();
 }
 
+// Where a read that stays pending puts its bytes; a plain socket reads into the stack instead.
+template <bool Pending>
+struct read_storage {
+    std::array<char, 32> read_buffer_{}; // only drained: nothing is expected after the request
+};
+template <>
+struct read_storage<false> {};
+
 /** The only place that knows the stream type: everything else sees `sse::client`, so plain
     and TLS clients share one namespace and one room.
 
-    A read stays pending for the life of the stream so that a peer's close is noticed at once.
+    A read (on a plain socket: a readiness wait) stays pending for the life of the stream so
+    that a peer's close is noticed at once.
     A plain socket also writes through (client::write_through_): an idle client's event is sent
     from the emitting thread.
 */
 template <class Stream>
-class stream_client final : public client {
+class stream_client final : public client, private read_storage<!is_socket<Stream>::value> {
 public:
     stream_client(Stream&& stream, std::shared_ptr<namespace_> const& ns, sse::handshake hs)
         : client(stream.get_executor(), ns, std::move(hs))
@@ -74,12 +84,51 @@ public:
 
 private:
     void do_read() override {
-        stream_.async_read_some(
-            net::buffer(read_buffer_),
-            net::bind_executor(strand_,
-                               [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                                   static_cast<stream_client&>(*self).on_read(ec, n);
-                               }));
+        if constexpr (is_socket<Stream>::value) {
+            // A plain socket keeps only a readiness wait pending (an op about a third the size
+            // of a read's, and no buffer): the socket is read, from the stack, when it wakes.
+            // The wait is armed before the socket is drained, so bytes that arrive in between
+            // still complete it (the reactor is edge-triggered: a wait armed after them would
+            // not see them).
+            stream_.async_wait(net::socket_base::wait_read,
+                               [self = shared_from_this()](beast::error_code ec) {
+                                   auto& me = static_cast<stream_client&>(*self);
+                                   if (ec) {
+                                       me.on_read(ec, 0); // cancelled by our close, or broken
+                                       return;
+                                   }
+                                   auto& strand = me.strand_;
+                                   net::dispatch(strand, [self = std::move(self)] {
+                                       static_cast<stream_client&>(*self).do_read();
+                                   });
+                               });
+            drain();
+        } else {
+            stream_.async_read_some(
+                net::buffer(this->read_buffer_),
+                net::bind_executor(
+                    strand_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                        auto& me = static_cast<stream_client&>(*self);
+                        if (me.on_read(ec, n)) me.do_read();
+                    }));
+        }
+    }
+
+    // Reads what the peer sent until the socket is empty (non-blocking, set in the
+    // constructor); on the strand, with the wait armed.
+    void drain() {
+        if (!stream_.non_blocking()) {
+            // Only if the constructor could not set it (a dead descriptor): a read could block.
+            on_read(make_error_code(std::errc::bad_file_descriptor), 0);
+            return;
+        }
+        std::array<char, 4096> buffer;
+        for (;;) {
+            beast::error_code ec;
+            std::size_t const n = stream_.read_some(net::buffer(buffer), ec);
+            if (ec == net::error::would_block || ec == net::error::try_again) return;
+            if (!on_read(ec, n)) return;
+        }
     }
 
     void do_write(std::vector<net::const_buffer> const& buffers) override {
@@ -116,7 +165,6 @@ private:
     }
 
     Stream stream_;
-    std::array<char, 32> read_buffer_{}; // only drained: nothing is expected after the request
 };
 
 /// A plain `beast::basic_stream` gives its socket up: its timers and rate policy (about half

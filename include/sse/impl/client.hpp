@@ -193,18 +193,18 @@ inline void client::on_write(std::error_code ec) {
     }
 }
 
-inline void client::on_read(std::error_code ec, std::size_t n) {
+inline bool client::on_read(std::error_code ec, std::size_t n) {
     if (ec) {
         close(error::peer_closed, false);
-        return;
+        return false;
     }
     // Nothing is expected after the request; tolerate a little (pipelining), then cut off.
     bytes_read_ += n;
     if (bytes_read_ > detail::max_inbound_bytes) {
         close(error::protocol_violation, false);
-        return;
+        return false;
     }
-    do_read();
+    return true;
 }
 
 inline bool client::close(error reason, bool graceful, event_ptr last) {
