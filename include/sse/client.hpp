@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -51,9 +52,9 @@ public:
     sse::handshake const& handshake() const noexcept { return handshake_; }
     /// The `Last-Event-ID` the browser sent when reconnecting ("" on a first connect).
     /// Also taken from a `lastEventId` query parameter, for clients that cannot set headers.
-    std::string_view last_event_id() const noexcept { return last_event_id_; }
+    std::string_view last_event_id() const noexcept;
     /// Name of the namespace this client belongs to.
-    std::string const& nsp() const noexcept { return nsp_name_; }
+    std::string const& nsp() const noexcept { return *nsp_name_; }
     /// True from admission until the stream ends.
     bool connected() const noexcept { return state_.load() == state::open; }
     /// Why the stream ended; empty while it is open or pending.
@@ -90,7 +91,7 @@ public:
     net::strand<net::any_io_executor> const& get_executor() const noexcept { return strand_; }
 
 protected:
-    enum class state { pending, open, closing, closed };
+    enum class state : std::uint8_t { pending, open, closing, closed };
 
     client(net::any_io_executor ex, std::shared_ptr<namespace_> const& ns, sse::handshake hs);
 
@@ -112,9 +113,10 @@ private:
     friend struct detail::admission;
 
     struct membership {
-        std::string name;
-        detail::room_state* room; // null until admitted
-        std::size_t index;        // position in room->members
+        std::unique_ptr<std::string> pending; // the name until admitted, then the room's own
+        detail::room_state* room;             // null until admitted
+        std::size_t index;                    // position in room->members
+        std::string_view name() const noexcept;
     };
 
     // Queue an event; false when the client is not taking events (or just overflowed).
@@ -127,12 +129,12 @@ private:
     void close_on_strand(error reason, bool graceful, event_ptr last);
     void fire_disconnect();
     void arm_close_deadline();
+    // The Last-Event-ID header, else the lastEventId query parameter, as sent.
+    static std::string_view sent_last_event_id(sse::handshake const& hs) noexcept;
 
     std::string id_;
-    std::string nsp_name_;
+    std::shared_ptr<std::string const> nsp_name_; // the namespace's own copy, shared
     sse::handshake handshake_;
-    std::string last_event_id_;
-    bool last_event_id_malformed_ = false;
     std::weak_ptr<namespace_> ns_;
 
 protected:
@@ -144,8 +146,15 @@ protected:
     bool write_through_ = false;
 
 private:
+    // The small fields side by side, where they pack into one word with write_through_.
     std::atomic<state> state_{state::pending};
     std::atomic<bool> close_started_{false};
+    bool last_event_id_malformed_ = false; // replay answers it with a reset
+    bool registered_ = false;              // guarded by the namespace's registry mutex
+    enum class replay_state : std::uint8_t { none, pending, done };
+    replay_state replay_ = replay_state::none; // guarded by the namespace's registry mutex
+    std::uint32_t bytes_read_ = 0;             // on the strand; capped at max_inbound_bytes
+    std::uint32_t all_index_ = 0;              // guarded by the namespace's registry mutex
 
     // Guarded by queue_mutex_.
     mutable std::mutex queue_mutex_;
@@ -158,14 +167,10 @@ private:
 
     // Guarded by the namespace's registry mutex.
     std::vector<membership> memberships_;
-    std::size_t all_index_ = 0;
     std::uint64_t seen_stamp_ = 0;
-    enum class replay_state { none, pending, done } replay_ = replay_state::none;
     std::uint64_t admitted_at_id_ = 0; // newest event id when admitted
     std::uint64_t except_stamp_ = 0;
-    bool registered_ = false;
 
-    std::size_t bytes_read_ = 0;                     // on the strand
     std::unique_ptr<net::steady_timer> close_timer_; // on the strand, only while closing
 };
 

@@ -203,6 +203,7 @@ private:
     void count_slow_consumer() noexcept { slow_consumers_.fetch_add(1, std::memory_order_relaxed); }
 
     std::string const name_;
+    std::shared_ptr<std::string const> const shared_name_; // what clients keep for nsp()
     options const opts_;
     std::atomic<bool> closed_{false};
 
