@@ -189,7 +189,6 @@ client_ptr namespace_::connect(Stream&& stream, beast::http::request<Body, Field
     auto remote = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
     sse::handshake hs(req.base(), remote);
     auto c = detail::make_stream_client(std::move(stream), shared_from_this(), std::move(hs));
-    c->start();
     std::shared_ptr<std::vector<middleware> const> chain;
     {
         std::lock_guard<std::mutex> lock(handlers_mutex_);
