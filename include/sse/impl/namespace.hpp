@@ -470,7 +470,7 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     c.registered_ = true;
     c.all_index_ = static_cast<std::uint32_t>(all_.size());
     all_.push_back(c.shared_from_this());
-    by_id_.emplace(c.id(), &c);
+    by_id_.insert(&c);
     if (adapter_interest_) adapter_interest_->room_added(name_, c.id());
     auto pending = std::move(c.memberships_);
     c.memberships_.clear();
@@ -938,8 +938,8 @@ inline void namespace_::set_adapter(std::shared_ptr<adapter> a) {
     adapter_->namespace_added(name_);
     for (auto const& kv : rooms_)
         adapter_->room_added(name_, kv.first);
-    for (auto const& kv : by_id_)
-        adapter_->room_added(name_, kv.first);
+    for (auto const& c : all_) // every admitted client: its private room
+        adapter_->room_added(name_, c->id());
 }
 
 inline void namespace_::close() {
