@@ -8,6 +8,7 @@
 #include <boost/beast/http/message.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -70,9 +71,10 @@ private:
 
     // Items: 0 method, 1 target, then name and value of each header, then key and value of
     // each query parameter.
-    std::size_t header_count() const noexcept { return count(0); }
-    std::size_t query_count() const noexcept { return count(1); }
-    std::size_t count(std::size_t which) const noexcept;
+    std::size_t header_count() const noexcept { return word(0); }
+    std::size_t query_count() const noexcept { return word(1) & ~wide_offsets; }
+    static constexpr std::uint16_t wide_offsets = 0x8000; // in the query count
+    std::uint16_t word(std::size_t which) const noexcept;
     std::string_view item(std::size_t i) const noexcept;
     std::string_view header_item(std::size_t j, std::size_t part) const noexcept {
         return item(2 + 2 * j + part);
@@ -82,8 +84,8 @@ private:
     }
 
     // Every item in one block, which lives as long as the stream: the header and query counts
-    // and the end offset of each item (uint32 each), then the items' bytes back to back.
-    // One allocation instead of a string per name and value.
+    // (uint16), the end offset of each item (uint16, or uint32 once the bytes pass 64 KiB),
+    // then the items' bytes back to back. One allocation instead of a string per name and value.
     std::string data_;
     net::ip::tcp::endpoint remote_;
     unsigned version_ = 11;

@@ -80,7 +80,7 @@ handshake::handshake(beast::http::request_header<Fields> const& req, net::ip::tc
     // Sized first, so that the block is allocated once (decoding only shortens).
     std::string_view const method = req.method_string();
     std::string_view const target = req.target();
-    std::uint32_t headers = 0, params = 0;
+    std::uint16_t headers = 0, params = 0; // max_fields fits, with the top bit to spare
     std::size_t text = method.size() + target.size();
     for (auto const& f : req) {
         if (headers == max_fields) break; // bounded: a snapshot lives as long as the stream
@@ -91,23 +91,33 @@ handshake::handshake(beast::http::request_header<Fields> const& req, net::ip::tc
         text += k.size() + v.size();
         ++params;
     });
-    constexpr std::size_t w = sizeof(std::uint32_t);
+    // Offsets of 16 bits unless the bytes pass 64 KiB (the query's count says which).
+    bool const wide = text > 0xFFFF;
+    std::size_t const w = wide ? sizeof(std::uint32_t) : sizeof(std::uint16_t);
     std::size_t const items = 2 + 2 * (std::size_t{headers} + params);
-    std::size_t const table = (2 + items) * w;
+    std::size_t const table = 2 * sizeof(std::uint16_t) + items * w;
     data_.reserve(table + text);
     data_.resize(table);
     std::size_t next = 0; // the item whose end is written next
     auto const end_item = [&] {
-        auto const end = static_cast<std::uint32_t>(data_.size() - table);
-        std::memcpy(&data_[(2 + next++) * w], &end, w);
+        auto const end = data_.size() - table;
+        char* at = &data_[2 * sizeof(std::uint16_t) + next++ * w];
+        if (wide) {
+            auto const e = static_cast<std::uint32_t>(end);
+            std::memcpy(at, &e, sizeof e);
+        } else {
+            auto const e = static_cast<std::uint16_t>(end);
+            std::memcpy(at, &e, sizeof e);
+        }
     };
-    std::memcpy(&data_[0], &headers, w);
-    std::memcpy(&data_[w], &params, w);
+    std::uint16_t const flagged = params | (wide ? wide_offsets : 0);
+    std::memcpy(&data_[0], &headers, sizeof headers);
+    std::memcpy(&data_[sizeof headers], &flagged, sizeof flagged);
     data_ += method;
     end_item();
     data_ += target;
     end_item();
-    std::uint32_t h = 0;
+    std::uint16_t h = 0;
     for (auto const& f : req) {
         if (h++ == headers) break;
         auto const from = data_.size();
@@ -158,22 +168,31 @@ inline handshake::~handshake() {
     delete lists_.load();
 }
 
-inline std::size_t handshake::count(std::size_t which) const noexcept {
+inline std::uint16_t handshake::word(std::size_t which) const noexcept {
     if (data_.empty()) return 0;
-    std::uint32_t n;
+    std::uint16_t n;
     std::memcpy(&n, data_.data() + which * sizeof n, sizeof n);
     return n;
 }
 
 inline std::string_view handshake::item(std::size_t i) const noexcept {
     if (data_.empty()) return {};
-    constexpr std::size_t w = sizeof(std::uint32_t);
-    char const* table = data_.data() + 2 * w;
+    bool const wide = (word(1) & wide_offsets) != 0;
+    std::size_t const w = wide ? sizeof(std::uint32_t) : sizeof(std::uint16_t);
+    char const* table = data_.data() + 2 * sizeof(std::uint16_t);
     char const* text = table + (2 + 2 * (header_count() + query_count())) * w;
-    std::uint32_t begin = 0, end;
-    if (i > 0) std::memcpy(&begin, table + (i - 1) * w, w);
-    std::memcpy(&end, table + i * w, w);
-    return {text + begin, end - begin};
+    auto const end_of = [&](std::size_t k) -> std::size_t {
+        if (wide) {
+            std::uint32_t e;
+            std::memcpy(&e, table + k * w, sizeof e);
+            return e;
+        }
+        std::uint16_t e;
+        std::memcpy(&e, table + k * w, sizeof e);
+        return e;
+    };
+    std::size_t const begin = i == 0 ? 0 : end_of(i - 1);
+    return {text + begin, end_of(i) - begin};
 }
 
 inline handshake::field_lists const& handshake::lists() const noexcept {
