@@ -765,14 +765,15 @@ private:
         beast::error_code ec;
         stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
         stream_.expires_after(std::chrono::seconds(5));
-        stream_.async_read_some(net::buffer(drain_),
+        drain_ = std::make_unique<std::array<char, 4096>>();
+        stream_.async_read_some(net::buffer(*drain_),
                                 beast::bind_front_handler(&session::on_drain, shared_from_this()));
     }
 
     void on_drain(beast::error_code ec, std::size_t) {
         if (!ec)
             return stream_.async_read_some(
-                net::buffer(drain_),
+                net::buffer(*drain_),
                 beast::bind_front_handler(&session::on_drain, shared_from_this()));
         stream_.close();
     }
@@ -781,7 +782,9 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::shared_ptr<app> app_;
-    std::array<char, 4096> drain_{};
+    // Only while closing: a session that becomes an event stream never needs it, and 4 KiB
+    // in every session in flight fragments the heap between the clients' long-lived objects.
+    std::unique_ptr<std::array<char, 4096>> drain_;
 };
 
 //------------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -52,9 +53,9 @@ public:
     sse::handshake const& handshake() const noexcept { return handshake_; }
     /// The `Last-Event-ID` the browser sent when reconnecting ("" on a first connect).
     /// Also taken from a `lastEventId` query parameter, for clients that cannot set headers.
-    std::string_view last_event_id() const noexcept { return last_event_id_; }
+    std::string_view last_event_id() const noexcept;
     /// Name of the namespace this client belongs to.
-    std::string const& nsp() const noexcept { return nsp_name_; }
+    std::string const& nsp() const noexcept { return *nsp_name_; }
     /// True from admission until the stream ends.
     bool connected() const noexcept { return state_.load() == state::open; }
     /// Why the stream ended; empty while it is open or pending.
@@ -91,7 +92,7 @@ public:
     net::strand<net::any_io_executor> const& get_executor() const noexcept { return strand_; }
 
 protected:
-    enum class state { pending, open, closing, closed };
+    enum class state : std::uint8_t { pending, open, closing, closed };
 
     client(net::any_io_executor ex, std::shared_ptr<namespace_> const& ns, sse::handshake hs);
 
@@ -104,8 +105,9 @@ protected:
     virtual std::size_t write_now(std::vector<net::const_buffer> const& buffers,
                                   std::error_code& ec) = 0;
 
-    // Called by the transport, on the strand.
-    void on_read(std::error_code ec, std::size_t n);
+    // Called by the transport, on the strand (with an error, from anywhere). False: stop
+    // reading, the stream is closing.
+    bool on_read(std::error_code ec, std::size_t n);
     void on_write(std::error_code ec);
 
 private:
@@ -114,9 +116,10 @@ private:
     friend class detail::flush_queue<client>;
 
     struct membership {
-        std::string name;
-        detail::room_state* room; // null until admitted
-        std::size_t index;        // position in room->members
+        std::unique_ptr<std::string> pending; // the name until admitted, then the room's own
+        detail::room_state* room;             // null until admitted
+        std::size_t index;                    // position in room->members
+        std::string_view name() const noexcept;
     };
 
     // Queue an event; false when the client is not taking events (or just overflowed).
@@ -136,12 +139,12 @@ private:
     void fire_disconnect();
     void drop_disconnect_handlers() noexcept;
     void arm_close_deadline();
+    // The Last-Event-ID header, else the lastEventId query parameter, as sent.
+    static std::string_view sent_last_event_id(sse::handshake const& hs) noexcept;
 
     std::string id_;
-    std::string nsp_name_;
+    std::shared_ptr<std::string const> nsp_name_; // the namespace's own copy, shared
     sse::handshake handshake_;
-    std::string last_event_id_;
-    bool last_event_id_malformed_ = false;
     std::weak_ptr<namespace_> ns_;
 
 protected:
@@ -154,8 +157,15 @@ protected:
     detail::flush_queue<client>* flush_; // the namespace's; used only while it calls us
 
 private:
+    // The small fields side by side, where they pack into one word with write_through_.
     std::atomic<state> state_{state::pending};
     std::atomic<bool> close_started_{false};
+    bool last_event_id_malformed_ = false; // replay answers it with a reset
+    bool registered_ = false;              // guarded by the namespace's registry mutex
+    enum class replay_state : std::uint8_t { none, pending, done };
+    replay_state replay_ = replay_state::none; // guarded by the namespace's registry mutex
+    std::uint32_t bytes_read_ = 0;             // on the strand; capped at max_inbound_bytes
+    std::uint32_t all_index_ = 0;              // guarded by the namespace's registry mutex
 
     // Guarded by queue_mutex_.
     mutable std::mutex queue_mutex_;
@@ -168,14 +178,10 @@ private:
 
     // Guarded by the namespace's registry mutex.
     std::vector<membership> memberships_;
-    std::size_t all_index_ = 0;
     std::uint64_t seen_stamp_ = 0;
-    enum class replay_state { none, pending, done } replay_ = replay_state::none;
     std::uint64_t admitted_at_id_ = 0; // newest event id when admitted
     std::uint64_t except_stamp_ = 0;
-    bool registered_ = false;
 
-    std::size_t bytes_read_ = 0;                     // on the strand
     std::unique_ptr<net::steady_timer> close_timer_; // on the strand, only while closing
 };
 

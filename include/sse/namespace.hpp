@@ -6,6 +6,7 @@
 #include <sse/broadcast.hpp>
 #include <sse/client.hpp>
 #include <sse/detail/history.hpp>
+#include <sse/detail/id_index.hpp>
 #include <sse/middleware.hpp>
 #include <sse/options.hpp>
 
@@ -202,6 +203,7 @@ private:
     void count_slow_consumer() noexcept { slow_consumers_.fetch_add(1, std::memory_order_relaxed); }
 
     std::string const name_;
+    std::shared_ptr<std::string const> const shared_name_; // what clients keep for nsp()
     options const opts_;
     std::atomic<bool> closed_{false};
 
@@ -217,7 +219,7 @@ private:
     // The registry.
     mutable std::mutex registry_mutex_;
     std::vector<client_ptr> all_;
-    std::unordered_map<std::string_view, client*> by_id_;
+    detail::id_index<client> by_id_;
     std::unordered_map<std::string, std::unique_ptr<detail::room_state>> rooms_;
     std::shared_ptr<adapter> adapter_interest_; // adapter_ as seen under the registry lock
     std::uint64_t delivery_stamp_ = 0;          // de-duplicates recipients without allocating a set

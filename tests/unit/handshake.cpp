@@ -87,3 +87,37 @@ TEST_CASE("handshake: percent_decode and iequals", "[handshake]") {
     CHECK_FALSE(sse::detail::iequals("Content-Type", "Content-Typ"));
     CHECK_FALSE(sse::detail::iequals("a", "b"));
 }
+
+TEST_CASE("handshake: past 64 KiB of headers the offsets widen", "[handshake]") {
+    std::string const big(40000, 'v'); // Beast takes values up to 64 KiB: two make it pass
+    auto hs = snapshot("/s?after=big",
+                       {{"X-Before", "1"}, {"X-Big", big}, {"X-Big-Too", big}, {"X-After", "2"}});
+    CHECK(hs.header("x-before") == "1");
+    CHECK(hs.header("x-big") == big);
+    CHECK(hs.header("x-big-too") == big);
+    CHECK(hs.header("x-after") == "2");
+    CHECK(hs.query("after") == "big");
+    CHECK(hs.target() == "/s?after=big");
+    REQUIRE(hs.headers().size() == 4);
+    CHECK(hs.headers()[3].second == "2");
+}
+
+TEST_CASE("handshake: copies and moves keep every field", "[handshake]") {
+    auto hs = snapshot("/s?k=v", {{"A", "1"}});
+    CHECK(hs.headers().size() == 1); // the lists exist before the copy
+    sse::handshake copy(hs);
+    sse::handshake moved(std::move(hs));
+    for (auto const* h : {&copy, &moved}) {
+        CHECK(h->header("a") == "1");
+        CHECK(h->query("k") == "v");
+        CHECK(h->headers().size() == 1);
+        CHECK(h->query_params().size() == 1);
+        CHECK(h->remote_endpoint().port() == 54321);
+    }
+    sse::handshake assigned;
+    assigned = copy;
+    CHECK(assigned.header("a") == "1");
+    assigned = sse::handshake();
+    CHECK(assigned.header("a").empty());
+    CHECK(assigned.headers().empty());
+}

@@ -6,16 +6,23 @@
 
 #include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 
 #include <array>
+#include <optional>
 #include <type_traits>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
+#endif
+#if defined(__linux__)
+#include <unistd.h>
 #endif
 
 namespace sse::detail {
@@ -44,18 +51,33 @@ void disarm_timeout(beast::basic_stream<Protocol, Executor, RatePolicy>& s) noex
     s.expires_never();
 }
 
+// Where a read that stays pending puts its bytes; a plain socket reads into the stack instead.
+template <bool Pending>
+struct read_storage {
+    std::array<char, 32> read_buffer_{}; // only drained: nothing is expected after the request
+};
+template <>
+struct read_storage<false> {};
+
 /** The only place that knows the stream type: everything else sees `sse::client`, so plain
     and TLS clients share one namespace and one room.
 
-    A read stays pending for the life of the stream so that a peer's close is noticed at once.
+    A read (on a plain socket: a readiness wait) stays pending for the life of the stream so
+    that a peer's close is noticed at once.
     A plain socket also writes through (client::write_through_): its queued events are sent by
     the namespace's flush queue with a non-blocking send, from whichever io thread runs it.
 */
 template <class Stream>
-class stream_client final : public client {
+class stream_client final : public client, private read_storage<!is_socket<Stream>::value> {
 public:
     stream_client(Stream&& stream, std::shared_ptr<namespace_> const& ns, sse::handshake hs)
-        : client(stream.get_executor(), ns, std::move(hs))
+        : stream_client(std::move(stream), stream.get_executor(), ns, std::move(hs)) {}
+
+    // `ex`: what the client's strand runs on, when the stream's executor was stripped (see
+    // make_stream_client).
+    stream_client(Stream&& stream, net::any_io_executor ex, std::shared_ptr<namespace_> const& ns,
+                  sse::handshake hs)
+        : client(std::move(ex), ns, std::move(hs))
         , stream_(std::move(stream)) {
         auto& lowest = beast::get_lowest_layer(stream_);
         disarm_timeout(lowest);
@@ -84,12 +106,51 @@ public:
 
 private:
     void do_read() override {
-        stream_.async_read_some(
-            net::buffer(read_buffer_),
-            net::bind_executor(strand_,
-                               [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                                   static_cast<stream_client&>(*self).on_read(ec, n);
-                               }));
+        if constexpr (is_socket<Stream>::value) {
+            // A plain socket keeps only a readiness wait pending (an op about a third the size
+            // of a read's, and no buffer): the socket is read, from the stack, when it wakes.
+            // The wait is armed before the socket is drained, so bytes that arrive in between
+            // still complete it (the reactor is edge-triggered: a wait armed after them would
+            // not see them).
+            stream_.async_wait(net::socket_base::wait_read,
+                               [self = shared_from_this()](beast::error_code ec) {
+                                   auto& me = static_cast<stream_client&>(*self);
+                                   if (ec) {
+                                       me.on_read(ec, 0); // cancelled by our close, or broken
+                                       return;
+                                   }
+                                   auto& strand = me.strand_;
+                                   net::dispatch(strand, [self = std::move(self)] {
+                                       static_cast<stream_client&>(*self).do_read();
+                                   });
+                               });
+            drain();
+        } else {
+            stream_.async_read_some(
+                net::buffer(this->read_buffer_),
+                net::bind_executor(
+                    strand_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                        auto& me = static_cast<stream_client&>(*self);
+                        if (me.on_read(ec, n)) me.do_read();
+                    }));
+        }
+    }
+
+    // Reads what the peer sent until the socket is empty (non-blocking, set in the
+    // constructor); on the strand, with the wait armed.
+    void drain() {
+        if (!stream_.non_blocking()) {
+            // Only if the constructor could not set it (a dead descriptor): a read could block.
+            on_read(make_error_code(std::errc::bad_file_descriptor), 0);
+            return;
+        }
+        std::array<char, 4096> buffer;
+        for (;;) {
+            beast::error_code ec;
+            std::size_t const n = stream_.read_some(net::buffer(buffer), ec);
+            if (ec == net::error::would_block || ec == net::error::try_again) return;
+            if (!on_read(ec, n)) return;
+        }
     }
 
     void do_write(std::vector<net::const_buffer> const& buffers) override {
@@ -129,21 +190,68 @@ private:
     }
 
     Stream stream_;
-    std::array<char, 32> read_buffer_{}; // only drained: nothing is expected after the request
 };
 
+template <class Stream, class... Args>
+client_ptr start_stream_client(Stream&& s, Args&&... args) {
+    auto c = std::make_shared<stream_client<Stream>>(std::move(s), std::forward<Args>(args)...);
+    c->start();
+    return c;
+}
+
+#if defined(__linux__)
+/// The io_context under `ex` when that is all it is (maybe under a strand), else null.
+inline std::optional<net::io_context::executor_type>
+bare_io_context(net::any_io_executor const& ex) noexcept {
+    if (auto const* io = ex.target<net::io_context::executor_type>()) return *io;
+    if (auto const* s = ex.target<net::strand<net::io_context::executor_type>>())
+        return s->get_inner_executor();
+    return std::nullopt;
+}
+#endif
+
+/// Makes the client of `stream` and starts its reads.
+///
 /// A plain `beast::basic_stream` gives its socket up: its timers and rate policy (about half
 /// a kilobyte per stream) are of no use to an event stream, and the socket can write through.
+/// On Linux a socket on an io_context (or a strand of one) is also moved to the bare
+/// io_context's executor: 8 bytes instead of a 56-byte any_io_executor, in the socket and in
+/// the wait that stays pending. Its completions do not need the stream's executor: the client
+/// moves onto its own strand, which still wraps the stream's executor.
 template <class Protocol, class Executor>
-auto make_stream_client(beast::basic_stream<Protocol, Executor, beast::unlimited_rate_policy>&& s,
-                        std::shared_ptr<namespace_> const& ns, sse::handshake hs) {
-    using socket_type = net::basic_stream_socket<Protocol, Executor>;
-    return std::make_shared<stream_client<socket_type>>(s.release_socket(), ns, std::move(hs));
+client_ptr
+make_stream_client(beast::basic_stream<Protocol, Executor, beast::unlimited_rate_policy>&& s,
+                   std::shared_ptr<namespace_> const& ns, sse::handshake hs) {
+    auto socket = s.release_socket();
+#if defined(__linux__)
+    if constexpr (std::is_same_v<Executor, net::any_io_executor>) {
+        if (auto const io = bare_io_context(socket.get_executor())) {
+            // release() and assign() cost one epoll_ctl each; getsockname gives the protocol.
+            beast::error_code ec;
+            auto const protocol = socket.local_endpoint(ec).protocol();
+            net::any_io_executor ex = socket.get_executor();
+            if (!ec) {
+                auto const fd = socket.release(ec);
+                if (!ec) {
+                    net::basic_stream_socket<Protocol, net::io_context::executor_type> bare(*io);
+                    bare.assign(protocol, fd, ec);
+                    if (!ec)
+                        return start_stream_client(std::move(bare), std::move(ex), ns,
+                                                   std::move(hs));
+                    ::close(fd); // not registered (out of memory): the stream is lost, and
+                                 // the client below, on the closed socket, ends at once
+                }
+            }
+        }
+    }
+#endif
+    return start_stream_client(std::move(socket), ns, std::move(hs));
 }
 
 template <class Stream>
-auto make_stream_client(Stream&& s, std::shared_ptr<namespace_> const& ns, sse::handshake hs) {
-    return std::make_shared<stream_client<Stream>>(std::move(s), ns, std::move(hs));
+client_ptr make_stream_client(Stream&& s, std::shared_ptr<namespace_> const& ns,
+                              sse::handshake hs) {
+    return start_stream_client(std::move(s), ns, std::move(hs));
 }
 
 } // namespace sse::detail

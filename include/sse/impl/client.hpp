@@ -25,19 +25,31 @@ inline constexpr std::size_t max_inbound_bytes = 64 * 1024;
 inline client::client(net::any_io_executor ex, std::shared_ptr<namespace_> const& ns,
                       sse::handshake hs)
     : id_(detail::random_id())
-    , nsp_name_(ns->name())
+    , nsp_name_(ns->shared_name_)
     , handshake_(std::move(hs))
     , ns_(ns)
     , strand_(net::make_strand(std::move(ex)))
     , max_buffered_bytes_(ns->opts_.max_buffered_bytes)
     , close_timeout_(ns->opts_.close_timeout)
     , flush_(ns->flush_.get()) {
-    std::string_view last = handshake_.header("last-event-id");
-    if (last.empty()) last = handshake_.query("lastEventId");
-    if (detail::usable_last_event_id(last))
-        last_event_id_ = std::string(last);
-    else if (!last.empty())
-        last_event_id_malformed_ = true; // replay answers it with a reset, never a crash
+    std::string_view const last = sent_last_event_id(handshake_);
+    last_event_id_malformed_ = !last.empty() && !detail::usable_last_event_id(last);
+}
+
+inline std::string_view client::sent_last_event_id(sse::handshake const& hs) noexcept {
+    std::string_view last = hs.header("last-event-id");
+    if (last.empty()) last = hs.query("lastEventId");
+    return last;
+}
+
+inline std::string_view client::last_event_id() const noexcept {
+    // Read from the handshake, which the client keeps anyway, rather than kept twice.
+    std::string_view const last = sent_last_event_id(handshake_);
+    return last_event_id_malformed_ ? std::string_view{} : last;
+}
+
+inline std::string_view client::membership::name() const noexcept {
+    return room ? std::string_view(room->name) : std::string_view(*pending);
 }
 
 inline std::error_code client::disconnect_reason() const {
@@ -211,18 +223,18 @@ inline void client::on_write(std::error_code ec) {
     }
 }
 
-inline void client::on_read(std::error_code ec, std::size_t n) {
+inline bool client::on_read(std::error_code ec, std::size_t n) {
     if (ec) {
         close(error::peer_closed, false);
-        return;
+        return false;
     }
     // Nothing is expected after the request; tolerate a little (pipelining), then cut off.
     bytes_read_ += n;
     if (bytes_read_ > detail::max_inbound_bytes) {
         close(error::protocol_violation, false);
-        return;
+        return false;
     }
-    do_read();
+    return true;
 }
 
 /// If the io_context stops before this runs, its destruction drops the disconnect handlers:

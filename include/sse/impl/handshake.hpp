@@ -3,6 +3,9 @@
 #define SSE_IMPL_HANDSHAKE_HPP
 
 #include <cctype>
+#include <cstdint>
+#include <cstring>
+#include <memory>
 
 namespace sse {
 namespace detail {
@@ -16,15 +19,13 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
     return true;
 }
 
-inline std::string percent_decode(std::string_view in, bool plus_is_space) {
+inline void percent_decode_append(std::string& out, std::string_view in, bool plus_is_space) {
     auto hex = [](char c) -> int {
         if (c >= '0' && c <= '9') return c - '0';
         if (c >= 'a' && c <= 'f') return c - 'a' + 10;
         if (c >= 'A' && c <= 'F') return c - 'A' + 10;
         return -1;
     };
-    std::string out;
-    out.reserve(in.size());
     for (std::size_t i = 0; i < in.size(); ++i) {
         char c = in[i];
         if (c == '%' && i + 2 < in.size()) {
@@ -38,73 +39,208 @@ inline std::string percent_decode(std::string_view in, bool plus_is_space) {
         }
         out += (plus_is_space && c == '+') ? ' ' : c;
     }
+}
+
+inline std::string percent_decode(std::string_view in, bool plus_is_space) {
+    std::string out;
+    out.reserve(in.size());
+    percent_decode_append(out, in, plus_is_space);
     return out;
 }
 
 } // namespace detail
 
-template <class Fields>
-handshake::handshake(beast::http::request_header<Fields> const& req, net::ip::tcp::endpoint remote)
-    : method_(req.method_string())
-    , target_(req.target())
-    , version_(req.version())
-    , remote_(std::move(remote)) {
-    for (auto const& f : req) {
-        if (headers_.size() == max_fields) break; // bounded: a snapshot lives as long as the stream
-        std::string name(f.name_string());
-        for (auto& ch : name)
-            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        headers_.emplace_back(std::move(name), std::string(f.value()));
-    }
-    parse_query();
-}
-
-inline std::string_view handshake::header(std::string_view name) const noexcept {
-    for (auto const& [k, v] : headers_)
-        if (detail::iequals(k, name)) return v;
-    return {};
-}
-
-inline bool handshake::has_header(std::string_view name) const noexcept {
-    for (auto const& kv : headers_)
-        if (detail::iequals(kv.first, name)) return true;
-    return false;
-}
-
-inline std::string_view handshake::query(std::string_view key) const noexcept {
-    for (auto const& [k, v] : query_)
-        if (k == key) return v;
-    return {};
-}
-
-inline bool handshake::has_query(std::string_view key) const noexcept {
-    for (auto const& kv : query_)
-        if (kv.first == key) return true;
-    return false;
-}
-
-inline std::string_view handshake::path() const noexcept {
-    std::string_view t = target_;
-    return t.substr(0, t.find('?'));
-}
-
-inline void handshake::parse_query() {
-    std::string_view t = target_;
-    auto q = t.find('?');
+namespace detail {
+// Calls `fn(key, value)` for each query parameter of `target` (raw, not decoded), at most
+// `limit`: the parsing shared by the sizing and the filling pass.
+template <class Fn>
+void for_each_query_param(std::string_view target, std::size_t limit, Fn&& fn) {
+    auto q = target.find('?');
     if (q == std::string_view::npos) return;
-    std::string_view rest = t.substr(q + 1);
+    std::string_view rest = target.substr(q + 1);
     rest = rest.substr(0, rest.find('#'));
-    while (!rest.empty() && query_.size() < max_fields) {
+    std::size_t n = 0;
+    while (!rest.empty() && n < limit) {
         auto amp = rest.find('&');
         std::string_view pair = rest.substr(0, amp);
         rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
         if (pair.empty()) continue;
         auto eq = pair.find('=');
-        std::string_view k = pair.substr(0, eq);
-        std::string_view v =
-            eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
-        query_.emplace_back(detail::percent_decode(k, true), detail::percent_decode(v, true));
+        fn(pair.substr(0, eq),
+           eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
+        ++n;
     }
+}
+} // namespace detail
+
+template <class Fields>
+handshake::handshake(beast::http::request_header<Fields> const& req, net::ip::tcp::endpoint remote)
+    : remote_(std::move(remote))
+    , version_(req.version()) {
+    // Sized first, so that the block is allocated once (decoding only shortens).
+    std::string_view const method = req.method_string();
+    std::string_view const target = req.target();
+    std::uint16_t headers = 0, params = 0; // max_fields fits, with the top bit to spare
+    std::size_t text = method.size() + target.size();
+    for (auto const& f : req) {
+        if (headers == max_fields) break; // bounded: a snapshot lives as long as the stream
+        text += f.name_string().size() + f.value().size();
+        ++headers;
+    }
+    detail::for_each_query_param(target, max_fields, [&](std::string_view k, std::string_view v) {
+        text += k.size() + v.size();
+        ++params;
+    });
+    // Offsets of 16 bits unless the bytes pass 64 KiB (the query's count says which).
+    bool const wide = text > 0xFFFF;
+    std::size_t const w = wide ? sizeof(std::uint32_t) : sizeof(std::uint16_t);
+    std::size_t const items = 2 + 2 * (std::size_t{headers} + params);
+    std::size_t const table = 2 * sizeof(std::uint16_t) + items * w;
+    data_.reserve(table + text);
+    data_.resize(table);
+    std::size_t next = 0; // the item whose end is written next
+    auto const end_item = [&] {
+        auto const end = data_.size() - table;
+        char* at = &data_[2 * sizeof(std::uint16_t) + next++ * w];
+        if (wide) {
+            auto const e = static_cast<std::uint32_t>(end);
+            std::memcpy(at, &e, sizeof e);
+        } else {
+            auto const e = static_cast<std::uint16_t>(end);
+            std::memcpy(at, &e, sizeof e);
+        }
+    };
+    std::uint16_t const flagged = params | (wide ? wide_offsets : 0);
+    std::memcpy(&data_[0], &headers, sizeof headers);
+    std::memcpy(&data_[sizeof headers], &flagged, sizeof flagged);
+    data_ += method;
+    end_item();
+    data_ += target;
+    end_item();
+    std::uint16_t h = 0;
+    for (auto const& f : req) {
+        if (h++ == headers) break;
+        auto const from = data_.size();
+        data_ += f.name_string();
+        for (auto i = from; i < data_.size(); ++i)
+            data_[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(data_[i])));
+        end_item();
+        data_ += f.value();
+        end_item();
+    }
+    detail::for_each_query_param(target, max_fields, [&](std::string_view k, std::string_view v) {
+        detail::percent_decode_append(data_, k, true);
+        end_item();
+        detail::percent_decode_append(data_, v, true);
+        end_item();
+    });
+}
+
+inline handshake::handshake(handshake const& other)
+    : data_(other.data_)
+    , remote_(other.remote_)
+    , version_(other.version_) {}
+
+inline handshake::handshake(handshake&& other) noexcept
+    : data_(std::move(other.data_))
+    , remote_(other.remote_)
+    , version_(other.version_)
+    , lists_(other.lists_.exchange(nullptr)) {
+    other.data_.clear();
+}
+
+inline handshake& handshake::operator=(handshake const& other) {
+    if (this != &other) *this = handshake(other);
+    return *this;
+}
+
+inline handshake& handshake::operator=(handshake&& other) noexcept {
+    if (this == &other) return *this;
+    data_ = std::move(other.data_);
+    other.data_.clear();
+    remote_ = other.remote_;
+    version_ = other.version_;
+    delete lists_.exchange(other.lists_.exchange(nullptr));
+    return *this;
+}
+
+inline handshake::~handshake() {
+    delete lists_.load();
+}
+
+inline std::uint16_t handshake::word(std::size_t which) const noexcept {
+    if (data_.empty()) return 0;
+    std::uint16_t n;
+    std::memcpy(&n, data_.data() + which * sizeof n, sizeof n);
+    return n;
+}
+
+inline std::string_view handshake::item(std::size_t i) const noexcept {
+    if (data_.empty()) return {};
+    bool const wide = (word(1) & wide_offsets) != 0;
+    std::size_t const w = wide ? sizeof(std::uint32_t) : sizeof(std::uint16_t);
+    char const* table = data_.data() + 2 * sizeof(std::uint16_t);
+    char const* text = table + (2 + 2 * (header_count() + query_count())) * w;
+    auto const end_of = [&](std::size_t k) -> std::size_t {
+        if (wide) {
+            std::uint32_t e;
+            std::memcpy(&e, table + k * w, sizeof e);
+            return e;
+        }
+        std::uint16_t e;
+        std::memcpy(&e, table + k * w, sizeof e);
+        return e;
+    };
+    std::size_t const begin = i == 0 ? 0 : end_of(i - 1);
+    return {text + begin, end_of(i) - begin};
+}
+
+inline handshake::field_lists const& handshake::lists() const noexcept {
+    if (auto* l = lists_.load(std::memory_order_acquire)) return *l;
+    // Built once, by whichever reader comes first; a loser's copy is dropped. An allocation
+    // failure here ends the process, as it would have when the lists were built eagerly.
+    auto fresh = std::make_unique<field_lists>();
+    auto const nh = header_count(), nq = query_count();
+    fresh->headers.reserve(nh);
+    for (std::size_t j = 0; j < nh; ++j)
+        fresh->headers.emplace_back(header_item(j, 0), header_item(j, 1));
+    fresh->query.reserve(nq);
+    for (std::size_t j = 0; j < nq; ++j)
+        fresh->query.emplace_back(query_item(j, 0), query_item(j, 1));
+    field_lists* expected = nullptr;
+    if (lists_.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel,
+                                       std::memory_order_acquire))
+        return *fresh.release();
+    return *expected;
+}
+
+inline std::string_view handshake::header(std::string_view name) const noexcept {
+    for (std::size_t j = 0, n = header_count(); j < n; ++j)
+        if (detail::iequals(header_item(j, 0), name)) return header_item(j, 1);
+    return {};
+}
+
+inline bool handshake::has_header(std::string_view name) const noexcept {
+    for (std::size_t j = 0, n = header_count(); j < n; ++j)
+        if (detail::iequals(header_item(j, 0), name)) return true;
+    return false;
+}
+
+inline std::string_view handshake::query(std::string_view key) const noexcept {
+    for (std::size_t j = 0, n = query_count(); j < n; ++j)
+        if (query_item(j, 0) == key) return query_item(j, 1);
+    return {};
+}
+
+inline bool handshake::has_query(std::string_view key) const noexcept {
+    for (std::size_t j = 0, n = query_count(); j < n; ++j)
+        if (query_item(j, 0) == key) return true;
+    return false;
+}
+
+inline std::string_view handshake::path() const noexcept {
+    std::string_view t = target();
+    return t.substr(0, t.find('?'));
 }
 
 } // namespace sse

@@ -152,6 +152,7 @@ inline void next::operator()(reject r) const {
 inline namespace_::namespace_(private_tag, std::string name, options const& opts,
                               std::shared_ptr<adapter> a)
     : name_(std::move(name))
+    , shared_name_(std::make_shared<std::string const>(name_))
     , opts_(opts)
     , adapter_(std::move(a))
     , adapter_interest_(adapter_)
@@ -188,7 +189,6 @@ client_ptr namespace_::connect(Stream&& stream, beast::http::request<Body, Field
     auto remote = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
     sse::handshake hs(req.base(), remote);
     auto c = detail::make_stream_client(std::move(stream), shared_from_this(), std::move(hs));
-    c->start();
     std::shared_ptr<std::vector<middleware> const> chain;
     {
         std::lock_guard<std::mutex> lock(handlers_mutex_);
@@ -462,14 +462,14 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     c.enqueue(head_event);
     if (hello) c.enqueue(hello);
     c.registered_ = true;
-    c.all_index_ = all_.size();
+    c.all_index_ = static_cast<std::uint32_t>(all_.size());
     all_.push_back(c.shared_from_this());
-    by_id_.emplace(c.id(), &c);
+    by_id_.insert(&c);
     if (adapter_interest_) adapter_interest_->room_added(name_, c.id());
     auto pending = std::move(c.memberships_);
     c.memberships_.clear();
     for (auto const& m : pending)
-        add_member(c, m.name);
+        add_member(c, m.name());
     c.admitted_at_id_ = delivered_upto_;
     if (replay) {
         // Runs after the handler that admitted the client (and its on_connection handlers),
@@ -493,13 +493,13 @@ inline void namespace_::end_admission(client& c) {
 }
 
 inline bool namespace_::wants_replay(client const& c) const {
-    return (!c.last_event_id_.empty() || c.last_event_id_malformed_) && replay_enabled_.load() &&
+    return (!c.last_event_id().empty() || c.last_event_id_malformed_) && replay_enabled_.load() &&
            history_.enabled();
 }
 
 inline event_ptr namespace_::make_reset(client const& c, char const* why, std::uint64_t id) const {
     auto ev = encoded_event::make(
-        opts_.reset_event, nlohmann::json{{"reason", why}, {"lastEventId", c.last_event_id_}});
+        opts_.reset_event, nlohmann::json{{"reason", why}, {"lastEventId", c.last_event_id()}});
     if (id != 0) ev->stamp(id); // moves the browser's lastEventId to where live events resume
     return ev;
 }
@@ -512,8 +512,8 @@ inline void namespace_::run_replay(client& c) {
     std::vector<std::string> rooms;
     rooms.reserve(c.memberships_.size());
     for (auto const& m : c.memberships_)
-        rooms.push_back(m.name);
-    auto const last = detail::parse_event_id(c.last_event_id_);
+        rooms.emplace_back(m.name());
+    auto const last = detail::parse_event_id(c.last_event_id());
 
     if (sequenced_.load()) {
         // The shared history lives in the adapter: ask it, keep live events held meanwhile.
@@ -623,7 +623,7 @@ inline bool namespace_::had_already(client const& c, std::vector<std::string> co
     for (auto const& r : rooms) {
         if (r == c.id()) return true;
         for (auto const& m : c.memberships_)
-            if (m.name == r) return true;
+            if (m.name() == r) return true;
     }
     return false;
 }
@@ -632,7 +632,7 @@ inline bool namespace_::excluded(client const& c, std::vector<std::string> const
     for (auto const& x : except) {
         if (x == c.id()) return true;
         for (auto const& m : c.memberships_)
-            if (m.name == x) return true;
+            if (m.name() == x) return true;
     }
     return false;
 }
@@ -641,7 +641,7 @@ inline void namespace_::replay_late_join(client& c, std::string_view room) {
     // A room joined after the client's replay ran: replay that room's missed events that the
     // client could not have had already (not also sent to a room it was in, nor to everyone),
     // up to the newest id delivered now (later ones reach it live).
-    auto const last = detail::parse_event_id(c.last_event_id_);
+    auto const last = detail::parse_event_id(c.last_event_id());
     if (!last) return; // the first replay already told this client to reset
     if (sequenced_.load()) {
         auto a = adapter_interest_;
@@ -651,7 +651,7 @@ inline void namespace_::replay_late_join(client& c, std::string_view room) {
         had.reserve(c.memberships_.size() + 1);
         had.push_back(c.id()); // its private room
         for (auto const& m : c.memberships_)
-            had.push_back(m.name);
+            had.emplace_back(m.name());
         net::post(c.get_executor(), [self = shared_from_this(), who = c.shared_from_this(), a,
                                      room = std::string(room), after = *last,
                                      join_at = delivered_upto_, h = history_.options(),
@@ -698,14 +698,14 @@ inline void namespace_::unregister(client& c) {
     std::size_t i = c.all_index_;
     if (i + 1 != all_.size()) {
         all_[i] = std::move(all_.back());
-        all_[i]->all_index_ = i;
+        all_[i]->all_index_ = static_cast<std::uint32_t>(i);
     }
     all_.pop_back();
 }
 
 inline void namespace_::add_member(client& c, std::string_view room) {
     for (auto const& m : c.memberships_)
-        if (m.name == room) return;
+        if (m.name() == room) return;
     if (room == c.id()) return; // the private room is implicit
     std::string key(room);
     auto it = rooms_.find(key);
@@ -716,7 +716,8 @@ inline void namespace_::add_member(client& c, std::string_view room) {
         if (adapter_interest_) adapter_interest_->room_added(name_, room);
     }
     auto* r = it->second.get();
-    c.memberships_.push_back(client::membership{std::move(key), r, r->members.size()});
+    // The room's name serves as the client's: no copy per member.
+    c.memberships_.push_back(client::membership{nullptr, r, r->members.size()});
     r->members.push_back(&c);
 }
 
@@ -734,8 +735,8 @@ inline void namespace_::remove_member(client& c, std::size_t k) {
     }
     r->members.pop_back();
     if (r->members.empty()) {
-        if (adapter_interest_) adapter_interest_->room_removed(name_, m.name);
-        rooms_.erase(m.name);
+        if (adapter_interest_) adapter_interest_->room_removed(name_, r->name);
+        rooms_.erase(rooms_.find(r->name)); // by iterator: r->name dies with the room
     }
 }
 
@@ -761,7 +762,7 @@ inline void namespace_::join_all(client& c, std::vector<std::string> const& room
                    std::find(rooms.begin(), rooms.begin() + static_cast<std::ptrdiff_t>(k), r) !=
                        rooms.begin() + static_cast<std::ptrdiff_t>(k);
         for (auto const& m : c.memberships_)
-            dup = dup || m.name == r;
+            dup = dup || m.name() == r;
         if (!dup) ++adding;
     }
     check_room_limit(c, adding);
@@ -772,7 +773,7 @@ inline void namespace_::join_all(client& c, std::vector<std::string> const& room
 inline void namespace_::join_locked(client& c, std::string_view room) {
     if (room == c.id()) return; // the private room is implicit
     bool const is_new = std::none_of(c.memberships_.begin(), c.memberships_.end(),
-                                     [&](client::membership const& m) { return m.name == room; });
+                                     [&](client::membership const& m) { return m.name() == room; });
     if (!is_new) return;
     check_room_limit(c, 1);
     if (c.registered_) {
@@ -781,13 +782,13 @@ inline void namespace_::join_locked(client& c, std::string_view room) {
         return;
     }
     // Not admitted yet: remember the room, apply it on admission.
-    c.memberships_.push_back(client::membership{std::string(room), nullptr, 0});
+    c.memberships_.push_back(client::membership{std::make_unique<std::string>(room), nullptr, 0});
 }
 
 inline void namespace_::leave(client& c, std::string_view room) {
     std::lock_guard<std::mutex> lock(registry_mutex_);
     for (std::size_t k = 0; k < c.memberships_.size(); ++k) {
-        if (c.memberships_[k].name == room) {
+        if (c.memberships_[k].name() == room) {
             if (c.registered_)
                 remove_member(c, k);
             else
@@ -803,7 +804,7 @@ inline std::vector<std::string> namespace_::rooms_of(client const& c) const {
     out.reserve(c.memberships_.size() + 1);
     out.push_back(c.id());
     for (auto const& m : c.memberships_)
-        out.push_back(m.name);
+        out.emplace_back(m.name());
     return out;
 }
 
@@ -931,8 +932,8 @@ inline void namespace_::set_adapter(std::shared_ptr<adapter> a) {
     adapter_->namespace_added(name_);
     for (auto const& kv : rooms_)
         adapter_->room_added(name_, kv.first);
-    for (auto const& kv : by_id_)
-        adapter_->room_added(name_, kv.first);
+    for (auto const& c : all_) // every admitted client: its private room
+        adapter_->room_added(name_, c->id());
 }
 
 inline void namespace_::close() {
