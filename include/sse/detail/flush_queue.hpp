@@ -5,7 +5,9 @@
 #include <sse/detail/config.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <array>
 #include <cstddef>
@@ -15,6 +17,17 @@
 #include <vector>
 
 namespace sse::detail {
+
+/// The executor under any strands around `ex`: a pass must not be serialised with the
+/// handlers of whichever connection's strand happened to trigger it, so that two io threads
+/// can flush two batches at once.
+inline net::any_io_executor unstranded(net::any_io_executor const& ex) {
+    if (auto const* s = ex.target<net::strand<net::io_context::executor_type>>())
+        return s->get_inner_executor();
+    if (auto const* s = ex.target<net::strand<net::any_io_executor>>())
+        return unstranded(s->get_inner_executor());
+    return ex;
+}
 
 /** The clients of a namespace that have events queued and no write in progress.
 
@@ -40,9 +53,10 @@ public:
         ready_.push_back(std::move(c));
         if (posted_) return; // the queued task will see it
         posted_ = true;
-        ex_ = ex;
+        ex_ = unstranded(ex);
+        auto const target = ex_;
         lock.unlock();
-        post(ex);
+        post(target);
     }
 
 private:
