@@ -114,6 +114,7 @@ struct config {
     std::size_t warmup = 2;
     std::size_t payload = 100;
     std::size_t pipeline = 1;
+    double rate = 0; // events per second at most (0: as fast as the answers allow)
     std::size_t connect_window = 1024; // connects in progress at once (listen backlogs are 4096)
     std::size_t read_buffer = 4096;
     unsigned source_ips = 0; // 0: one per 10 000 clients
@@ -141,6 +142,8 @@ struct config {
   --warmup W              unmeasured events first (default 2)
   --payload BYTES         event data size (default 100)
   --pipeline K            POSTs in flight at once (default 1: sequential)
+  --rate R                at most R events per second, evenly spaced (default: no limit);
+                          compares latency at the same offered load
   --server-pid PID        server process to sample (repeatable; children are included)
   --source-ips K          bind clients to 127.0.0.1..127.0.0.K (default: 1 per 10 000)
   --connect-window W      connects in progress at once (default 1024)
@@ -203,6 +206,8 @@ config parse_args(int argc, char** argv) {
             c.payload = number();
         else if (a == "--pipeline")
             c.pipeline = std::max<std::size_t>(1, number());
+        else if (a == "--rate")
+            c.rate = real();
         else if (a == "--server-pid")
             c.server_pids.push_back(static_cast<int>(number()));
         else if (a == "--source-ips")
@@ -829,6 +834,23 @@ private:
         if (pub_writing_ || pub_reconnecting_ || phase_ == phase::done) return;
         if (pub_in_flight_ >= cfg_.pipeline || pub_next_ >= pub_end_) return;
         std::uint64_t const t = now_ns();
+        if (cfg_.rate > 0) {
+            // Evenly spaced from the first publish of this phase: a late answer is made up for.
+            if (pub_next_ == cfg_.warmup || pub_next_ == 0) pace_start_ = t;
+            auto const step = static_cast<std::uint64_t>(1e9 / cfg_.rate);
+            auto const index = pub_next_ - (pub_next_ >= cfg_.warmup ? cfg_.warmup : 0);
+            std::uint64_t const due = pace_start_ + index * step;
+            if (t < due) {
+                if (pacing_) return;
+                pacing_ = true;
+                pace_timer_.expires_after(std::chrono::nanoseconds(due - t));
+                pace_timer_.async_wait([this](error_code ec) {
+                    pacing_ = false;
+                    if (!ec) pump();
+                });
+                return;
+            }
+        }
         if (pub_next_ == cfg_.warmup) first_publish_ = t;
         pub_tx_ = make_request(pub_next_, t);
         pub_sent_.push_back(t);
@@ -1009,6 +1031,7 @@ private:
             .add("events", cfg_.events)
             .add("payload", cfg_.payload)
             .add("pipeline", cfg_.pipeline)
+            .add("rate", cfg_.rate)
             .add("expected", expected)
             .add("received", received_)
             .add("lost", lost)
@@ -1065,6 +1088,9 @@ private:
     config const cfg_;
     net::steady_timer deadline_;
     net::steady_timer phase_timer_;
+    net::steady_timer pace_timer_{ioc_}; // --rate
+    bool pacing_ = false;
+    std::uint64_t pace_start_ = 0;
     std::vector<int> pids_;
     phase phase_ = phase::connecting;
     bool ok_ = false;
