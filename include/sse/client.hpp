@@ -127,6 +127,7 @@ private:
     // Starts writing the queued events: through the namespace's flush queue when the socket
     // can be written from any thread, else on the strand. Unlocks.
     void start_write_locked(std::unique_lock<std::mutex>& lock);
+    void post_write_on_strand();
     void write_on_strand();
     // The flush queue's turn: send the backlog now, non-blocking; what the socket does not
     // take goes on asynchronously, on the strand.

@@ -3,11 +3,10 @@
 #define SSE_DETAIL_FLUSH_QUEUE_HPP
 
 #include <sse/detail/config.hpp>
+#include <sse/detail/unstranded.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 
 #include <array>
 #include <cstddef>
@@ -17,17 +16,6 @@
 #include <vector>
 
 namespace sse::detail {
-
-/// The executor under any strands around `ex`: a pass must not be serialised with the
-/// handlers of whichever connection's strand happened to trigger it, so that two io threads
-/// can flush two batches at once.
-inline net::any_io_executor unstranded(net::any_io_executor const& ex) {
-    if (auto const* s = ex.target<net::strand<net::io_context::executor_type>>())
-        return s->get_inner_executor();
-    if (auto const* s = ex.target<net::strand<net::any_io_executor>>())
-        return unstranded(s->get_inner_executor());
-    return ex;
-}
 
 /** The clients of a namespace that have events queued and no write in progress.
 

@@ -3,6 +3,7 @@
 #define SSE_DETAIL_STREAM_CLIENT_HPP
 
 #include <sse/client.hpp>
+#include <sse/detail/unstranded.hpp>
 
 #include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -15,7 +16,6 @@
 #include <boost/beast/core/stream_traits.hpp>
 
 #include <array>
-#include <optional>
 #include <type_traits>
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -198,17 +198,6 @@ client_ptr start_stream_client(Stream&& s, Args&&... args) {
     c->start();
     return c;
 }
-
-#if defined(__linux__)
-/// The io_context under `ex` when that is all it is (maybe under a strand), else null.
-inline std::optional<net::io_context::executor_type>
-bare_io_context(net::any_io_executor const& ex) noexcept {
-    if (auto const* io = ex.target<net::io_context::executor_type>()) return *io;
-    if (auto const* s = ex.target<net::strand<net::io_context::executor_type>>())
-        return s->get_inner_executor();
-    return std::nullopt;
-}
-#endif
 
 /// Makes the client of `stream` and starts its reads.
 ///

@@ -150,6 +150,10 @@ inline void client::start_write_locked(std::unique_lock<std::mutex>& lock) {
         return;
     }
     // The socket is touched only on the strand; this post happens once per burst.
+    post_write_on_strand();
+}
+
+inline void client::post_write_on_strand() {
     net::post(strand_, [self = shared_from_this()] { self->write_on_strand(); });
 }
 
@@ -176,7 +180,7 @@ inline void client::flush_ready() {
                 std::size_t const n = write_now(queue_.inflight_buffers(), ec);
                 if (ec == std::errc::operation_would_block) {
                     lock.unlock(); // the socket buffer is full: wait for it on the strand
-                    net::post(strand_, [self = shared_from_this()] { self->write_on_strand(); });
+                    post_write_on_strand();
                     return;
                 }
                 if (ec) {
@@ -194,7 +198,7 @@ inline void client::flush_ready() {
         return;
     }
     lock.unlock();
-    net::post(strand_, [self = shared_from_this()] { self->write_on_strand(); });
+    post_write_on_strand();
 }
 
 inline void client::on_write(std::error_code ec) {
