@@ -66,7 +66,8 @@ public:
     static constexpr std::size_t id_headroom = 32;
 
     /// Encodes `event: name` and `data:` lines from JSON (serialized once, here).
-    /// @throws std::invalid_argument on a bad name; nlohmann::json::type_error on invalid UTF-8.
+    /// @throws std::invalid_argument on a bad name, or on data holding a string that is not
+    /// UTF-8 (`[sse.invalid_data]`).
     static std::shared_ptr<encoded_event> make(std::string_view name, const nlohmann::json& data);
 
     /// Encodes `event: name` and one `data:` line per line of `data`.

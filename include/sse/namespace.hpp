@@ -37,17 +37,19 @@ struct room_state {
 
 /// Counters of one namespace, read with `namespace_::stats()`.
 struct namespace_stats {
-    std::size_t clients = 0;          ///< admitted clients now
-    std::size_t rooms = 0;            ///< rooms with at least one client (private ones aside)
-    std::uint64_t connections = 0;    ///< clients admitted since start
-    std::uint64_t rejected = 0;       ///< clients refused by middleware (or closed namespace)
-    std::uint64_t events_emitted = 0; ///< emits that passed through this namespace
-    std::uint64_t deliveries = 0;     ///< events queued to a client (one per recipient)
-    std::uint64_t slow_consumers = 0; ///< clients dropped for passing max_buffered_bytes
-    std::uint64_t last_event_id = 0;  ///< id of the newest event
-    std::uint64_t replays = 0;        ///< reconnects served from history
-    std::uint64_t resets = 0;         ///< reconnects told to reset (gap or unknown id)
-    std::size_t history_events = 0;   ///< entries kept for replay, over all rooms
+    std::size_t clients = 0;            ///< admitted clients now
+    std::size_t rooms = 0;              ///< rooms with at least one client (private ones aside)
+    std::uint64_t connections = 0;      ///< clients admitted since start
+    std::uint64_t rejected = 0;         ///< clients refused by middleware (or closed namespace)
+    std::uint64_t events_emitted = 0;   ///< emits that passed through this namespace
+    std::uint64_t deliveries = 0;       ///< events queued to a client (one per recipient)
+    std::uint64_t slow_consumers = 0;   ///< clients dropped for passing max_buffered_bytes
+    std::uint64_t oversized_events = 0; ///< events refused for being larger than a client's
+                                        ///< queue (max_buffered_bytes): at emit, or from a node
+    std::uint64_t last_event_id = 0;    ///< id of the newest event
+    std::uint64_t replays = 0;          ///< reconnects served from history
+    std::uint64_t resets = 0;           ///< reconnects told to reset (gap or unknown id)
+    std::size_t history_events = 0;     ///< entries kept for replay, over all rooms
 };
 
 /** A namespace ("/football"): clients grouped in rooms, a middleware chain, and emits.
@@ -100,7 +102,10 @@ public:
     broadcast_operator except(std::initializer_list<std::string_view> rooms);
 
     /// Sends an event to every client of the namespace (on every node).
-    /// @throws std::invalid_argument for a bad event name.
+    /// @throws std::invalid_argument for a bad event name or data (`[sse.invalid_data]`: not
+    /// UTF-8); std::length_error (`[sse.event_too_large]`) for an event whose encoded size
+    /// passes `options::max_buffered_bytes` (it could never fit a client's queue). Nothing is
+    /// sent then, and no client is disconnected.
     void emit(std::string_view event, nlohmann::json const& data);
     void emit(std::string_view event, text data);
 
@@ -153,6 +158,10 @@ private:
     void emit_event(std::vector<std::string> const& rooms, std::vector<std::string> const& except,
                     std::shared_ptr<encoded_event> ev);
     void emit_to_client(client& c, std::shared_ptr<encoded_event> ev);
+    /// Throws std::length_error (and counts it) for an event no client's queue could hold.
+    void check_event_size(encoded_event const& ev);
+    /// The same test for an event from another node: true (and counted) when it is dropped.
+    bool drop_oversized(encoded_event const& ev);
     void deliver_remote(std::vector<std::string> const& rooms,
                         std::vector<std::string> const& except, std::shared_ptr<encoded_event> ev);
     void deliver_sequenced(std::vector<std::string> const& rooms,
@@ -244,6 +253,7 @@ private:
     std::atomic<std::uint64_t> events_emitted_{0};
     std::atomic<std::uint64_t> deliveries_{0};
     std::atomic<std::uint64_t> slow_consumers_{0};
+    std::atomic<std::uint64_t> oversized_events_{0};
     std::atomic<std::uint64_t> replays_{0};
     std::atomic<std::uint64_t> resets_{0};
 };

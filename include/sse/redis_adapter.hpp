@@ -98,6 +98,8 @@ struct redis_state {
     std::uint64_t dropped = 0;
     /// Undecodable or foreign messages on our channels, ignored.
     std::uint64_t malformed = 0;
+    /// Messages longer than `redis_options::max_message_bytes`, ignored before decoding.
+    std::uint64_t oversized = 0;
 
     /// Emits waiting to be published.
     std::size_t pending = 0;
@@ -167,6 +169,13 @@ struct redis_options {
     /// far-away Redis; it bounds what is written again after a reconnect.
     std::size_t max_in_flight = 4096;
 
+    /// A message on our channels longer than this is counted (`redis_state::oversized`) and
+    /// ignored unread. The default leaves room for an event as large as the default
+    /// `options::max_buffered_bytes` (1 MiB, the largest event an emit accepts) plus its room
+    /// lists. hiredis still reads the whole reply first; Redis itself disconnects a subscriber
+    /// more than 32 MB behind (`client-output-buffer-limit pubsub`), which bounds that.
+    std::size_t max_message_bytes = 2 * 1024 * 1024;
+
     /// An emit to more rooms than this is published once on the namespace-wide channel
     /// instead of once per room channel (every node serving the namespace then hears it and
     /// delivers to the rooms it has). 0 means "always per room".
@@ -195,8 +204,10 @@ struct redis_options {
     */
     bool shared_history = true;
 
-    /// Called on the adapter's strand when `connected` changes or an error is recorded.
-    /// Must not block; may call `redis_adapter::state()`.
+    /// Called on the adapter's strand when `connected` changes or an error is recorded, in the
+    /// order of the changes, each after the change it reports: another thread's `state()` may
+    /// show a change a moment before its callback runs. Must not block; may call
+    /// `redis_adapter::state()`.
     std::function<void(redis_state const&)> on_state_change = {};
 
     /// Log sink, called on the adapter's strand. When empty, warnings and errors go to

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -158,7 +159,10 @@ public:
 
     /** Emits an event known only at run time (e.g. from an HTTP request) after checking that
         `name` is one of `Events` and `data` fits its type (see `decode_event`).
-        Returns false and sets `why` otherwise; nothing is sent then.
+        Returns false and sets `why` otherwise; nothing is sent then. Data the library
+        refuses (a string that is not UTF-8: `[sse.invalid_data]`; an event larger than
+        `options::max_buffered_bytes`: `[sse.event_too_large]`) is reported the same way, so
+        data taken from a request never throws out of the caller's handler.
     */
     bool emit_checked(broadcast_operator const& target, std::string_view name,
                       nlohmann::json const& data, std::string& why) {
@@ -166,8 +170,14 @@ public:
         bool known = Events::visit(name, [&](auto tag) {
             typename decltype(tag)::type event{};
             if (!decode_event(data, event, why)) return;
-            target.emit(name, nlohmann::json(event));
-            ok = true;
+            try {
+                target.emit(name, nlohmann::json(event));
+                ok = true;
+            } catch (std::invalid_argument const& e) {
+                why = e.what();
+            } catch (std::length_error const& e) {
+                why = e.what();
+            }
         });
         if (!known) why = "unknown event '" + std::string(name) + "' for namespace " + ns_.name();
         return ok;

@@ -177,7 +177,7 @@ TEST_CASE("bad event names throw std::invalid_argument and nothing is written", 
     };
     expect_bad_data([&] { ns.emit("ok", sse::text(std::string("nul\0data", 8))); });
     expect_bad_data([&] { ns.emit("ok", sse::text("\xC0\xAF")); });
-    CHECK_THROWS_AS(ns.emit("ok", nlohmann::json("\xFF")), nlohmann::json::type_error);
+    expect_bad_data([&] { ns.emit("ok", nlohmann::json("\xFF")); }); // not type_error 316
 
     ns.emit("after", {{"n", 2}});
     auto e = c.reader.next_event();

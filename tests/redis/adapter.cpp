@@ -344,6 +344,34 @@ TEST_CASE("redis adapter: garbage on our channels is counted and ignored", "[red
     CHECK(b.state().received == 3);
 }
 
+TEST_CASE("redis adapter: a message longer than max_message_bytes is counted and ignored",
+          "[redis][adapter]") {
+    auto prefix = fresh_prefix();
+    auto o = test_options(shared_redis_url(), prefix);
+    o.max_message_bytes = 64 * 1024;
+    node a(test_options(shared_redis_url(), prefix));
+    node b(o);
+    a.adapter->namespace_added("/n");
+    b.adapter->namespace_added("/n");
+    b.adapter->room_added("/n", "r");
+    REQUIRE(eventually([&] { return a.synced() && b.synced(); }));
+    // Well formed, on its own channel, from a node without the limit: only its size is wrong.
+    auto big = sse::detail::encode_redis_message(1, "other-node", "/n", {"r"}, {},
+                                                 "event: x\ndata: " + std::string(100 * 1024, 'x') +
+                                                     "\n\n");
+    CHECK(redis_command(shared_redis_port(), {"PUBLISH", prefix + "#/n#r", big}) == "1");
+    REQUIRE(eventually([&] { return b.state().oversized == 1; }));
+    CHECK(b.state().malformed == 0);
+    CHECK(b.host->count() == 0);
+    // The node still works, and a message within the bound from that origin is delivered.
+    a.emit("/n", {"r"}, {}, "after", 1);
+    REQUIRE(eventually([&] { return b.host->count() == 1; }));
+    auto small = sse::detail::encode_redis_message(2, "other-node", "/n", {"r"}, {},
+                                                   "event: x\ndata: 1\n\n");
+    CHECK(redis_command(shared_redis_port(), {"PUBLISH", prefix + "#/n#r", small}) == "1");
+    REQUIRE(eventually([&] { return b.host->count() == 2; }));
+}
+
 TEST_CASE("redis adapter: a bad URL is a clear error and local delivery goes on",
           "[redis][adapter]") {
     std::mutex m;
@@ -391,6 +419,12 @@ TEST_CASE("redis adapter: no Redis yet, retried with backoff until it appears",
     REQUIRE(server.start());
     REQUIRE(eventually([&] { return a.synced(); }));
     CHECK(a.state().reconnects == 0); // a first connect, however late, is not a reconnect
+    // The callback runs after the change it reports: state() may show it first (issue #17's
+    // flake read the log as soon as synced() held).
+    REQUIRE(eventually([&] {
+        std::lock_guard<std::mutex> lock(m);
+        return !connected_changes.empty() && connected_changes.back();
+    }));
     std::lock_guard<std::mutex> lock(m);
     CHECK(connected_changes == std::vector<bool>{false, true});
 }

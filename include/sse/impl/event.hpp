@@ -109,7 +109,15 @@ inline std::shared_ptr<encoded_event> encoded_event::make(std::string_view name,
                                                           const nlohmann::json& data) {
     validate_event_name(name);
     // Serialize once; the JSON text has no raw line breaks, so it is a single data line.
-    std::string json = data.dump();
+    // nlohmann_json refuses a string that is not UTF-8 only while dumping (type_error 316):
+    // that becomes the same error as for text data, at the emit call, before anything queues.
+    std::string json;
+    try {
+        json = data.dump();
+    } catch (nlohmann::json::type_error const&) {
+        throw std::invalid_argument(
+            "[sse.invalid_data] event data holds a JSON string that is not valid UTF-8");
+    }
     std::shared_ptr<encoded_event> e(new encoded_event());
     e->begin_body(name, json.size());
     e->buffer_ += "data: ";

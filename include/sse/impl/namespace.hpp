@@ -235,6 +235,7 @@ inline void namespace_::emit_event(std::vector<std::string> const& rooms,
                                    std::vector<std::string> const& except,
                                    std::shared_ptr<encoded_event> ev) {
     if (closed_.load()) return;
+    check_event_size(*ev);
     ev->set_conflation_key(conflation_key_for(ev->name(), rooms));
     std::lock_guard<std::mutex> lock(emit_mutex_);
     events_emitted_.fetch_add(1, std::memory_order_relaxed);
@@ -251,12 +252,26 @@ inline void namespace_::emit_event(std::vector<std::string> const& rooms,
                         *this);
 }
 
+inline void namespace_::check_event_size(encoded_event const& ev) {
+    if (!drop_oversized(ev)) return;
+    throw std::length_error("[sse.event_too_large] the encoded event is larger than "
+                            "options::max_buffered_bytes, so no client's queue could hold it");
+}
+
+inline bool namespace_::drop_oversized(encoded_event const& ev) {
+    // Room for the id line the event gets when it is stamped.
+    if (ev.wire().size() + encoded_event::id_headroom <= opts_.max_buffered_bytes) return false;
+    oversized_events_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
 inline bool namespace_::sequenced() const {
     return history_opts_.max_events > 0 && adapter_ && adapter_->sequences(history_opts_);
 }
 
 inline void namespace_::emit_to_client(client& c, std::shared_ptr<encoded_event> ev) {
     if (closed_.load()) return;
+    check_event_size(*ev);
     std::lock_guard<std::mutex> lock(emit_mutex_);
     // With a sequencing adapter the ids belong to it: a personal event goes without an id
     // (it is not replayable anyway: it is not kept in history).
@@ -272,7 +287,7 @@ inline void namespace_::emit_to_client(client& c, std::shared_ptr<encoded_event>
 inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
                                        std::vector<std::string> const& except,
                                        std::shared_ptr<encoded_event> ev) {
-    if (closed_.load()) return;
+    if (closed_.load() || drop_oversized(*ev)) return;
     ev->set_conflation_key(conflation_key_for(ev->name(), rooms));
     // Another node's event gets this node's next id, so ids stay ordered per stream.
     std::lock_guard<std::mutex> lock(emit_mutex_);
@@ -286,7 +301,7 @@ inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
 inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
                                           std::vector<std::string> const& except,
                                           std::shared_ptr<encoded_event> ev, std::uint64_t id) {
-    if (closed_.load() || id == 0) return;
+    if (closed_.load() || id == 0 || drop_oversized(*ev)) return;
     std::lock_guard<std::mutex> lock(emit_mutex_);
     {
         // The same event arrives once per target room channel: only the first copy counts.
@@ -864,6 +879,7 @@ inline namespace_stats namespace_::stats() const {
     s.events_emitted = events_emitted_.load();
     s.deliveries = deliveries_.load();
     s.slow_consumers = slow_consumers_.load();
+    s.oversized_events = oversized_events_.load();
     s.replays = replays_.load();
     s.resets = resets_.load();
     return s;

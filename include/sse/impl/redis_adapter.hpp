@@ -266,6 +266,7 @@ public:
         s.dropped = intake_dropped_.load(std::memory_order_relaxed) +
                     queue_dropped_.load(std::memory_order_relaxed);
         s.malformed = malformed_.load(std::memory_order_relaxed);
+        s.oversized = oversized_.load(std::memory_order_relaxed);
         s.sequenced = sequenced_.load(std::memory_order_relaxed);
         s.history_reads = history_reads_.load(std::memory_order_relaxed);
         s.recoveries = recoveries_.load(std::memory_order_relaxed);
@@ -842,6 +843,13 @@ private:
 
     void on_message(std::string_view channel, std::string_view payload) {
         received_.fetch_add(1, std::memory_order_relaxed);
+        if (payload.size() > opts_.max_message_bytes) {
+            auto n = oversized_.fetch_add(1, std::memory_order_relaxed) + 1;
+            log(n == 1 ? redis_log_level::warning : redis_log_level::debug,
+                "ignored a " + std::to_string(payload.size()) + "-byte message on channel '" +
+                    std::string(channel) + "': longer than redis_options::max_message_bytes");
+            return;
+        }
         auto st = decode_redis_message(payload, msg_);
         if (st != decode_status::ok) return malformed(channel, to_string(st));
         bool const sequenced = (msg_.version & redis_message_sequenced_flag) != 0;
@@ -1001,6 +1009,7 @@ private:
     std::atomic<std::uint64_t> intake_dropped_{0};
     std::atomic<std::uint64_t> queue_dropped_{0};
     std::atomic<std::uint64_t> malformed_{0};
+    std::atomic<std::uint64_t> oversized_{0};
     std::atomic<std::uint64_t> sequenced_{0};
     std::atomic<std::uint64_t> history_reads_{0};
     std::atomic<std::uint64_t> recoveries_{0};
