@@ -50,6 +50,14 @@ inline std::string dump_json(nlohmann::json const& j) {
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+/// Sets the Content-Length of `res`; the answer to a HEAD keeps it but sends no body (a body
+/// would be read as the start of the next response on the connection).
+inline http::message_generator finish(http::response<http::string_body>&& res, request const& req) {
+    res.prepare_payload();
+    if (req.method() == http::verb::head) res.body().clear();
+    return std::move(res);
+}
+
 /// Builds the answers to one request (its HTTP version, keep-alive, CORS headers).
 class responder {
 public:
@@ -70,8 +78,7 @@ public:
         }
         res.keep_alive(keep_alive_);
         res.body() = std::move(body);
-        res.prepare_payload();
-        return res;
+        return finish(std::move(res), req_);
     }
     http::message_generator json_body(http::status s, nlohmann::json const& body) const {
         return text(s, "application/json", dump_json(body) + "\n");
@@ -100,8 +107,7 @@ fixed_json(request const& req, http::status s, std::string_view body,
     res.set(http::field::content_type, "application/json");
     res.body() = std::string(body);
     res.keep_alive(req.keep_alive());
-    res.prepare_payload();
-    return res;
+    return finish(std::move(res), req);
 }
 
 } // namespace sports

@@ -3,8 +3,9 @@
 //   SPORTS_DEMO=... node hostile_input.test.mjs
 import assert from "node:assert/strict";
 import http from "node:http";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import { bin, emit, request, SseClient, startDemo } from "./support.mjs";
+import { bin, emit, request, SseClient, start, startDemo, stop } from "./support.mjs";
 
 if (!bin.demo) throw new Error("set SPORTS_DEMO to the binary's path");
 
@@ -65,6 +66,52 @@ describe("sports_demo answers hostile input and keeps serving", () => {
     for (const fan of fans) fan.close();
   });
 
+});
+
+/** Writes `bytes` on one connection and resolves with everything read until the server closes. */
+function rawExchange(port, bytes) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    const sock = net.connect(port, "127.0.0.1", () => sock.end(bytes));
+    sock.on("data", (d) => chunks.push(d));
+    sock.on("end", () => resolve(Buffer.concat(chunks).toString("latin1")));
+    sock.on("error", reject);
+    sock.setTimeout(10000, () => sock.destroy(new Error("timeout")));
+  });
+}
+
+describe("HEAD answers carry no body", () => {
+  let demo;
+  before(async () => { demo = await startDemo(); });
+  after(async () => { await demo.stop(); });
+
+  // A body after the answer to a HEAD would be read as the start of the next response on a
+  // kept-alive connection.
+  test("HEAD then GET on one connection: the second answer starts right after the first's headers", async () => {
+    for (const path of ["/healthz", "/matches", "/nowhere", "/emit/football"]) {
+      const got = await rawExchange(demo.port,
+        `HEAD ${path} HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const end = got.indexOf("\r\n\r\n");
+      assert.ok(end > 0, got);
+      assert.match(got.slice(0, end), /^HTTP\/1\.1 \d{3} /);
+      assert.match(got.slice(end + 4), /^HTTP\/1\.1 200 OK\r\n/, `after HEAD ${path}: ${JSON.stringify(got)}`);
+    }
+  });
+});
+
+describe("examples/hello answers HEAD with headers only", { skip: process.env.HELLO_SERVER ? false : "HELLO_SERVER not set" }, () => {
+  test("HEAD / then GET / on one connection", async () => {
+    const { child, match } = await start(process.env.HELLO_SERVER, ["--port", "0"]);
+    try {
+      const got = await rawExchange(Number(match[1]),
+        "HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      const end = got.indexOf("\r\n\r\n");
+      assert.match(got.slice(0, end), /^HTTP\/1\.1 200 OK/);
+      assert.match(got.slice(end + 4), /^HTTP\/1\.1 404 /, JSON.stringify(got.slice(0, 300)));
+    } finally {
+      await stop(child);
+    }
+  });
 });
 
 // The same class: an error answer that quotes what the peer sent, or a parser error the emit
