@@ -80,6 +80,38 @@ function rawExchange(port, bytes) {
   });
 }
 
+describe("memory stays bounded", () => {
+  // Each emit to a new match name adds it to /matches: without a bound, a sender could grow
+  // the process (and every /matches answer) for ever.
+  test("emits naming ever new matches keep /matches at 1000 per sport, the newest kept", async () => {
+    const demo = await startDemo();
+    try {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+      const post = (match) => new Promise((resolve, reject) => {
+        const body = JSON.stringify({ event: "score_update", data: { match, homeScore: 1, awayScore: 0, minute: 1 } });
+        const req = http.request(`${demo.url}/emit/football/${match}`, { method: "POST", agent, headers: { "content-type": "application/json" } }, (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+      for (let i = 0; i < 1100; i += 50) {
+        const batch = [];
+        for (let j = i; j < i + 50; j++) batch.push(post(`m${j}`));
+        for (const status of await Promise.all(batch)) assert.equal(status, 202);
+      }
+      agent.destroy();
+      const r = await request(demo.url + "/matches");
+      assert.equal(r.json.football.length, 1000);
+      const ids = new Set(r.json.football.map((m) => m.id));
+      assert.ok(ids.has("m1099") && !ids.has("m0"), "the newest stay, the oldest go");
+    } finally {
+      await demo.stop();
+    }
+  });
+});
+
 describe("HEAD answers carry no body", () => {
   let demo;
   before(async () => { demo = await startDemo(); });
