@@ -11,13 +11,13 @@
 #   plain  build/ (RelWithDebInfo -O2, assertions on), every ctest label
 #   asan   scripts/sanitize.sh asan: the C++ suites under ASan+UBSan (build-asan/)
 #   tsan   scripts/sanitize.sh tsan: the C++ suites under TSan (build-tsan/)
-#   fuzz   scripts/fuzz.sh: each libFuzzer target for SSE_FUZZ_SECONDS (60), corpus replayed first
+#   fuzz   scripts/fuzz.sh: each libFuzzer target for SSE_FUZZ_SECONDS (45), corpus replayed first
 # A failing stage does not stop the later ones (a failed build does); the exit status is
 # non-zero when any stage failed, and the last lines say which.
 #
 # Environment: SSE_BUILD_DIR (default build), SSE_CMAKE_ARGS (extra configure arguments for
 # every build), SSE_TEST_STAGES (default "plain asan tsan fuzz"), SSE_QUICK=1 (= "plain"),
-# SSE_FUZZ_SECONDS (default 60).
+# SSE_FUZZ_SECONDS (default 45).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -108,7 +108,7 @@ plain_stage() {
 wants plain && run_stage plain plain_stage
 wants asan && run_stage asan ./scripts/sanitize.sh asan
 wants tsan && run_stage tsan ./scripts/sanitize.sh tsan
-wants fuzz && run_stage fuzz ./scripts/fuzz.sh "${SSE_FUZZ_SECONDS:-60}"
+wants fuzz && run_stage fuzz ./scripts/fuzz.sh "${SSE_FUZZ_SECONDS:-45}"
 
 echo "== test.sh: stage times: $(IFS=,; echo "${timings[*]}"); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if ((${#failed[@]})); then

@@ -84,6 +84,7 @@ private:
         res.body() = found ? page : "not found\n";
         res.keep_alive(req_.keep_alive());
         res.prepare_payload();
+        if (req_.method() == http::verb::head) res.body().clear(); // headers only, as HTTP says
         bool keep_alive = res.keep_alive();
         beast::async_write(
             stream_, http::message_generator(std::move(res)),
@@ -124,8 +125,11 @@ private:
     }
 
     void on_accept(beast::error_code ec, tcp::socket socket) {
-        if (ec) return fail(ec, "accept");
-        std::make_shared<session>(std::move(socket), hello_)->run();
+        if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+        if (ec)
+            fail(ec, "accept"); // e.g. out of descriptors: keep accepting once some free up
+        else
+            std::make_shared<session>(std::move(socket), hello_)->run();
         do_accept();
     }
 

@@ -4,6 +4,7 @@
 #ifndef SPORTS_FEED_HPP
 #define SPORTS_FEED_HPP
 
+#include "cli.hpp"
 #include "events.hpp"
 #include "simulator.hpp"
 
@@ -32,15 +33,6 @@ namespace sports {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
-
-struct feed_config {
-    std::string redis;
-    std::string target = "http://127.0.0.1:8080";
-    std::string admin_token;
-    long interval_ms = 1000;
-    std::string matches; // a count, or comma-separated match ids
-    long ticks = 0;      // stop after this many steps; 0 runs until Ctrl+C
-};
 
 /// POSTs events to a sports_demo over one keep-alive connection, reconnecting when needed.
 class http_publisher {
@@ -114,63 +106,6 @@ private:
     bool connected_ = false;
 };
 
-inline void feed_usage(std::ostream& os, char const* prog, char const* sport) {
-    os << "Usage: " << prog << " [options]\n"
-       << "Simulates live " << sport << " matches and publishes their events.\n"
-       << "  --redis URL         publish through Redis (e.g. redis://127.0.0.1:6379) to every\n"
-          "                      sports_demo node started with the same --redis\n"
-          "  --target URL        else POST to this sports_demo (default http://127.0.0.1:8080)\n"
-          "  --admin-token T     send 'Authorization: Bearer T' with each POST\n"
-          "  --interval-ms N     time between steps (default 1000)\n"
-          "  --matches M         how many matches (a number), or which (comma-separated ids)\n"
-          "  --ticks N           stop after N steps (default 0: run until Ctrl+C)\n"
-          "  --help              this text\n";
-}
-
-/// Parses the command line; returns an exit code when the program should stop.
-inline std::optional<int> parse_feed(int argc, char** argv, feed_config& cfg, char const* sport) {
-    for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i];
-        std::optional<std::string> inline_value;
-        if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-            inline_value = arg.substr(eq + 1);
-            arg.resize(eq);
-        }
-        auto value = [&]() -> std::string {
-            if (inline_value) return *inline_value;
-            if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
-            return argv[++i];
-        };
-        auto number = [&](long lo, long hi) {
-            auto v = value();
-            std::size_t used = 0;
-            long n = std::stol(v, &used);
-            if (used != v.size() || n < lo || n > hi)
-                throw std::invalid_argument(arg + ": '" + v + "' is out of range");
-            return n;
-        };
-        if (arg == "--help" || arg == "-h") {
-            feed_usage(std::cout, argv[0], sport);
-            return 0;
-        } else if (arg == "--redis") {
-            cfg.redis = value();
-        } else if (arg == "--target") {
-            cfg.target = value();
-        } else if (arg == "--admin-token") {
-            cfg.admin_token = value();
-        } else if (arg == "--interval-ms") {
-            cfg.interval_ms = number(1, 3600 * 1000);
-        } else if (arg == "--matches") {
-            cfg.matches = value();
-        } else if (arg == "--ticks") {
-            cfg.ticks = number(0, 1L << 40);
-        } else {
-            throw std::invalid_argument("unknown option '" + arg + "'");
-        }
-    }
-    return std::nullopt;
-}
-
 /// The whole feed program for one simulator type.
 template <class Simulator>
 int run_feed(int argc, char** argv, char const* sport, std::vector<std::string> const& fixtures) {
@@ -184,8 +119,9 @@ int run_feed(int argc, char** argv, char const* sport, std::vector<std::string> 
     }
     std::size_t count = fixtures.size();
     std::string ids;
+    // A count: more digits than any real count are read as "all of them" (stoul would throw).
     if (!cfg.matches.empty() && cfg.matches.find_first_not_of("0123456789") == std::string::npos)
-        count = std::stoul(cfg.matches);
+        count = cfg.matches.size() > 6 ? count : std::stoul(cfg.matches);
     else
         ids = cfg.matches;
     Simulator sim(pick_fixtures(fixtures, ids, count));

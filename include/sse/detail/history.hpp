@@ -150,7 +150,10 @@ private:
     };
 
     void append(std::string const& name, history_entry e, clock::time_point now) {
-        auto& l = logs_[name];
+        auto [it, fresh] = logs_.try_emplace(name);
+        auto& l = it->second;
+        // A log of this name may have been forgotten with a gap: the new one keeps it.
+        if (fresh) l.dropped_upto = forgotten_upto_;
         l.entries.push_back(std::move(e));
         l.last_write = now;
         trim(l, now);

@@ -1,0 +1,112 @@
+// app.hpp - the sse part of the demo: one server, a namespace per sport, an auth middleware,
+// replay history, and the typed emit the feeds and the simulation use. Everything else in
+// this folder is an ordinary Beast server around it.
+#ifndef SPORTS_APP_HPP
+#define SPORTS_APP_HPP
+
+#include "cli.hpp"
+#include "events.hpp"
+#include "scoreboard.hpp"
+
+#include <sse/server.hpp>
+#if SSE_DEMO_WITH_REDIS
+#include <sse/redis_adapter.hpp>
+#endif
+
+#include <boost/asio/io_context.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace sports {
+
+/// Compares secrets in time independent of where they differ.
+inline bool same_secret(std::string_view a, std::string_view b) {
+    unsigned char diff = a.size() == b.size() ? 0 : 1;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+    return diff == 0;
+}
+
+/// The library objects and the state every session shares.
+struct app {
+    app(boost::asio::io_context& ioc, config c)
+        : cfg(std::move(c))
+        , io(ioc.get_executor(), make_options(cfg))
+        , football(io.of<football_events>("/football"))
+        , cricket(io.of<cricket_events>("/cricket")) {
+        if (!cfg.auth_token.empty()) {
+            auto require_token = [token = cfg.auth_token](sse::client& c, sse::next next) {
+                auto const& hs = c.handshake();
+                auto auth = hs.header("authorization");
+                bool bearer = auth.size() > 7 && auth.substr(0, 7) == "Bearer ";
+                if ((bearer && same_secret(auth.substr(7), token)) ||
+                    (hs.has_query("token") && same_secret(hs.query("token"), token)))
+                    return next();
+                next(sse::reject(401, R"({"error":"unauthorized: a valid token is required"})",
+                                 "application/json"));
+            };
+            football.use(require_token);
+            cricket.use(require_token);
+        }
+    }
+
+    static sse::options make_options(config const& cfg) {
+        sse::options o;
+        o.heartbeat_interval = std::chrono::milliseconds(cfg.heartbeat_ms);
+        o.retry = std::chrono::milliseconds(2000);
+        // Replay on both namespaces: a match yields a few hundred events, so 2 000 per match
+        // room over 3 hours covers a whole match; a reconnecting page misses nothing.
+        o.history.max_events = 2000;
+        o.history.max_age = std::chrono::hours(3);
+        if (!cfg.cors_origin.empty()) o.cors = sse::cors_options{cfg.cors_origin, false};
+        return o;
+    }
+
+    /// Emits a typed event to a match (or to the whole sport when `room` is empty).
+    template <class Namespace, class Event>
+    void publish(Namespace& ns, std::string const& sport, std::string_view room, Event const& e) {
+        if (room.empty()) return ns.emit(e);
+        board.record(sport, std::string(room), Event::name, nlohmann::json(e));
+        ns.to(room).emit(e);
+    }
+
+    /// Calls `fn` with the typed namespace of `sport` (nothing for an unknown sport).
+    template <class Fn>
+    void for_namespace(std::string_view sport, Fn&& fn) {
+        if (sport == "football") fn(football);
+        if (sport == "cricket") fn(cricket);
+    }
+
+    std::string redis_state() const {
+#if SSE_DEMO_WITH_REDIS
+        if (redis) return redis->state().connected ? "connected" : "disconnected";
+#endif
+        return "disabled";
+    }
+
+    config cfg;
+    sse::server io;
+    sse::typed_namespace<football_events>& football;
+    sse::typed_namespace<cricket_events>& cricket;
+    scoreboard board;
+    /// Requests whose handling threw (answered 500): a bug in the demo, never expected.
+    std::atomic<std::uint64_t> request_errors{0};
+#if SSE_DEMO_WITH_REDIS
+    std::shared_ptr<sse::redis_adapter> redis;
+#endif
+};
+
+inline bool known_sport(std::string_view s) {
+    return s == "football" || s == "cricket";
+}
+
+} // namespace sports
+
+#endif

@@ -1,0 +1,167 @@
+// routes.hpp - what the demo does with one parsed request, with no socket: either an answer
+// to write, or "this is a stream of sport S for match M" for the session to hand to sse.
+// The session (http_session.hpp) and the fuzz target (tests/fuzz/fuzz_demo_http.cpp) both
+// drive it; nothing here may throw on what a peer sends.
+//
+//   GET  /                            the web page (assets embedded at build time)
+//   GET  /static/{file}               its CSS and JavaScript
+//   GET  /stream/{football|cricket}/{match}   SSE: the client joins room {match}
+//   POST /emit/{sport}/{match}        {"event":"score_update","data":{...}} to one match (202)
+//   POST /emit/{sport}                the same, to every client of the sport (202)
+//   GET  /matches                     the matches known so far, with their scores (JSON)
+//   GET  /healthz                     200 while serving
+//   GET  /metrics                     Prometheus text
+#ifndef SPORTS_ROUTES_HPP
+#define SPORTS_ROUTES_HPP
+
+#include "answers.hpp"
+#include "app.hpp"
+#include "emit_api.hpp"
+#include "metrics.hpp"
+#include "static_assets.hpp" // generated from static/ by embed_static.cmake
+
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace sports {
+
+/// The largest request body read (an emit); a larger one is answered 413.
+constexpr std::size_t max_body = 64 * 1024;
+
+/// The limits every request is read with (the header limit is Beast's default, 8 KiB).
+inline void limit_request(http::request_parser<http::string_body>& parser) {
+    parser.body_limit(max_body);
+}
+
+/// The answer to a request whose body passed `max_body` (what was read of it is in `req`);
+/// the connection closes after it (the rest of the body is not read).
+inline http::message_generator body_too_large(app const& a, request const& req) {
+    return responder(a, req, true)
+        .error(http::status::payload_too_large,
+               "request body larger than " + std::to_string(max_body) + " bytes");
+}
+
+inline std::string percent_decode(std::string_view in) {
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        auto hex = [](char c) {
+            if (c >= '0' && c <= '9') return c - '0';
+            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+            if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+            return -1;
+        };
+        if (in[i] == '%' && i + 2 < in.size() + 0 && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(in[i]);
+        }
+    }
+    return out;
+}
+
+/// Splits "/a/b/c?x" into {"a","b","c"}, each percent-decoded.
+inline std::vector<std::string> path_segments(std::string_view target) {
+    target = target.substr(0, target.find('?'));
+    std::vector<std::string> out;
+    std::size_t pos = 1;
+    while (pos <= target.size() && target.size() > 1) {
+        auto end = std::min(target.find('/', pos), target.size());
+        out.push_back(percent_decode(target.substr(pos, end - pos)));
+        pos = end + 1;
+    }
+    return out;
+}
+
+/// A request for an event stream: the session hands its socket to `sport`'s namespace, and
+/// the client joins room `match` (a valid room name).
+struct stream_route {
+    std::string sport;
+    std::string match;
+};
+
+/// What to do with one request.
+using route = std::variant<http::message_generator, stream_route>;
+
+/// Everything that is not a stream: answers one request.
+inline http::message_generator answer(app& a, request const& req,
+                                      std::vector<std::string> const& seg) {
+    responder r(a, req);
+    bool get = req.method() == http::verb::get;
+    auto only = [&](bool allowed, char const* methods) -> std::optional<http::message_generator> {
+        if (allowed) return std::nullopt;
+        return fixed_json(req, http::status::method_not_allowed,
+                          R"({"error":"method not allowed","status":405})"
+                          "\n",
+                          {{http::field::allow, methods}});
+    };
+
+    if (req.method() == http::verb::options && !a.cfg.cors_origin.empty()) {
+        http::response<http::empty_body> res{http::status::no_content, req.version()};
+        res.set(http::field::access_control_allow_origin, a.cfg.cors_origin);
+        res.set(http::field::access_control_allow_methods, "GET, POST");
+        res.set(http::field::access_control_allow_headers,
+                "Authorization, Content-Type, Last-Event-ID");
+        res.set(http::field::access_control_max_age, "600");
+        res.set(http::field::vary, "Origin");
+        res.keep_alive(req.keep_alive());
+        return res;
+    }
+
+    if (seg.empty() || (seg.size() == 2 && seg[0] == "static")) {
+        if (auto m = only(get, "GET")) return std::move(*m);
+        auto const* asset = sports_static::find(seg.empty() ? "index.html" : seg[1]);
+        if (!asset) return r.error(http::status::not_found, "no such file");
+        return r.text(http::status::ok, asset->type, std::string(asset->body));
+    }
+    if (seg[0] == "emit" && (seg.size() == 2 || seg.size() == 3)) {
+        if (auto m = only(req.method() == http::verb::post, "POST")) return std::move(*m);
+        return handle_emit(a, req, seg);
+    }
+    if (seg.size() == 1 && seg[0] == "matches") {
+        if (auto m = only(get, "GET")) return std::move(*m);
+        return r.json_body(http::status::ok, a.board.snapshot());
+    }
+    if (seg.size() == 1 && seg[0] == "healthz") {
+        if (auto m = only(get, "GET")) return std::move(*m);
+        return r.json_body(http::status::ok, {{"status", "ok"},
+                                              {"redis", a.redis_state()},
+                                              {"clients",
+                                               {{"football", a.football.client_count()},
+                                                {"cricket", a.cricket.client_count()}}}});
+    }
+    if (seg.size() == 1 && seg[0] == "metrics") {
+        if (auto m = only(get, "GET")) return std::move(*m);
+        return r.text(http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
+                      metrics_text(a));
+    }
+    if (seg[0] == "stream") {
+        if (seg.size() == 3 && !known_sport(seg[1]))
+            return r.error(http::status::not_found, "unknown sport '" + printable(seg[1]) + "'");
+        if (seg.size() == 3) return std::move(*only(false, "GET"));
+    }
+    return r.error(http::status::not_found, "not found");
+}
+
+/// Routes one request: a stream to hand over, or the answer to write.
+inline route route_request(app& a, request const& req) {
+    auto seg = path_segments(req.target());
+    if (seg.size() == 3 && seg[0] == "stream" && known_sport(seg[1]) &&
+        req.method() == http::verb::get) {
+        if (auto why = room_problem(seg[2]); !why.empty())
+            return responder(a, req, true)
+                .error(http::status::bad_request, "bad match name: " + why);
+        return stream_route{seg[1], seg[2]};
+    }
+    return answer(a, req, seg);
+}
+
+} // namespace sports
+
+#endif
