@@ -6,6 +6,8 @@
 //   GET  /                            the web page (assets embedded at build time)
 //   GET  /static/{file}               its CSS and JavaScript
 //   GET  /stream/{football|cricket}/{match}   SSE: the client joins room {match}
+//   HEAD /stream/{football|cricket}/{match}   the head the GET would get, no body
+//   OPTIONS (any route, with --cors-origin)   the CORS preflight answer (sse::cors_preflight)
 //   POST /emit/{sport}/{match}        {"event":"score_update","data":{...}} to one match (202)
 //   POST /emit/{sport}                the same, to every client of the sport (202)
 //   GET  /matches                     the matches known so far, with their scores (JSON)
@@ -37,6 +39,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <deque>
 #include <iostream>
@@ -67,6 +70,8 @@ struct config {
     std::string auth_token;
     std::string admin_token;
     int threads = 1;
+    std::size_t max_clients = 0; // per namespace; 0: no limit
+    double admit_rate = 0;       // admissions per second per namespace; 0: no limit
 };
 
 constexpr std::size_t max_body = 64 * 1024;
@@ -339,6 +344,9 @@ struct app {
         o.history.max_events = 2000;
         o.history.max_age = std::chrono::hours(3);
         if (!cfg.cors_origin.empty()) o.cors = sse::cors_options{cfg.cors_origin, false};
+        // Over either limit, a browser is told to come back in 2-10 s (options::refusal).
+        o.max_clients = cfg.max_clients;
+        o.admission_rate = {cfg.admit_rate, static_cast<std::size_t>(std::ceil(cfg.admit_rate))};
         return o;
     }
 
@@ -646,13 +654,8 @@ http::message_generator handle_request(app& a, http::request<http::string_body> 
     };
 
     if (req.method() == http::verb::options && !a.cfg.cors_origin.empty()) {
-        http::response<http::empty_body> res{http::status::no_content, req.version()};
-        res.set(http::field::access_control_allow_origin, a.cfg.cors_origin);
-        res.set(http::field::access_control_allow_methods, "GET, POST");
-        res.set(http::field::access_control_allow_headers,
-                "Authorization, Content-Type, Last-Event-ID");
-        res.set(http::field::access_control_max_age, "600");
-        res.set(http::field::vary, "Origin");
+        // The stream routes' methods and headers, and POST with Content-Type for /emit.
+        auto res = sse::cors_preflight(*a.io.get_options().cors, req, "POST", "Content-Type");
         res.keep_alive(req.keep_alive());
         return res;
     }
@@ -687,7 +690,7 @@ http::message_generator handle_request(app& a, http::request<http::string_body> 
     if (seg[0] == "stream") {
         if (seg.size() == 3 && !known_sport(seg[1]))
             return r.error(http::status::not_found, "unknown sport '" + seg[1] + "'");
-        if (seg.size() == 3) return std::move(*only(false, "GET"));
+        if (seg.size() == 3) return std::move(*only(false, "GET, HEAD"));
     }
     return r.error(http::status::not_found, "not found");
 }
@@ -730,8 +733,8 @@ private:
         auto& req = parser_->get();
         auto seg = path_segments(req.target());
         if (seg.size() == 3 && seg[0] == "stream" && known_sport(seg[1]) &&
-            req.method() == http::verb::get)
-            return do_stream(seg[1], seg[2]);
+            (req.method() == http::verb::get || req.method() == http::verb::head))
+            return do_stream(seg[1], seg[2]); // HEAD: the library answers the head and closes
         send(handle_request(*app_, req), req.keep_alive());
     }
 
@@ -890,6 +893,10 @@ void usage(std::ostream& os) {
           "  --auth-token T      stream clients must send 'Authorization: Bearer T' or ?token=T\n"
           "  --admin-token T     POST /emit needs 'Authorization: Bearer T'\n"
           "  --threads N         threads running the server (default 1)\n"
+          "  --max-clients N     streams per sport beyond which fans are told to come back "
+          "later (default 0: no limit)\n"
+          "  --admit-rate R      streams admitted per second per sport, bursts of R; the rest "
+          "are told to come back later (default 0: no limit)\n"
           "  --help              this text\n";
 }
 
@@ -937,6 +944,16 @@ std::optional<int> parse(int argc, char** argv, config& cfg) {
             cfg.admin_token = value();
         } else if (arg == "--threads") {
             cfg.threads = static_cast<int>(number(1, 256));
+        } else if (arg == "--max-clients") {
+            cfg.max_clients = static_cast<std::size_t>(number(0, 100000000));
+        } else if (arg == "--admit-rate") {
+            auto v = value();
+            std::size_t used = 0;
+            double r = std::stod(v, &used);
+            if (used != v.size() || !(r >= 0) || r > 1e6)
+                throw std::invalid_argument(arg + ": '" + v +
+                                            "' is not a rate in [0, 1000000] per second");
+            cfg.admit_rate = r;
         } else {
             throw std::invalid_argument("unknown option '" + arg + "'");
         }
