@@ -12,11 +12,11 @@ namespace sse {
 
 /// Why a stream ended (the reason given to `on_disconnect`).
 enum class error {
-    peer_closed = 1,   ///< the client closed its connection
-    disconnected,      ///< the application called `client::disconnect()`
-    server_closed,     ///< `server::close()` or the server was destroyed
-    slow_consumer,     ///< its queue passed `options::max_buffered_bytes`
-    write_failed,      ///< a socket write failed (reset, timeout)
+    peer_closed = 1,    ///< the client closed its connection
+    disconnected,       ///< the application called `client::disconnect()`
+    server_closed,      ///< `server::close()` or the server was destroyed
+    slow_consumer,      ///< its queue passed `options::max_buffered_bytes`
+    write_failed,       ///< a socket write failed (reset, timeout)
     rejected,           ///< refused before admission: a middleware, overload, or a closed namespace
     protocol_violation, ///< the peer sent more than the stream allows
     handler_failed      ///< an `on_connection` handler threw: the admitted client is dropped

@@ -215,9 +215,7 @@ private:
                                    std::string_view extra = {}) const;
     // The answer to a connect refused for overload (options::refusal).
     std::string refusal_response(handshake const& hs, bool head_only) const;
-    void count_handler_error() noexcept {
-        handler_errors_.fetch_add(1, std::memory_order_relaxed);
-    }
+    void count_handler_error() noexcept { handler_errors_.fetch_add(1, std::memory_order_relaxed); }
     std::string close_retry_hint() const;
     /// Non-zero when an event to `rooms` may be conflated (see slow_consumer_policy).
     std::uint64_t conflation_key_for(

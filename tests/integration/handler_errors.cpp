@@ -65,9 +65,8 @@ TEST_CASE("an on_disconnect handler that throws is counted; the server goes on",
           "[handler_errors]") {
     fixture f;
     auto& ns = f.ns("/s");
-    ns.on_connection([](sse::client_ptr c) {
-        c->on_disconnect([] { throw std::runtime_error("app bug"); });
-    });
+    ns.on_connection(
+        [](sse::client_ptr c) { c->on_disconnect([] { throw std::runtime_error("app bug"); }); });
     {
         auto first = f.open("/s");
         first.reader.close();

@@ -10,9 +10,10 @@ using namespace sse_test;
 namespace {
 sse_reader send_raw(unsigned short port, std::string const& method, std::string const& target,
                     std::string const& more_headers = {}) {
-    return sse_reader::raw(port, method + " " + target +
-                                     " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n" +
-                                     more_headers + "\r\n");
+    return sse_reader::raw(port,
+                           method + " " + target +
+                               " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n" +
+                               more_headers + "\r\n");
 }
 } // namespace
 

@@ -52,7 +52,7 @@ struct totals {
     int refused_for_good = 0; // a status other than 200: EventSource would stop
     int dropped = 0;          // an admitted stream that ended
     int attempts = 0;
-    int retried = 0;          // answers that said "come back later"
+    int retried = 0; // answers that said "come back later"
     int network_errors = 0;
     long long retry_min_seen = -1, retry_max_seen = -1;
     clock_type::time_point last_admission{};
@@ -183,8 +183,8 @@ std::pair<pid_t, unsigned short> start_demo(std::string const& demo, std::string
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_addclose(&fa, out[0]);
-    std::vector<std::string> args = {demo, "--port", "0", "--admit-rate", rate, "--heartbeat-ms",
-                                     "0"};
+    std::vector<std::string> args = {demo, "--port",         "0", "--admit-rate",
+                                     rate, "--heartbeat-ms", "0"};
     std::vector<char*> argv;
     for (auto& a : args)
         argv.push_back(a.data());
@@ -234,9 +234,9 @@ int main(int argc, char** argv) {
         if (pid) ::kill(pid, SIGKILL);
         return 1;
     }
-    std::string const req = "GET /stream/football/storm HTTP/1.1\r\nHost: 127.0.0.1:" +
-                            std::to_string(port) +
-                            "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
+    std::string const req =
+        "GET /stream/football/storm HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+        "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
     request_text = &req;
 
     std::this_thread::sleep_for(200ms);

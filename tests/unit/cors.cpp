@@ -19,8 +19,8 @@ http::request<http::string_body> preflight(std::string const& origin) {
 
 TEST_CASE("cors_preflight: a fixed origin, with the app's methods and headers", "[cors]") {
     sse::cors_options cors("https://scores.example");
-    auto res = sse::cors_preflight(cors, preflight("https://elsewhere.example"), "POST",
-                                   "Content-Type");
+    auto res =
+        sse::cors_preflight(cors, preflight("https://elsewhere.example"), "POST", "Content-Type");
     CHECK(res.result() == http::status::no_content);
     CHECK(res[http::field::access_control_allow_origin] == "https://scores.example");
     CHECK(res[http::field::access_control_allow_methods] == "GET, HEAD, OPTIONS, POST");
@@ -58,6 +58,5 @@ TEST_CASE("cors_preflight: '*' with credentials echoes the origin; bad values ar
     CHECK(res[http::field::access_control_allow_origin] == "https://x.example");
     CHECK(res[http::field::access_control_allow_methods] == "GET, HEAD, OPTIONS");
     sse::cors_options any("*");
-    CHECK(sse::cors_preflight(any, preflight(""))[http::field::access_control_allow_origin] ==
-          "*");
+    CHECK(sse::cors_preflight(any, preflight(""))[http::field::access_control_allow_origin] == "*");
 }

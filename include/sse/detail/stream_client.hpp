@@ -217,15 +217,15 @@ private:
             drained_ += n;
             if (ec || drained_ > max_drain_bytes) return finish_close(); // EOF, reset, too much
         }
-        socket.async_wait(net::socket_base::wait_read,
-                          net::bind_executor(strand_, [self = shared_from_this()](
-                                                          beast::error_code ec) {
-                              auto& me = static_cast<stream_client&>(*self);
-                              if (ec)
-                                  me.finish_close();
-                              else
-                                  me.drain_more();
-                          }));
+        socket.async_wait(
+            net::socket_base::wait_read,
+            net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec) {
+                auto& me = static_cast<stream_client&>(*self);
+                if (ec)
+                    me.finish_close();
+                else
+                    me.drain_more();
+            }));
     }
 
     void finish_close() {

@@ -25,8 +25,7 @@ public:
 
     token_bucket(double per_second, std::size_t burst, clock::time_point now) noexcept
         : rate_(per_second > 0 && std::isfinite(per_second) ? per_second : 0)
-        , capacity_(burst != 0 ? static_cast<double>(burst)
-                               : std::max(1.0, std::ceil(rate_)))
+        , capacity_(burst != 0 ? static_cast<double>(burst) : std::max(1.0, std::ceil(rate_)))
         , tokens_(capacity_)
         , last_(now) {}
 
