@@ -1,7 +1,8 @@
 // A browser's EventSource against a full sports_demo (issue 13): with `--max-clients 2`, a
 // third fan is refused at first; it reconnects by itself (no code of its own: the `fetch`
 // given to it only records what passes) after the `retry:` it was told, which falls in the
-// refusal window (2-10 s), and it is admitted once a slot frees.
+// refusal window (2-10 s), and it is admitted once a slot frees. Also: the demo answers HEAD on
+// a stream route and the CORS preflight with the library's answers (issue 13, item 5).
 //
 // Env: SPORTS_DEMO (the binary), REPLAY_NODE_MODULES (where `npm ci` put node_modules).
 import { test, after } from "node:test";
@@ -82,4 +83,24 @@ test("a refused EventSource comes back by itself within the retry window and is 
   assert.match(hello.clientId, /^[0-9A-Za-z]{22}$/);
   assert.equal(third.readyState, EventSource.OPEN);
   assert.equal(log.filter((e) => e.kind === "request").length, 2, "one refusal, one admission");
+});
+
+test("the demo answers HEAD on a stream route and the CORS preflight through the library", async () => {
+  const demo = await startDemo(["--cors-origin", "https://scores.example"]);
+  after(() => demo.stop());
+  const head = await request(`${demo.url}/stream/football/ars-che`, { method: "HEAD" });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers["content-type"], "text/event-stream");
+  assert.equal(head.body, "");
+  const pre = await request(`${demo.url}/emit/football/ars-che`, {
+    method: "OPTIONS",
+    headers: { origin: "https://scores.example", "access-control-request-method": "POST" },
+  });
+  assert.equal(pre.status, 204);
+  assert.equal(pre.headers["access-control-allow-origin"], "https://scores.example");
+  assert.equal(pre.headers["access-control-allow-methods"], "GET, HEAD, OPTIONS, POST");
+  assert.equal(pre.headers["access-control-allow-headers"], "Last-Event-ID, Authorization, Cache-Control, Content-Type");
+  assert.equal(pre.headers["access-control-max-age"], "600");
+  const health = await request(`${demo.url}/healthz`);
+  assert.deepEqual(health.json.clients, { football: 0, cricket: 0 }, "HEAD admitted nobody");
 });
