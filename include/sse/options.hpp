@@ -149,7 +149,9 @@ struct options {
     /// history kept, or unknown: the app should refetch its full state.
     std::string reset_event = "reset";
 
-    /// How long a closing stream may take to flush its last bytes before its socket is closed.
+    /// How long a closing stream may take to flush its last bytes before its socket is closed;
+    /// then as long again, at most, to drain what the peer still sends (so that a close with
+    /// unread bytes does not reset the connection and lose those last bytes).
     std::chrono::milliseconds close_timeout{std::chrono::seconds(2)};
 };
 
