@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -66,6 +67,9 @@ struct app {
         o.history.max_events = 2000;
         o.history.max_age = std::chrono::hours(3);
         if (!cfg.cors_origin.empty()) o.cors = sse::cors_options{cfg.cors_origin, false};
+        // Over either limit, a browser is told to come back in 2-10 s (options::refusal).
+        o.max_clients = cfg.max_clients;
+        o.admission_rate = {cfg.admit_rate, static_cast<std::size_t>(std::ceil(cfg.admit_rate))};
         return o;
     }
 

@@ -55,6 +55,22 @@ public:
         return n;
     }
 
+    /// The flag's value as a decimal number in [lo, hi] (e.g. a rate per second).
+    double rate(double lo, double hi) {
+        auto v = value();
+        std::size_t used = 0;
+        double r = -1;
+        try {
+            r = std::stod(v, &used);
+        } catch (std::exception const&) {
+            used = 0;
+        }
+        if (v.empty() || used != v.size() || !(r >= lo) || !(r <= hi))
+            throw std::invalid_argument(flag_ + ": '" + v + "' is not a number in [" +
+                                        std::to_string(lo) + ", " + std::to_string(hi) + "]");
+        return r;
+    }
+
     [[noreturn]] void unknown() const {
         throw std::invalid_argument("unknown option '" + flag_ + "'");
     }
@@ -80,6 +96,8 @@ struct config {
     std::string auth_token;
     std::string admin_token;
     int threads = 1;
+    std::size_t max_clients = 0; // per namespace; 0: no limit
+    double admit_rate = 0;       // admissions per second per namespace; 0: no limit
 };
 
 inline void usage(std::ostream& os) {
@@ -94,6 +112,10 @@ inline void usage(std::ostream& os) {
           "  --auth-token T      stream clients must send 'Authorization: Bearer T' or ?token=T\n"
           "  --admin-token T     POST /emit needs 'Authorization: Bearer T'\n"
           "  --threads N         threads running the server (default 1)\n"
+          "  --max-clients N     streams per sport beyond which fans are told to come back "
+          "later (default 0: no limit)\n"
+          "  --admit-rate R      streams admitted per second per sport, bursts of R; the rest "
+          "are told to come back later (default 0: no limit)\n"
           "  --help              this text\n";
 }
 
@@ -123,6 +145,10 @@ inline std::optional<int> parse(int argc, char** argv, config& cfg) {
             cfg.admin_token = opt.value();
         } else if (arg == "--threads") {
             cfg.threads = static_cast<int>(opt.number(1, 256));
+        } else if (arg == "--max-clients") {
+            cfg.max_clients = static_cast<std::size_t>(opt.number(0, 100000000));
+        } else if (arg == "--admit-rate") {
+            cfg.admit_rate = opt.rate(0, 1e6);
         } else {
             opt.unknown();
         }

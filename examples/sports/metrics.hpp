@@ -30,8 +30,20 @@ inline std::string metrics_text(app& a) {
            [](stats const& s) { return s.rooms; });
     family("sse_connections_total", "counter", "Clients admitted since start.",
            [](stats const& s) { return s.connections; });
-    family("sse_rejected_total", "counter", "Clients refused (auth, closed).",
+    family("sse_rejected_total", "counter", "Clients refused (auth, overload, closed).",
            [](stats const& s) { return s.rejected; });
+    family("sse_refused_full_total", "counter",
+           "Clients told to come back later: max clients reached.",
+           [](stats const& s) { return s.refused_full; });
+    family("sse_refused_rate_total", "counter",
+           "Clients told to come back later: past the admission rate.",
+           [](stats const& s) { return s.refused_rate; });
+    family("sse_handler_errors_total", "counter",
+           "Exceptions thrown by middleware or handlers, caught.",
+           [](stats const& s) { return s.handler_errors; });
+    family("sse_oversized_events_total", "counter",
+           "Events refused for being larger than a client's queue.",
+           [](stats const& s) { return s.oversized_events; });
     family("sse_events_emitted_total", "counter", "Events emitted through the namespace.",
            [](stats const& s) { return s.events_emitted; });
     family("sse_deliveries_total", "counter", "Events queued to a client, one per recipient.",

@@ -6,6 +6,8 @@
 //   GET  /                            the web page (assets embedded at build time)
 //   GET  /static/{file}               its CSS and JavaScript
 //   GET  /stream/{football|cricket}/{match}   SSE: the client joins room {match}
+//   HEAD /stream/{football|cricket}/{match}   the head the GET would get, no body
+//   OPTIONS (any route, with --cors-origin)   the CORS preflight answer (sse::cors_preflight)
 //   POST /emit/{sport}/{match}        {"event":"score_update","data":{...}} to one match (202)
 //   POST /emit/{sport}                the same, to every client of the sport (202)
 //   GET  /matches                     the matches known so far, with their scores (JSON)
@@ -103,13 +105,8 @@ inline http::message_generator answer(app& a, request const& req,
     };
 
     if (req.method() == http::verb::options && !a.cfg.cors_origin.empty()) {
-        http::response<http::empty_body> res{http::status::no_content, req.version()};
-        res.set(http::field::access_control_allow_origin, a.cfg.cors_origin);
-        res.set(http::field::access_control_allow_methods, "GET, POST");
-        res.set(http::field::access_control_allow_headers,
-                "Authorization, Content-Type, Last-Event-ID");
-        res.set(http::field::access_control_max_age, "600");
-        res.set(http::field::vary, "Origin");
+        // The stream routes' methods and headers, and POST with Content-Type for /emit.
+        auto res = sse::cors_preflight(*a.io.get_options().cors, req, "POST", "Content-Type");
         res.keep_alive(req.keep_alive());
         return res;
     }
@@ -144,7 +141,7 @@ inline http::message_generator answer(app& a, request const& req,
     if (seg[0] == "stream") {
         if (seg.size() == 3 && !known_sport(seg[1]))
             return r.error(http::status::not_found, "unknown sport '" + printable(seg[1]) + "'");
-        if (seg.size() == 3) return std::move(*only(false, "GET"));
+        if (seg.size() == 3) return std::move(*only(false, "GET, HEAD"));
     }
     return r.error(http::status::not_found, "not found");
 }
@@ -152,8 +149,9 @@ inline http::message_generator answer(app& a, request const& req,
 /// Routes one request: a stream to hand over, or the answer to write.
 inline route route_request(app& a, request const& req) {
     auto seg = path_segments(req.target());
+    // HEAD too: the library answers the head the GET would get, then closes.
     if (seg.size() == 3 && seg[0] == "stream" && known_sport(seg[1]) &&
-        req.method() == http::verb::get) {
+        (req.method() == http::verb::get || req.method() == http::verb::head)) {
         if (auto why = room_problem(seg[2]); !why.empty())
             return responder(a, req, true)
                 .error(http::status::bad_request, "bad match name: " + why);

@@ -99,7 +99,11 @@ protected:
     // The transport, implemented per stream type by detail::stream_client.
     virtual void do_read() = 0;
     virtual void do_write(std::vector<net::const_buffer> const& buffers) = 0;
-    virtual void do_close() = 0;
+    // Ends the connection. `drain`: shut down sending, then read and drop what the peer still
+    // sends (bounded in bytes and time) before closing, so that the bytes just written are
+    // not lost to the reset a close with unread bytes causes. Called again (the close
+    // deadline), it closes at once.
+    virtual void do_close(bool drain) = 0;
     // A non-blocking gather send from the calling thread (plain TCP only, see
     // write_through_): the bytes taken, or would_block / an error. Never blocks.
     virtual std::size_t write_now(std::vector<net::const_buffer> const& buffers,

@@ -12,20 +12,21 @@ namespace sse {
 
 /// Why a stream ended (the reason given to `on_disconnect`).
 enum class error {
-    peer_closed = 1,   ///< the client closed its connection
-    disconnected,      ///< the application called `client::disconnect()`
-    server_closed,     ///< `server::close()` or the server was destroyed
-    slow_consumer,     ///< its queue passed `options::max_buffered_bytes`
-    write_failed,      ///< a socket write failed (reset, timeout)
-    rejected,          ///< a middleware rejected the client before admission
-    protocol_violation ///< the peer sent more than the stream allows
+    peer_closed = 1,    ///< the client closed its connection
+    disconnected,       ///< the application called `client::disconnect()`
+    server_closed,      ///< `server::close()` or the server was destroyed
+    slow_consumer,      ///< its queue passed `options::max_buffered_bytes`
+    write_failed,       ///< a socket write failed (reset, timeout)
+    rejected,           ///< refused before admission: a middleware, overload, or a closed namespace
+    protocol_violation, ///< the peer sent more than the stream allows
+    handler_failed      ///< an `on_connection` handler threw: the admitted client is dropped
 };
 
 /// Coarse groups of `sse::error` that applications usually branch on.
 enum class condition {
     peer_gone = 1,   ///< the other side went away: peer_closed, write_failed, protocol_violation
     overloaded,      ///< slow_consumer
-    closed_by_server ///< disconnected, server_closed, rejected
+    closed_by_server ///< disconnected, server_closed, rejected, handler_failed
 };
 
 std::error_category const& error_category() noexcept;

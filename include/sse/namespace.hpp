@@ -7,6 +7,7 @@
 #include <sse/client.hpp>
 #include <sse/detail/history.hpp>
 #include <sse/detail/id_index.hpp>
+#include <sse/detail/token_bucket.hpp>
 #include <sse/middleware.hpp>
 #include <sse/options.hpp>
 
@@ -40,7 +41,10 @@ struct namespace_stats {
     std::size_t clients = 0;            ///< admitted clients now
     std::size_t rooms = 0;              ///< rooms with at least one client (private ones aside)
     std::uint64_t connections = 0;      ///< clients admitted since start
-    std::uint64_t rejected = 0;         ///< clients refused by middleware (or closed namespace)
+    std::uint64_t rejected = 0;         ///< clients refused: middleware, overload, closed namespace
+    std::uint64_t refused_full = 0;     ///< of those: at max_clients or max_clients_per_address
+    std::uint64_t refused_rate = 0;     ///< of those: past the admission rate
+    std::uint64_t handler_errors = 0;   ///< exceptions thrown by middleware or handlers, caught
     std::uint64_t events_emitted = 0;   ///< emits that passed through this namespace
     std::uint64_t deliveries = 0;       ///< events queued to a client (one per recipient)
     std::uint64_t slow_consumers = 0;   ///< clients dropped for passing max_buffered_bytes
@@ -77,7 +81,9 @@ public:
     void use(middleware mw);
 
     /// Runs `handler` for each admitted client, on that client's strand, after its response
-    /// header and first events are queued.
+    /// header and first events are queued. A handler that throws is caught: the client is
+    /// disconnected (`error::handler_failed`), the later handlers do not run, and
+    /// `stats().handler_errors` counts it.
     void on_connection(std::function<void(client_ptr)> handler);
 
     /** Takes over `stream` to serve an event stream for `req`; returns the new client.
@@ -85,7 +91,10 @@ public:
         Call it from the app's own request handler once it has read `req` (the app decides
         which targets are streams). The middleware chain runs first; then the client gets
         `200 OK` with `Content-Type: text/event-stream` and stays open until either side
-        closes. A rejected client gets the rejection's status and is closed.
+        closes. A rejected client gets the rejection's status and is closed. A client refused
+        for overload (max_clients, max_clients_per_address, the admission rate) gets the
+        answer of `options::refusal`. A `HEAD` request runs the middleware and gets the head
+        a `GET` would get, with no body, and is closed: it is never admitted.
 
         @param stream a `beast::tcp_stream` or `beast::ssl_stream<beast::tcp_stream>` (any
         stream whose lowest layer is a `beast::basic_stream`), with the request already read.
@@ -131,6 +140,11 @@ public:
     void set_replay(bool enabled) noexcept { replay_enabled_.store(enabled); }
     bool replay_enabled() const noexcept { return replay_enabled_.load(); }
 
+    /** Admissions per second for this namespace (overrides options::admission_rate); a
+        connect past it is refused as `options::refusal` says. Starts with a full bucket.
+        @throws std::invalid_argument when per_second is negative or not finite. */
+    void set_admission_rate(sse::admission_rate r);
+
     /// What happens to this namespace's clients that fall behind (overrides the option).
     void set_slow_consumer_policy(slow_consumer_policy p);
     sse::slow_consumer_policy slow_consumer_policy() const noexcept { return policy_.load(); }
@@ -173,8 +187,10 @@ private:
     void deliver(broadcast_packet const& packet) override;
 
     // Registry changes, called by client and admission.
-    enum class admission_result { admitted, gone, full };
+    enum class admission_result { admitted, gone, full, rate_limited };
     admission_result admit(client& c);
+    // What admit() would answer now, taking nothing (for HEAD).
+    admission_result probe(client const& c) const;
     // After the on_connection handlers: the client's first bytes may leave.
     void end_admission(client& c);
     void unregister(client& c);
@@ -203,7 +219,12 @@ private:
     void set_adapter(std::shared_ptr<adapter> a);
     void close_all(error reason);
     std::string response_head(handshake const& hs) const;
-    std::string rejection_response(reject const& r, handshake const& hs) const;
+    // `head_only`: the answer to a HEAD (no body). `extra` are more header lines.
+    std::string rejection_response(reject const& r, handshake const& hs, bool head_only = false,
+                                   std::string_view extra = {}) const;
+    // The answer to a connect refused for overload (options::refusal).
+    std::string refusal_response(handshake const& hs, bool head_only) const;
+    void count_handler_error() noexcept { handler_errors_.fetch_add(1, std::memory_order_relaxed); }
     std::string close_retry_hint() const;
     /// Non-zero when an event to `rooms` may be conflated (see slow_consumer_policy).
     std::uint64_t conflation_key_for(
@@ -242,6 +263,7 @@ private:
     std::unordered_map<std::string, sse::slow_consumer_policy> room_policies_;
     std::atomic<bool> has_room_policies_{false}; // emits skip the lock without overrides
     std::unordered_map<std::string, std::size_t> per_address_; // only with a per-address limit
+    detail::token_bucket admissions_;                          // options::admission_rate
 
     // Copy-on-write so that connects read them without holding a lock while running them.
     mutable std::mutex handlers_mutex_;
@@ -250,6 +272,9 @@ private:
 
     std::atomic<std::uint64_t> connections_{0};
     std::atomic<std::uint64_t> rejected_{0};
+    std::atomic<std::uint64_t> refused_full_{0};
+    std::atomic<std::uint64_t> refused_rate_{0};
+    std::atomic<std::uint64_t> handler_errors_{0};
     std::atomic<std::uint64_t> events_emitted_{0};
     std::atomic<std::uint64_t> deliveries_{0};
     std::atomic<std::uint64_t> slow_consumers_{0};

@@ -39,6 +39,42 @@ struct cors_options {
     std::string origin;
     bool credentials = false;
     std::vector<std::string> allowed_origins;
+    /// How long a browser may cache a preflight answer (`sse::cors_preflight`).
+    std::chrono::seconds preflight_max_age{600};
+};
+
+/// How a connect refused for overload (see `refusal_options`) is answered.
+enum class refusal_mode {
+    /// A request whose `Accept` names `text/event-stream` (every EventSource) gets
+    /// `200 text/event-stream` with a `retry:` hint, then the close: EventSource comes back by
+    /// itself. Any other client gets `status` with `Retry-After`.
+    retry_later,
+    /// Everyone gets `status` with `Retry-After` (a browser's EventSource gives up for good).
+    status_only
+};
+
+/** The answer to a connect refused because the namespace is full (`max_clients`,
+    `max_clients_per_address`) or admits too fast (`admission_rate`).
+
+    The delay is drawn at random from [retry_min, retry_max] for each refusal, so that refused
+    clients do not all come back in the same millisecond. `Retry-After` carries it in whole
+    seconds, rounded up.
+*/
+struct refusal_options {
+    refusal_mode mode = refusal_mode::retry_later;
+    /// The status of a refusal that is not a stream (a 4xx or 5xx: 503 or 429).
+    unsigned status = 503;
+    std::chrono::milliseconds retry_min{2000};
+    std::chrono::milliseconds retry_max{10000};
+};
+
+/** Admissions per second per namespace (a token bucket refilled by time, checked when a
+    client would be admitted, after its middleware). `per_second == 0`: unlimited. `burst`
+    admissions may come at once; 0 means max(1, ceil(per_second)).
+*/
+struct admission_rate {
+    double per_second = 0;
+    std::size_t burst = 0;
 };
 
 /** How many recent events each room (and the namespace-wide broadcast log) keeps for
@@ -83,11 +119,19 @@ struct options {
     /// `namespace_::set_slow_consumer_policy`).
     slow_consumer_policy slow_consumer = slow_consumer_policy::disconnect;
 
-    /// Admitted clients per namespace beyond which connects are refused with 503. 0: no limit.
+    /// Admitted clients per namespace beyond which connects are refused (see `refusal`).
+    /// 0: no limit.
     std::size_t max_clients = 0;
-    /// Admitted clients per remote IP address and namespace beyond which connects get 503.
-    /// 0: no limit. Behind a proxy every client has the proxy's address: leave it 0 there.
+    /// Admitted clients per remote IP address and namespace beyond which connects are refused
+    /// (see `refusal`). 0: no limit. Behind a proxy every client has the proxy's address:
+    /// leave it 0 there.
     std::size_t max_clients_per_address = 0;
+    /// Admissions per second per namespace (a token bucket); beyond it connects are refused
+    /// (see `refusal`). Unlimited by default. Per namespace: `namespace_::set_admission_rate`.
+    sse::admission_rate admission_rate;
+    /// How refused connects are answered: by default a browser's EventSource is told to come
+    /// back after a random delay, anyone else gets 503 with Retry-After.
+    refusal_options refusal;
     /// Rooms one client may be in (its private room aside); `join` beyond it throws.
     std::size_t max_rooms_per_client = 1024;
 
@@ -105,7 +149,9 @@ struct options {
     /// history kept, or unknown: the app should refetch its full state.
     std::string reset_event = "reset";
 
-    /// How long a closing stream may take to flush its last bytes before its socket is closed.
+    /// How long a closing stream may take to flush its last bytes before its socket is closed;
+    /// then as long again, at most, to drain what the peer still sends (so that a close with
+    /// unread bytes does not reset the connection and lose those last bytes).
     std::chrono::milliseconds close_timeout{std::chrono::seconds(2)};
 };
 

@@ -12,6 +12,7 @@
 #include <sse/adapter.hpp>
 #include <sse/broadcast.hpp>
 #include <sse/client.hpp>
+#include <sse/cors.hpp>
 #include <sse/detail/server_core.hpp>
 #include <sse/error.hpp>
 #include <sse/event.hpp>

@@ -1,5 +1,6 @@
 // Security: the limits of SECURITY.md's table (issue #8, item 3): their defaults, max_clients
-// and max_clients_per_address (503 before any stream byte), max_rooms_per_client
+// and max_clients_per_address (here with refusal_mode::status_only: 503 before any stream byte;
+// the default answer, which browsers retry, is refusals.cpp's subject), max_rooms_per_client
 // (std::length_error "[sse.too_many_rooms]"), and the replay size bound.
 #include "integration/fixture.hpp"
 #include "security/security_support.hpp"
@@ -13,6 +14,7 @@ void expect_503(sse_reader& r) {
     REQUIRE(r.status() == 503);
     CHECK(r.raw().rfind("HTTP/1.1 503 ", 0) == 0);
     CHECK(r.header("Connection") == "close");
+    CHECK(r.header("Retry-After"));
     CHECK(r.header_count("Content-Type") == 1);
     CHECK(r.header("Content-Type") != "text/event-stream");
     CHECK(r.raw().find("text/event-stream") == std::string::npos);
@@ -47,6 +49,7 @@ TEST_CASE("limits: the defaults are those of SECURITY.md's table", "[security][l
 TEST_CASE("max_clients: the client past the limit gets 503 before any stream byte",
           "[security][limits]") {
     auto opts = quiet_options();
+    opts.refusal.mode = sse::refusal_mode::status_only;
     opts.max_clients = 3;
     fixture f(opts);
     auto& ns = f.ns("/s");
@@ -57,6 +60,7 @@ TEST_CASE("max_clients: the client past the limit gets 503 before any stream byt
     expect_503(refused);
     CHECK(ns.client_count() == 3);
     CHECK(ns.stats().rejected == 1);
+    CHECK(ns.stats().refused_full == 1);
     CHECK(ns.stats().connections == 3);
     // Another namespace has its own count.
     auto other = f.open("/other");
@@ -79,6 +83,7 @@ TEST_CASE("max_clients: the client past the limit gets 503 before any stream byt
 
 TEST_CASE("max_clients holds under a burst of concurrent connects", "[security][limits]") {
     auto opts = quiet_options();
+    opts.refusal.mode = sse::refusal_mode::status_only;
     opts.max_clients = 5;
     fixture f(opts, 2);
     auto& ns = f.ns("/s");
@@ -104,6 +109,7 @@ TEST_CASE("max_clients holds under a burst of concurrent connects", "[security][
 
 TEST_CASE("max_clients_per_address: counted per remote IP, per namespace", "[security][limits]") {
     auto opts = quiet_options();
+    opts.refusal.mode = sse::refusal_mode::status_only;
     opts.max_clients_per_address = 2;
     fixture f(opts);
     auto& ns = f.ns("/s");

@@ -20,12 +20,12 @@ TEST_CASE("error: every code has its own message", "[error]") {
     std::set<std::string> messages;
     for (auto e : {sse::error::peer_closed, sse::error::disconnected, sse::error::server_closed,
                    sse::error::slow_consumer, sse::error::write_failed, sse::error::rejected,
-                   sse::error::protocol_violation}) {
+                   sse::error::protocol_violation, sse::error::handler_failed}) {
         auto m = sse::make_error_code(e).message();
         CHECK_FALSE(m.empty());
         messages.insert(m);
     }
-    CHECK(messages.size() == 7);
+    CHECK(messages.size() == 8);
     CHECK(sse::make_error_code(sse::error::slow_consumer).message().find("slow") !=
           std::string::npos);
 }
@@ -43,7 +43,8 @@ TEST_CASE("error: codes compare equal to their conditions", "[error]") {
                    row{error::slow_consumer, condition::overloaded},
                    row{error::disconnected, condition::closed_by_server},
                    row{error::server_closed, condition::closed_by_server},
-                   row{error::rejected, condition::closed_by_server}}) {
+                   row{error::rejected, condition::closed_by_server},
+                   row{error::handler_failed, condition::closed_by_server}}) {
         std::error_code ec = r.e;
         CAPTURE(ec.message());
         CHECK(ec == r.c);

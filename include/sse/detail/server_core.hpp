@@ -33,7 +33,10 @@ public:
         : opts_(std::move(opts))
         , timer_(net::make_strand(ex))
         , adapter_(std::make_shared<memory_adapter>()) {
-        validate_event_name(opts_.reset_event); // fail here, not later on an io thread
+        // Fail here, not later on an io thread.
+        validate_event_name(opts_.reset_event);
+        check_admission_rate(opts_.admission_rate);
+        check_refusal(opts_.refusal);
     }
 
     void start() {

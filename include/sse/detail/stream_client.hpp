@@ -106,6 +106,7 @@ public:
 
 private:
     void do_read() override {
+        if (draining_) return; // do_close reads from here on
         if constexpr (is_socket<Stream>::value) {
             // A plain socket keeps only a readiness wait pending (an op about a third the size
             // of a read's, and no buffer): the socket is read, from the stack, when it wakes.
@@ -181,15 +182,67 @@ private:
         }
     }
 
-    void do_close() override {
+    // On the strand.
+    void do_close(bool drain) override {
         auto& socket = socket_of(beast::get_lowest_layer(stream_));
         if (!socket.is_open()) return;
         beast::error_code ec;
+        if (draining_ || !drain) return finish_close();
         socket.shutdown(net::socket_base::shutdown_send, ec);
-        socket.close(ec);
+        if (ec) return finish_close();
+        // Our FIN follows the bytes already queued. A close() now, with bytes of the peer
+        // still unread (the rest of a request body, pipelined junk), would send a reset that
+        // throws away whatever the peer has not received yet: a 401 body, the last `retry:`.
+        // So the peer's bytes are read and dropped until it closes too, or for close_timeout
+        // or max_drain_bytes at most.
+        draining_ = true;
+        socket.cancel(ec); // the read that stays pending: the drain reads from here on
+        socket.non_blocking(true, ec);
+        if (ec) return finish_close();
+        drain_timer_ = std::make_unique<net::steady_timer>(strand_, close_timeout_);
+        drain_timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            if (!ec) static_cast<stream_client&>(*self).finish_close();
+        });
+        drain_more();
     }
 
+    void drain_more() {
+        auto& socket = socket_of(beast::get_lowest_layer(stream_));
+        if (!socket.is_open()) return;
+        std::array<char, 4096> buffer;
+        for (;;) {
+            beast::error_code ec;
+            std::size_t const n = socket.read_some(net::buffer(buffer), ec);
+            if (ec == net::error::would_block || ec == net::error::try_again) break;
+            drained_ += n;
+            if (ec || drained_ > max_drain_bytes) return finish_close(); // EOF, reset, too much
+        }
+        socket.async_wait(
+            net::socket_base::wait_read,
+            net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec) {
+                auto& me = static_cast<stream_client&>(*self);
+                if (ec)
+                    me.finish_close();
+                else
+                    me.drain_more();
+            }));
+    }
+
+    void finish_close() {
+        auto& socket = socket_of(beast::get_lowest_layer(stream_));
+        beast::error_code ec;
+        if (socket.is_open()) socket.close(ec);
+        if (drain_timer_) drain_timer_->cancel();
+    }
+
+    /// Bytes a closing stream reads from its peer, at most, before it closes anyway.
+    static constexpr std::size_t max_drain_bytes = 256 * 1024;
+
     Stream stream_;
+    // Only while closing (see do_close).
+    std::unique_ptr<net::steady_timer> drain_timer_;
+    std::size_t drained_ = 0;
+    bool draining_ = false;
 };
 
 template <class Stream, class... Args>

@@ -222,7 +222,7 @@ inline void client::on_write(std::error_code ec) {
     bool const finish = flush_then_close_;
     lock.unlock();
     if (finish) {
-        do_close();
+        do_close(true);
         if (close_timer_) close_timer_->cancel();
     }
 }
@@ -306,7 +306,9 @@ inline void client::close_on_strand(error reason, bool graceful, event_ptr last)
     } else {
         lock.unlock();
     }
-    if (shutdown_now) do_close();
+    // A stream that ended with nothing left to send: the peer's unread bytes are drained
+    // too, so that a last answer already sent is not lost to a reset.
+    if (shutdown_now) do_close(graceful);
     fire_disconnect();
 }
 
@@ -314,7 +316,7 @@ inline void client::arm_close_deadline() {
     // A timer only while closing: an open stream needs none (heartbeats find dead peers).
     close_timer_ = std::make_unique<net::steady_timer>(strand_, close_timeout_);
     close_timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
-        if (!ec) self->do_close();
+        if (!ec) self->do_close(false); // the peer does not read: no use waiting longer
     });
 }
 
@@ -330,6 +332,7 @@ inline void client::fire_disconnect() {
             h(reason);
         } catch (...) {
             // A throwing handler must not take the server down; the stream is gone anyway.
+            if (auto ns = ns_.lock()) ns->count_handler_error();
         }
     }
 }

@@ -21,9 +21,11 @@ public:
         case error::write_failed:
             return "writing to the client failed";
         case error::rejected:
-            return "a middleware rejected the client";
+            return "the client was refused before admission";
         case error::protocol_violation:
             return "the client sent data the stream does not allow";
+        case error::handler_failed:
+            return "an on_connection handler threw";
         }
         return "sse error";
     }
@@ -38,6 +40,7 @@ public:
         case error::disconnected:
         case error::server_closed:
         case error::rejected:
+        case error::handler_failed:
             return make_error_condition(condition::closed_by_server);
         }
         return {ev, *this};

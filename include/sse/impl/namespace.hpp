@@ -2,12 +2,15 @@
 #ifndef SSE_IMPL_NAMESPACE_HPP
 #define SSE_IMPL_NAMESPACE_HPP
 
+#include <sse/cors.hpp>
 #include <sse/detail/stream_client.hpp>
 
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
+#include <stdexcept>
 
 namespace sse {
 
@@ -19,7 +22,8 @@ struct admission : std::enable_shared_from_this<admission> {
               std::shared_ptr<std::vector<middleware> const> mws)
         : who(std::move(c))
         , ns(std::move(n))
-        , chain(std::move(mws)) {}
+        , chain(std::move(mws))
+        , head_only(who->handshake().method() == "HEAD") {}
 
     static constexpr std::size_t finished = std::numeric_limits<std::size_t>::max();
 
@@ -32,6 +36,8 @@ struct admission : std::enable_shared_from_this<admission> {
         try {
             (*chain)[index](*who, next(shared_from_this(), index + 1));
         } catch (...) {
+            // Before admission: the client gets a 500 (unless it was already passed on).
+            ns->count_handler_error();
             refuse(reject(500, "Internal Server Error"), index + 1);
         }
     }
@@ -47,17 +53,21 @@ struct admission : std::enable_shared_from_this<admission> {
         if (!step.compare_exchange_strong(expected, finished)) return;
         ns->rejected_.fetch_add(1, std::memory_order_relaxed);
         who->close(error::rejected, true,
-                   encoded_event::raw(ns->rejection_response(r, who->handshake())));
+                   encoded_event::raw(ns->rejection_response(r, who->handshake(), head_only)));
     }
 
     void admit() {
         net::post(who->get_executor(), [self = shared_from_this()] {
+            if (self->head_only) return self->answer_head();
             auto& ns = *self->ns;
             switch (ns.admit(*self->who)) {
             case namespace_::admission_result::admitted:
                 break;
             case namespace_::admission_result::full:
-                self->refuse_full();
+                self->refuse_overloaded(ns.refused_full_);
+                return;
+            case namespace_::admission_result::rate_limited:
+                self->refuse_overloaded(ns.refused_rate_);
                 return;
             case namespace_::admission_result::gone:
                 if (ns.closed_.load()) self->refuse_closed();
@@ -68,17 +78,27 @@ struct admission : std::enable_shared_from_this<admission> {
                 std::lock_guard<std::mutex> lock(ns.handlers_mutex_);
                 handlers = ns.connection_handlers_;
             }
-            for (auto const& h : *handlers)
-                h(self->who);
+            try {
+                for (auto const& h : *handlers)
+                    h(self->who);
+            } catch (...) {
+                // After admission: the client is dropped (its queued head and first events
+                // still leave, so a browser reconnects later) rather than left registered
+                // with its writes held. Nothing escapes into the app's io_context::run().
+                ns.count_handler_error();
+                self->who->close(error::handler_failed, true);
+                return;
+            }
             ns.end_admission(*self->who);
         });
     }
 
-    void refuse_full() {
+    // At max_clients, the per-address limit or past the admission rate.
+    void refuse_overloaded(std::atomic<std::uint64_t>& why) {
         ns->rejected_.fetch_add(1, std::memory_order_relaxed);
+        why.fetch_add(1, std::memory_order_relaxed);
         who->close(error::rejected, true,
-                   encoded_event::raw(ns->rejection_response(reject(503, "Service Unavailable"),
-                                                             who->handshake())));
+                   encoded_event::raw(ns->refusal_response(who->handshake(), false)));
     }
 
     // A closing namespace does not answer 503: a browser's EventSource gives up for good on
@@ -87,15 +107,89 @@ struct admission : std::enable_shared_from_this<admission> {
     void refuse_closed() {
         ns->rejected_.fetch_add(1, std::memory_order_relaxed);
         std::string answer = ns->response_head(who->handshake());
-        answer += ns->close_retry_hint();
+        if (!head_only) answer += ns->close_retry_hint();
         who->close(error::rejected, true, encoded_event::raw(std::move(answer)));
+    }
+
+    // HEAD: the head a GET would get now, no body; never admitted, nothing taken.
+    void answer_head() {
+        auto const& hs = who->handshake();
+        switch (ns->probe(*who)) {
+        case namespace_::admission_result::admitted:
+            who->close(error::disconnected, true, encoded_event::raw(ns->response_head(hs)));
+            return;
+        case namespace_::admission_result::full:
+        case namespace_::admission_result::rate_limited:
+            who->close(error::rejected, true, encoded_event::raw(ns->refusal_response(hs, true)));
+            return;
+        case namespace_::admission_result::gone:
+            if (ns->closed_.load()) refuse_closed();
+            return;
+        }
     }
 
     client_ptr who;
     std::shared_ptr<namespace_> ns;
     std::shared_ptr<std::vector<middleware> const> chain;
+    bool const head_only;
     std::atomic<std::size_t> step{0}; // the step allowed to run: 0 = the first middleware
 };
+
+/// A random whole number in [lo, hi] (hi below lo counts as lo).
+inline long long random_between(long long lo, long long hi) {
+    thread_local std::minstd_rand spread(std::random_device{}());
+    std::uniform_int_distribution<long long> d(lo, std::max(lo, hi));
+    return d(spread);
+}
+
+// Whether an Accept header names `text/event-stream` (with a q above 0). Every EventSource
+// sends exactly that; a wildcard (text/*, */*) does not count: the clients that send one
+// (curl, fetch, monitors) read a status and Retry-After better than an empty stream.
+inline bool accepts_event_stream(std::string_view accept) noexcept {
+    auto trim = [](std::string_view v) {
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+            v.remove_prefix(1);
+        while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+            v.remove_suffix(1);
+        return v;
+    };
+    while (!accept.empty()) {
+        auto const comma = accept.find(',');
+        std::string_view range = accept.substr(0, comma);
+        accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
+        auto semi = range.find(';');
+        if (!iequals(trim(range.substr(0, semi)), "text/event-stream")) continue;
+        bool refused = false; // q=0 means "not acceptable"
+        while (semi != std::string_view::npos) {
+            range = range.substr(semi + 1);
+            semi = range.find(';');
+            auto const param = trim(range.substr(0, semi));
+            if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+                auto const q = param.substr(2);
+                refused = !q.empty() && q.find_first_not_of("0.") == std::string_view::npos;
+            }
+        }
+        if (!refused) return true;
+    }
+    return false;
+}
+
+/// Throws std::invalid_argument for an admission rate that is not a rate.
+inline void check_admission_rate(admission_rate const& r) {
+    if (!(r.per_second >= 0) || !std::isfinite(r.per_second))
+        throw std::invalid_argument("[sse.invalid_admission_rate] admission_rate::per_second "
+                                    "must be a finite number >= 0 (0: unlimited)");
+}
+
+/// Throws std::invalid_argument for refusal options that cannot be answered.
+inline void check_refusal(refusal_options const& r) {
+    if (r.status < 400 || r.status > 599)
+        throw std::invalid_argument("[sse.invalid_refusal] refusal_options::status must be a "
+                                    "4xx or 5xx status (503 or 429)");
+    if (r.retry_min.count() < 0 || r.retry_max < r.retry_min || r.retry_max.count() <= 0)
+        throw std::invalid_argument("[sse.invalid_refusal] refusal_options needs "
+                                    "0 <= retry_min <= retry_max and retry_max > 0");
+}
 
 inline char const* reason_phrase(unsigned status) {
     switch (status) {
@@ -130,13 +224,6 @@ inline std::uint64_t conflation_key(std::string_view name, std::vector<std::stri
     return h == 0 ? 1 : h;
 }
 
-/// A header value we may echo: printable, no line breaks (header injection).
-inline bool safe_header_value(std::string_view v) noexcept {
-    for (char c : v)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
-    return !v.empty() && v.size() <= 1024;
-}
-
 } // namespace detail
 
 inline void next::operator()() const {
@@ -159,6 +246,8 @@ inline namespace_::namespace_(private_tag, std::string name, options const& opts
     , history_(opts.history)
     , history_opts_(opts.history)
     , policy_(opts.slow_consumer)
+    , admissions_(opts.admission_rate.per_second, opts.admission_rate.burst,
+                  detail::token_bucket::clock::now())
     , middleware_(std::make_shared<std::vector<middleware> const>())
     , connection_handlers_(std::make_shared<std::vector<std::function<void(client_ptr)>> const>()) {
     sequenced_.store(sequenced());
@@ -402,18 +491,8 @@ inline std::string namespace_::response_head(handshake const& hs) const {
                        "X-Accel-Buffering: no\r\n";
     if (opts_.cors) {
         auto const& cors = *opts_.cors;
-        std::string_view origin = hs.header("origin");
-        std::string allow;
-        if (!cors.allowed_origins.empty()) {
-            if (std::find(cors.allowed_origins.begin(), cors.allowed_origins.end(), origin) !=
-                cors.allowed_origins.end())
-                allow = std::string(origin);
-        } else if (cors.origin == "*" && cors.credentials) {
-            allow = std::string(origin); // browsers refuse "*" together with credentials
-        } else {
-            allow = cors.origin;
-        }
-        if (!allow.empty() && detail::safe_header_value(allow)) {
+        std::string const allow = detail::cors_allow_origin(cors, hs.header("origin"));
+        if (!allow.empty()) {
             head += "Access-Control-Allow-Origin: " + allow + "\r\n";
             if (cors.credentials) head += "Access-Control-Allow-Credentials: true\r\n";
         }
@@ -423,7 +502,8 @@ inline std::string namespace_::response_head(handshake const& hs) const {
     return head;
 }
 
-inline std::string namespace_::rejection_response(reject const& r, handshake const& hs) const {
+inline std::string namespace_::rejection_response(reject const& r, handshake const& hs,
+                                                  bool head_only, std::string_view extra) const {
     unsigned status = (r.status >= 200 && r.status <= 599) ? r.status : 500;
     std::string body = status == 204 ? std::string() : r.body;
     std::string head = response_head(hs); // reuse the CORS lines so the page can read the status
@@ -441,10 +521,27 @@ inline std::string namespace_::rejection_response(reject const& r, handshake con
         out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     }
     out += "Cache-Control: no-cache\r\nConnection: close\r\n";
+    out += extra;
     out += cors;
     out += "\r\n";
-    out += body;
+    if (!head_only) out += body; // a HEAD answer has the length of the body, not the body
     return out;
+}
+
+inline std::string namespace_::refusal_response(handshake const& hs, bool head_only) const {
+    auto const& r = opts_.refusal;
+    auto const delay = detail::random_between(r.retry_min.count(), r.retry_max.count());
+    if (r.mode == refusal_mode::retry_later && detail::accepts_event_stream(hs.header("accept"))) {
+        // EventSource retries a 200 stream that ends, after its `retry:`; it gives up for good
+        // on any other status.
+        std::string answer = response_head(hs);
+        if (!head_only) answer += "retry: " + std::to_string(delay) + "\n\n";
+        return answer;
+    }
+    auto const seconds = std::max<long long>(1, (delay + 999) / 1000);
+    return rejection_response(
+        reject(r.status, std::string(detail::reason_phrase(r.status)) + ": retry later\n"), hs,
+        head_only, "Retry-After: " + std::to_string(seconds) + "\r\n");
 }
 
 inline namespace_::admission_result namespace_::admit(client& c) {
@@ -460,11 +557,19 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     std::lock_guard<std::mutex> lock(registry_mutex_);
     if (closed_.load() || c.close_started_.load()) return admission_result::gone;
     if (opts_.max_clients != 0 && all_.size() >= opts_.max_clients) return admission_result::full;
+    std::size_t* per_address = nullptr;
     if (opts_.max_clients_per_address != 0) {
-        auto& n = per_address_[c.handshake().remote_endpoint().address().to_string()];
-        if (n >= opts_.max_clients_per_address) return admission_result::full;
-        ++n;
+        auto const address = c.handshake().remote_endpoint().address().to_string();
+        auto it = per_address_.find(address);
+        if (it != per_address_.end() && it->second >= opts_.max_clients_per_address)
+            return admission_result::full;
+        if (!admissions_.try_take(detail::token_bucket::clock::now()))
+            return admission_result::rate_limited;
+        per_address = &per_address_[address]; // only now: a refused address leaves no entry
+    } else if (!admissions_.try_take(detail::token_bucket::clock::now())) {
+        return admission_result::rate_limited;
     }
+    if (per_address) ++*per_address;
     bool const replay = wants_replay(c);
     {
         std::lock_guard<std::mutex> q(c.queue_mutex_);
@@ -496,6 +601,26 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     }
     connections_.fetch_add(1, std::memory_order_relaxed);
     return admission_result::admitted;
+}
+
+inline namespace_::admission_result namespace_::probe(client const& c) const {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    if (closed_.load() || c.close_started_.load()) return admission_result::gone;
+    if (opts_.max_clients != 0 && all_.size() >= opts_.max_clients) return admission_result::full;
+    if (opts_.max_clients_per_address != 0) {
+        auto it = per_address_.find(c.handshake().remote_endpoint().address().to_string());
+        if (it != per_address_.end() && it->second >= opts_.max_clients_per_address)
+            return admission_result::full;
+    }
+    if (!admissions_.available(detail::token_bucket::clock::now()))
+        return admission_result::rate_limited;
+    return admission_result::admitted;
+}
+
+inline void namespace_::set_admission_rate(sse::admission_rate r) {
+    detail::check_admission_rate(r);
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    admissions_ = detail::token_bucket(r.per_second, r.burst, detail::token_bucket::clock::now());
 }
 
 inline void namespace_::end_admission(client& c) {
@@ -876,6 +1001,9 @@ inline namespace_stats namespace_::stats() const {
     }
     s.connections = connections_.load();
     s.rejected = rejected_.load();
+    s.refused_full = refused_full_.load();
+    s.refused_rate = refused_rate_.load();
+    s.handler_errors = handler_errors_.load();
     s.events_emitted = events_emitted_.load();
     s.deliveries = deliveries_.load();
     s.slow_consumers = slow_consumers_.load();
@@ -974,9 +1102,7 @@ inline std::string namespace_::close_retry_hint() const {
     auto lo = opts_.close_retry_min.count();
     auto hi = std::max(lo, opts_.close_retry_max.count());
     if (hi <= 0) return {};
-    thread_local std::minstd_rand spread(std::random_device{}());
-    std::uniform_int_distribution<long long> d(lo, hi);
-    return "retry: " + std::to_string(d(spread)) + "\n\n";
+    return "retry: " + std::to_string(detail::random_between(lo, hi)) + "\n\n";
 }
 
 // ---- broadcast_operator ----------------------------------------------------------------
