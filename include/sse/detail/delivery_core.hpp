@@ -1,0 +1,214 @@
+// sse/detail/delivery_core.hpp - live delivery and replay of one namespace, as one mechanism
+// (sans-I/O): emits append to logs, clients read them from their position.
+#ifndef SSE_DETAIL_DELIVERY_CORE_HPP
+#define SSE_DETAIL_DELIVERY_CORE_HPP
+
+#include <sse/detail/delivery_plan.hpp>
+#include <sse/detail/event_log.hpp>
+#include <sse/detail/history.hpp> // parse_event_id
+#include <sse/detail/registry.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sse::detail {
+
+/// The bounds of one namespace's delivery core.
+struct delivery_options {
+    log_limits logs;
+    /// A reconnect (or a room it joins while replaying) whose replay would pass this many
+    /// bytes of one log gets a reset (history_too_large) instead. 0: no bound.
+    std::size_t max_replay_bytes = 0;
+};
+
+/** The delivery core of one namespace: every log, every client's position, and the rules
+    that make live delivery and replay the same thing.
+
+    - An emit appends one shared record to the log of each target (the namespace log when it
+      names no room; a client's private log for a room that is a client's id): the cost
+      depends on the number of target rooms, never on the audience.
+    - A client holds a position: the last id it was sent. `plan` merges the logs it reads
+      after that position, each id once, in id order, and moves the position.
+    - A reconnect with Last-Event-ID sets the position (`admit`); the reset event replaces
+      what the logs can no longer give.
+    - A client that a log left behind (its entries dropped before it was sent them) is a
+      slow consumer: `plan` says so; the caller disconnects it or `reset`s it.
+
+    Ids come from outside (the namespace stamps local emits, an adapter stamps its own) and
+    must increase: `append` drops an id not above `head()` (an adapter may deliver the same
+    event once per room channel).
+
+    @par Thread Safety
+    Not thread-safe. The intended wiring (namespace_) holds ONE lock per namespace, the log
+    lock, around every call here, and never does I/O under it. Lock order, outermost first:
+    @code
+        namespace emit order (emit_mutex_: stamps ids, calls the adapter)
+          -> log lock (this core: append, admit, join, leave, remove, plan, expire)
+               -> nothing: no client lock, no socket, no user callback under the log lock
+        client write state (a client's strand / queue lock) is taken AFTER the log lock is
+        released: plan under the lock into a vector, write the vector outside it.
+    @endcode
+*/
+class delivery_core {
+public:
+    explicit delivery_core(delivery_options opts = {})
+        : opts_(opts)
+        , registry_(opts.logs) {}
+
+    delivery_options const& options() const noexcept { return opts_; }
+    registry const& clients() const noexcept { return registry_; }
+    /// The newest id appended: the next local emit takes head() + 1.
+    std::uint64_t head() const noexcept { return head_; }
+
+    // ---- emits (origins: local emits, per-client emits, an adapter's deliveries) ----
+
+    /** Appends one stamped emit to the logs of its targets. False, and nothing kept, when
+        its id is not above head() (a duplicate or late copy from an adapter). An emit for
+        rooms that have no log keeps nothing with history off: nobody could read it.
+        Returns true when the id was accepted (head() moved), whether or not a log kept it.
+    */
+    bool append(record_ptr const& r, log_clock::time_point now) {
+        if (!r || r->id <= head_) return false;
+        head_ = r->id;
+        if (r->rooms.empty()) {
+            registry_.append_namespace(r, now);
+            return true;
+        }
+        for (auto const& room : r->rooms) {
+            if (client_state* c = registry_.find(room)) {
+                registry_.append_private(*c, r);
+                continue;
+            }
+            registry_.append_room(room, r, now);
+        }
+        return true;
+    }
+
+    // ---- clients ----
+
+    /** Registers `c` (id `id`, viewed, not copied) and sets its position: the head for a
+        new stream; with history on and a `last_event_id`, that id, so that its first flush
+        replays what it missed. Returns the reset it will get, if any: unknown_id (malformed,
+        or ahead of the head), history_gap (the namespace log dropped entries after it),
+        history_too_large (more than max_replay_bytes to replay).
+        Rooms are joined after this (`join`): before its first plan they replay too.
+    */
+    reset_reason admit(client_state& c, std::string_view id,
+                       std::optional<std::string_view> last_event_id) {
+        registry_.add(c, id, head_);
+        if (!last_event_id || !opts_.logs.history()) return reset_reason::none;
+        auto const last = parse_event_id(*last_event_id);
+        if (!last || *last > head_) return set_reset(c, reset_reason::unknown_id);
+        registry_.set_position(c, *last);
+        registry_.set_replaying(c, true);
+        return check_replay(c, registry_.namespace_log(), *last);
+    }
+
+    /** Adds `c` to `room`. Which of the room's events it gets:
+        - a reconnect that is still replaying (no plan yet since `admit`): the room's events
+          after its Last-Event-ID (a reset when the log no longer has them all);
+        - otherwise: the events emitted after this join (as Socket.IO: membership at emit
+          time decides), so an event older than one it has can never come.
+        Returns the reset this join caused (none mostly). False-y join (already a member):
+        none, nothing changes.
+    */
+    reset_reason join(client_state& c, std::string_view room) {
+        bool const replay = c.replaying() && c.pending_reset() == reset_reason::none;
+        std::uint64_t const from = replay ? c.position() : head_;
+        if (!registry_.join(c, room, from) || !replay) return reset_reason::none;
+        for (auto const& m : c.memberships())
+            if (m.room->name() == room) return check_replay(c, m.room->log(), from);
+        return reset_reason::none;
+    }
+
+    /// Removes `c` from `room`: its events not yet sent to `c` are no longer for it.
+    bool leave(client_state& c, std::string_view room, log_clock::time_point now) {
+        return registry_.leave(c, room, now);
+    }
+
+    /// Unregisters `c` (disconnect).
+    void remove(client_state& c, log_clock::time_point now) { registry_.remove(c, now); }
+
+    /// The next plan of `c` is a reset (slow consumer policy, an adapter's broker gap).
+    void reset(client_state& c, reset_reason why) {
+        if (c.pending_reset() == reset_reason::none) registry_.set_pending_reset(c, why);
+    }
+
+    /// Every member of `room` (every client when empty) gets a reset: the adapter lost events.
+    void reset_room(std::string const& room, reset_reason why) {
+        if (room.empty()) {
+            for (client_state* c : registry_.clients())
+                reset(*c, why);
+        } else if (auto const* r = registry_.find_room(room)) {
+            for (client_state* c : r->members())
+                reset(*c, why);
+        } else if (client_state* c = registry_.find(room)) {
+            reset(*c, why);
+        }
+    }
+
+    // ---- the flush pass ----
+
+    /** Plans the next flush of `c` into `out` and moves its position past what it planned
+        (see flush_plan). The caller writes `out` after releasing the lock; what did not fit
+        the budget stays in the logs for the next plan (nothing is copied).
+    */
+    flush_plan plan(client_state& c, plan_limits const& limits, std::vector<event_ptr>& out,
+                    log_clock::time_point now) {
+        flush_plan p = planner_.plan(c, registry_.namespace_log(), head_, limits, out);
+        if (p.slow_consumer) return p;
+        if (p.reset != reset_reason::none) registry_.set_pending_reset(c, reset_reason::none);
+        registry_.set_position(c, p.position);
+        registry_.set_replaying(c, false);
+        registry_.trim_private(c, now);
+        return p;
+    }
+
+    /// The expiry timer's work (history age, empty rooms), with or without heartbeats.
+    void expire(log_clock::time_point now) { registry_.expire(now); }
+
+    /// The adapter cannot recover events up to `id`: every log forgets them (clients behind
+    /// become slow consumers; reconnects older than it get history_gap).
+    void drop_through(std::uint64_t id) { registry_.drop_through(std::min(id, head_)); }
+
+private:
+    reset_reason set_reset(client_state& c, reset_reason why) {
+        registry_.set_position(c, head_); // never ahead of the head, even briefly
+        registry_.set_pending_reset(c, why);
+        return why;
+    }
+
+    // A replay from `from` out of `log`: a reset when the log dropped part of it, or when
+    // it is larger than the bound.
+    reset_reason check_replay(client_state& c, event_log const& log, std::uint64_t from) {
+        if (c.pending_reset() != reset_reason::none) return reset_reason::none;
+        if (log.dropped_upto() > from) return set_pending(c, reset_reason::history_gap);
+        if (opts_.max_replay_bytes != 0) {
+            std::size_t bytes = 0;
+            for (std::size_t i = log.first_after(from); i < log.size(); ++i) {
+                bytes += log[i].record->bytes;
+                if (bytes > opts_.max_replay_bytes)
+                    return set_pending(c, reset_reason::history_too_large);
+            }
+        }
+        return reset_reason::none;
+    }
+    reset_reason set_pending(client_state& c, reset_reason why) {
+        registry_.set_pending_reset(c, why);
+        return why;
+    }
+
+    delivery_options opts_;
+    registry registry_;
+    delivery_planner planner_;
+    std::uint64_t head_ = 0;
+};
+
+} // namespace sse::detail
+
+#endif
