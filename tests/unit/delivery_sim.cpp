@@ -71,6 +71,7 @@ struct connection {
     std::map<std::string, std::uint64_t> rooms; // room -> from
     std::uint64_t last_sent_id = 0;             // newest id on this connection's stream
     bool sent_any = false;
+    bool more = false; // its last plan stopped at the budget: it comes back by itself
 };
 
 struct user {
@@ -110,8 +111,10 @@ public:
                 emit_remote();
             else if (what < 34)
                 emit_private();
-            else if (what < 56)
+            else if (what < 44)
                 flush(pick_user());
+            else if (what < 56)
+                flush_pass();
             else if (what < 64)
                 connect(pick_user());
             else if (what < 70)
@@ -122,13 +125,13 @@ public:
                 leave(pick_user());
             else if (what < 95)
                 advance_time();
-            else if (what < 97)
+            else if (what < 98)
                 broker_gap();
             else
-                flush_all();
+                lose_events();
         }
         for (int k = 0; k < 50; ++k) // drain: everyone still connected catches up
-            flush_all();
+            flush_pass();
     }
 
     std::string trace() const { return trace_.str(); }
@@ -217,6 +220,16 @@ private:
             if (room.empty() || c.rooms.count(room))
                 if (c.pending == reset_reason::none) c.pending = reset_reason::lost_events;
         }
+    }
+
+    // The adapter cannot recover events up to some id (its stream was trimmed): every log
+    // forgets them; clients behind are slow consumers, reconnects before it get a gap.
+    void lose_events() {
+        if (head_ < 2) return;
+        auto const upto = head_ - static_cast<std::uint64_t>(pick(0, 3));
+        trace_ << step_ << ": adapter lost events through " << upto << "\n";
+        core_->drop_through(upto);
+        gap_upto_ = std::max(gap_upto_, upto);
     }
 
     void advance_time() {
@@ -330,8 +343,32 @@ private:
 
     // ---- flushes ----
 
-    void flush_all() {
-        for (std::size_t u = 0; u < users_.size(); ++u)
+    // A flush pass as the wiring runs it: the clients the core woke, and those that stopped
+    // at their budget. Whoever is neither must have nothing due (an emit wakes its readers).
+    void flush_pass() {
+        std::vector<client_state*> woken;
+        core_->take_woken(woken);
+        trace_ << step_ << ": flush pass, " << woken.size() << " woken\n";
+        std::vector<std::size_t> visit;
+        for (std::size_t u = 0; u < users_.size(); ++u) {
+            if (!users_[u].conn) continue;
+            auto& c = *users_[u].conn;
+            bool const w = std::find(woken.begin(), woken.end(), c.state.get()) != woken.end();
+            if (w || c.more) {
+                visit.push_back(u);
+                continue;
+            }
+            SIM_CHECK(c.pending == reset_reason::none,
+                      c.id << " has a reset pending but was not woken");
+            SIM_CHECK(due_events(c).empty(), c.id << " has events due but was not woken");
+        }
+        for (auto* s : woken) {
+            bool known = false;
+            for (auto const& u : users_)
+                known = known || (u.conn && u.conn->state.get() == s);
+            SIM_CHECK(known, "a woken client is not connected");
+        }
+        for (auto u : visit)
             flush(u);
     }
 
@@ -398,6 +435,7 @@ private:
                                                                     << out[i]->id() << ", due id "
                                                                     << events_[due[i]].id);
         SIM_CHECK(p.more == (k < due.size()), "more=" << p.more);
+        c.more = p.more;
         for (auto const& e : out)
             receive(usr, e->id(), false, reset_reason::none);
         c.position = k < due.size() ? events_[due[k - 1]].id : head_;

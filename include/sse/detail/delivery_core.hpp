@@ -101,6 +101,7 @@ public:
     reset_reason admit(client_state& c, std::string_view id,
                        std::optional<std::string_view> last_event_id) {
         registry_.add(c, id, head_);
+        registry_.wake(c); // its first flush
         if (!last_event_id || !opts_.logs.history()) return reset_reason::none;
         auto const last = parse_event_id(*last_event_id);
         if (!last || *last > head_) return set_reset(c, reset_reason::unknown_id);
@@ -121,6 +122,7 @@ public:
         bool const replay = c.replaying() && c.pending_reset() == reset_reason::none;
         std::uint64_t const from = replay ? c.position() : head_;
         if (!registry_.join(c, room, from) || !replay) return reset_reason::none;
+        registry_.wake(c);
         for (auto const& m : c.memberships())
             if (m.room->name() == room) return check_replay(c, m.room->log(), from);
         return reset_reason::none;
@@ -137,6 +139,7 @@ public:
     /// The next plan of `c` is a reset (slow consumer policy, an adapter's broker gap).
     void reset(client_state& c, reset_reason why) {
         if (c.pending_reset() == reset_reason::none) registry_.set_pending_reset(c, why);
+        registry_.wake(c);
     }
 
     /// Every member of `room` (every client when empty) gets a reset: the adapter lost events.
@@ -153,6 +156,12 @@ public:
     }
 
     // ---- the flush pass ----
+
+    /** The clients a flush pass must visit: everyone with something appended for it since
+        the last call (see registry::take_woken). A client whose last plan said `more`, or
+        whose write is still in flight, is the caller's to come back to.
+    */
+    void take_woken(std::vector<client_state*>& out) { registry_.take_woken(out); }
 
     /** Plans the next flush of `c` into `out` and moves its position past what it planned
         (see flush_plan). The caller writes `out` after releasing the lock; what did not fit

@@ -98,6 +98,7 @@ private:
     reset_reason pending_reset_ = reset_reason::none;
     bool registered_ = false;
     bool replaying_ = false; // rooms joined now replay from the position (see delivery_core)
+    bool woken_ = false;     // in registry::wake_ (or being collected by take_woken)
 };
 
 /// A room: its members and its log. Exists while it has members or keeps history.
@@ -115,6 +116,7 @@ private:
     std::string name_;
     std::vector<client_state*> members_;
     event_log log_;
+    bool dirty_ = false; // appended to since the last take_woken
 };
 
 inline bool client_state::in_room(std::string_view name) const noexcept {
@@ -169,6 +171,10 @@ public:
         while (!c.memberships_.empty())
             remove_member(c, c.memberships_.size() - 1, now);
         c.private_log_.reset();
+        if (c.woken_) {
+            wake_.erase(std::find(wake_.begin(), wake_.end(), &c));
+            c.woken_ = false;
+        }
         by_id_.erase(c.id_);
         std::size_t const i = c.index_;
         if (i + 1 != all_.size()) {
@@ -240,6 +246,7 @@ public:
     /// Appends to the namespace-wide log.
     void append_namespace(record_ptr const& r, log_clock::time_point now) {
         namespace_log_.append(r, limits_);
+        namespace_dirty_ = true;
         if (namespace_log_.scan_due(limits_)) trim_namespace(now);
     }
 
@@ -255,6 +262,10 @@ public:
         else
             return false;
         rm->log_.append(r, limits_);
+        if (!rm->dirty_ && !rm->members_.empty()) {
+            dirty_rooms_.push_back(rm);
+            rm->dirty_ = true;
+        }
         if (rm->log_.scan_due(limits_)) trim_room(*rm, now);
         return true;
     }
@@ -263,6 +274,46 @@ public:
     void append_private(client_state& c, record_ptr const& r) {
         if (!c.private_log_) c.private_log_ = std::make_unique<event_log>(c.position_);
         c.private_log_->append(r, private_limits());
+        wake(c);
+    }
+
+    // ---- wake-ups: whom a flush pass visits ----
+
+    /// `c` has something new to plan (a private event, a reset, a replay).
+    void wake(client_state& c) {
+        if (c.woken_) return;
+        wake_.push_back(&c);
+        c.woken_ = true;
+    }
+
+    /** Moves into `out` every client with something appended for it since the last call:
+        those woken one by one, the members of the rooms appended to, and everyone after a
+        namespace-wide append. Each client once. The cost is that of the fan-out itself,
+        paid by the flush pass, not by the emits (an emit only marks its logs).
+    */
+    void take_woken(std::vector<client_state*>& out) {
+        out.clear();
+        out.swap(wake_); // all marked woken_ already
+        if (namespace_dirty_) {
+            for (client_state* c : all_)
+                if (!c->woken_) {
+                    c->woken_ = true;
+                    out.push_back(c);
+                }
+        } else {
+            for (room* r : dirty_rooms_)
+                for (client_state* c : r->members_)
+                    if (!c->woken_) {
+                        c->woken_ = true;
+                        out.push_back(c);
+                    }
+        }
+        for (room* r : dirty_rooms_)
+            r->dirty_ = false;
+        dirty_rooms_.clear();
+        namespace_dirty_ = false;
+        for (client_state* c : out)
+            c->woken_ = false;
     }
 
     /// After `c` advanced: its private log lets go of what it was sent, and goes when empty.
@@ -340,6 +391,7 @@ private:
 
     void forget(room const& r) noexcept {
         forgotten_upto_ = std::max(forgotten_upto_, r.log_.dropped_upto());
+        if (r.dirty_) dirty_rooms_.erase(std::find(dirty_rooms_.begin(), dirty_rooms_.end(), &r));
     }
 
     void remove_member(client_state& c, std::size_t k, log_clock::time_point now) noexcept {
@@ -369,6 +421,9 @@ private:
     id_index<client_state> by_id_;
     event_log namespace_log_;
     std::uint64_t forgotten_upto_ = 0;
+    std::vector<client_state*> wake_; // woken one by one
+    std::vector<room*> dirty_rooms_;  // appended to since the last take_woken
+    bool namespace_dirty_ = false;
 };
 
 } // namespace sse::detail
