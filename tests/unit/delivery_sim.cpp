@@ -51,6 +51,18 @@ struct sim_failure {
         }                                                                                          \
     } while (0)
 
+struct sim_stats {
+    std::uint64_t deliveries = 0, replays = 0, resets = 0, slow = 0, superseded = 0;
+    sim_stats& operator+=(sim_stats const& o) {
+        deliveries += o.deliveries;
+        replays += o.replays;
+        resets += o.resets;
+        slow += o.slow;
+        superseded += o.superseded;
+        return *this;
+    }
+};
+
 struct event_info {
     std::uint64_t id;
     std::vector<std::string> rooms;  // as emitted
@@ -92,13 +104,17 @@ public:
         opts_.max_replay_bytes = pick(0, 2) == 0 ? static_cast<std::size_t>(pick(100, 800)) : 0;
         core_.emplace(opts_);
         budget_small_ = static_cast<std::size_t>(pick(40, 200));
-        reset_policy_ = pick(0, 1) == 1;
+        policy_ = static_cast<slow_policy>(pick(0, 2));
         users_.resize(static_cast<std::size_t>(pick(2, 6)));
         trace_ << "seed " << seed << ": history_events=" << opts_.logs.history_events
                << " age=" << opts_.logs.history_age.count()
                << "ms max_bytes=" << opts_.logs.max_bytes
                << " max_replay=" << opts_.max_replay_bytes << " budget_small=" << budget_small_
-               << " policy=" << (reset_policy_ ? "reset" : "disconnect") << "\n";
+               << " policy="
+               << (policy_ == slow_policy::reset        ? "reset"
+                   : policy_ == slow_policy::disconnect ? "disconnect"
+                                                        : "conflate")
+               << "\n";
     }
 
     void run(int steps) {
@@ -123,7 +139,7 @@ public:
                 join(pick_user());
             else if (what < 86)
                 leave(pick_user());
-            else if (what < 95)
+            else if (what < 96)
                 advance_time();
             else if (what < 98)
                 broker_gap();
@@ -135,9 +151,7 @@ public:
     }
 
     std::string trace() const { return trace_.str(); }
-    std::uint64_t deliveries() const { return deliveries_; }
-    std::uint64_t resets() const { return resets_; }
-    std::uint64_t slow() const { return slow_; }
+    sim_stats const& stats() const { return stats_; }
 
 private:
     int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
@@ -189,6 +203,8 @@ private:
                 char const* origin) {
         std::size_t const payload = static_cast<std::size_t>(pick(5, 60));
         auto ev = sse::encoded_event::make("e", sse::text(std::string(payload, 'x')));
+        // Some events replace older ones under the conflate policy (same key).
+        ev->set_conflation_key(static_cast<std::uint64_t>(std::max(0, pick(-2, 3))));
         ev->stamp(id);
         auto record = make_record(ev, rooms, except, now_);
         trace_ << step_ << ": " << origin << " emit id " << id << " to [" << join_names(rooms)
@@ -271,6 +287,7 @@ private:
             } else {
                 c.position = l;
                 c.replaying = true;
+                ++stats_.replays;
                 check_replay_verdict(c, got, namespace_log_, l, false, "namespace log");
             }
         } else {
@@ -378,6 +395,8 @@ private:
         auto& c = *usr.conn;
         plan_limits limits;
         if (pick(0, 2) == 0) limits.budget = budget_small_;
+        // Under the conflate policy a client conflates its backlog (here: every other plan).
+        limits.conflate = policy_ == slow_policy::conflate && pick(0, 1) == 1;
         std::vector<sse::event_ptr> out;
         auto const p = core_->plan(*c.state, limits, out, now_);
         trace_ << step_ << ": flush " << c.id << " at " << c.position << " budget "
@@ -398,7 +417,7 @@ private:
             c.position = head_;
             c.pending = reset_reason::none;
             c.replaying = false;
-            ++resets_;
+            ++stats_.resets;
             return;
         }
         SIM_CHECK(p.reset == reset_reason::none, "unexpected reset " << to_string(p.reset));
@@ -407,8 +426,9 @@ private:
             trace_ << "slow consumer\n";
             SIM_CHECK(out.empty(), "events planned for a slow consumer");
             SIM_CHECK(may_have_lost(c), c.id << " called slow but the model keeps all it is due");
-            ++slow_;
-            if (reset_policy_) {
+            ++stats_.slow;
+            // Conflation cannot cover a gap (the lost events' keys are unknown): it resets.
+            if (policy_ != slow_policy::disconnect) {
                 core_->reset(*c.state, reset_reason::slow_consumer);
                 c.pending = reset_reason::slow_consumer;
             } else {
@@ -419,6 +439,23 @@ private:
 
         // Exactly the events it is due, in id order, up to the budget.
         std::vector<std::size_t> due = due_events(c);
+        std::size_t superseded = 0;
+        if (limits.conflate) { // the newest of each key stays
+            std::vector<std::uint64_t> keys;
+            std::vector<std::size_t> kept;
+            for (auto it = due.rbegin(); it != due.rend(); ++it) {
+                auto const key = events_[*it].record->event->conflation_key();
+                if (key != 0 && std::find(keys.begin(), keys.end(), key) != keys.end()) {
+                    ++superseded;
+                    continue;
+                }
+                if (key != 0) keys.push_back(key);
+                kept.push_back(*it);
+            }
+            due.assign(kept.rbegin(), kept.rend());
+        }
+        SIM_CHECK(p.superseded == superseded,
+                  "superseded " << p.superseded << ", want " << superseded);
         std::size_t k = 0, bytes = 0;
         for (; k < due.size(); ++k) {
             auto const n = events_[due[k]].bytes;
@@ -441,7 +478,8 @@ private:
         c.position = k < due.size() ? events_[due[k - 1]].id : head_;
         SIM_CHECK(p.position == c.position, "position " << p.position << ", want " << c.position);
         c.replaying = false;
-        deliveries_ += out.size();
+        stats_.deliveries += out.size();
+        stats_.superseded += superseded;
     }
 
     // What a browser sees: ids strictly increase on a connection, and start after the
@@ -550,7 +588,8 @@ private:
     delivery_options opts_;
     std::optional<delivery_core> core_;
     std::size_t budget_small_ = 0;
-    bool reset_policy_ = false;
+    enum class slow_policy { disconnect, reset, conflate };
+    slow_policy policy_ = slow_policy::disconnect;
     std::vector<user> users_;
     std::vector<event_info> events_;
     std::vector<std::size_t> namespace_log_;
@@ -562,14 +601,12 @@ private:
     log_clock::time_point now_ = t0();
     int step_ = 0;
     std::ostringstream trace_;
-    std::uint64_t deliveries_ = 0, resets_ = 0, slow_ = 0;
+    sim_stats stats_;
 };
 
 // Runs one seed; returns the failure (with its schedule) or nothing.
 inline std::optional<std::string> run_seed(std::uint64_t seed, int steps, bool full_trace,
-                                           std::uint64_t* deliveries = nullptr,
-                                           std::uint64_t* resets = nullptr,
-                                           std::uint64_t* slow = nullptr) {
+                                           sim_stats* totals = nullptr) {
     simulation sim(seed);
     try {
         sim.run(steps);
@@ -578,9 +615,7 @@ inline std::optional<std::string> run_seed(std::uint64_t seed, int steps, bool f
         if (!full_trace && t.size() > 6000) t = "...\n" + t.substr(t.size() - 6000);
         return "SSE_SIM_SEED=" + std::to_string(seed) + " fails: " + f.what + "\nschedule:\n" + t;
     }
-    if (deliveries) *deliveries += sim.deliveries();
-    if (resets) *resets += sim.resets();
-    if (slow) *slow += sim.slow();
+    if (totals) *totals += sim.stats();
     return std::nullopt;
 }
 
@@ -598,16 +633,19 @@ TEST_CASE("delivery_core simulation: seeded schedules against the reference mode
     }
     std::uint64_t seeds = 3000;
     if (char const* n = std::getenv("SSE_SIM_SEEDS")) seeds = std::strtoull(n, nullptr, 10);
-    std::uint64_t deliveries = 0, resets = 0, slow = 0;
+    delivery_sim::sim_stats total;
     for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
-        auto failure = delivery_sim::run_seed(seed, steps, false, &deliveries, &resets, &slow);
+        auto failure = delivery_sim::run_seed(seed, steps, false, &total);
         if (failure) FAIL(*failure);
     }
     // The schedules must reach the interesting states, or they prove little.
-    CHECK(deliveries > seeds * 50);
-    CHECK(resets > seeds / 4);
-    CHECK(slow > seeds / 20);
-    WARN("delivery sim: " << seeds << " seeds x " << steps << " steps, " << deliveries
-                          << " deliveries, " << resets << " resets, " << slow
-                          << " slow-consumer verdicts");
+    CHECK(total.deliveries > seeds * 50);
+    CHECK(total.replays > seeds / 4);
+    CHECK(total.resets > seeds / 4);
+    CHECK(total.slow > seeds / 20);
+    CHECK(total.superseded > seeds / 20);
+    WARN("delivery sim: " << seeds << " seeds x " << steps << " steps, " << total.deliveries
+                          << " deliveries, " << total.replays << " replaying reconnects, "
+                          << total.resets << " resets, " << total.slow
+                          << " slow-consumer verdicts, " << total.superseded << " conflated");
 }

@@ -45,14 +45,32 @@ struct delivery_options {
 
     @par Thread Safety
     Not thread-safe. The intended wiring (namespace_) holds ONE lock per namespace, the log
-    lock, around every call here, and never does I/O under it. Lock order, outermost first:
+    lock, around every call here, briefly, and never does I/O under it. Lock order,
+    outermost first:
     @code
-        namespace emit order (emit_mutex_: stamps ids, calls the adapter)
-          -> log lock (this core: append, admit, join, leave, remove, plan, expire)
-               -> nothing: no client lock, no socket, no user callback under the log lock
-        client write state (a client's strand / queue lock) is taken AFTER the log lock is
-        released: plan under the lock into a vector, write the vector outside it.
+        emit order  (namespace_: stamps head()+1, hands the packet to the adapter; a
+                     sequencing adapter's deliveries come back already stamped)
+          -> log lock  (this core: append, admit, join, leave, remove, reset, take_woken,
+                        plan, expire; nothing else is taken under it)
+        a client's write state (its strand) is never held together with the log lock:
+        plan under the lock into the client's vector, release, then write the vector.
     @endcode
+
+    @par Wiring (what namespace_ does with it)
+    - emit / deliver_remote: under the emit order, stamp; lock; `append`; unlock; post ONE
+      flush pass if none is queued. deliver_sequenced (Redis): lock; `append` (false =
+      duplicate, dropped); unlock; post the pass. reset_clients: `reset_room`.
+      last_delivered: `head()`.
+    - admission: lock; `admit(c, id, Last-Event-ID)`; `join` each room the handlers and
+      the handshake asked for; unlock. The first plan (held until the on_connection
+      handlers ran) sends the replay, or the reset, then live events: same code.
+    - flush pass (an io thread, no strand): lock; `take_woken`; unlock. For each woken
+      client in batches: if no write is in flight, lock; `plan` into its vector; unlock;
+      gather-write the vector on its strand. On write completion, if the plan said `more`,
+      plan again (lock, plan, unlock, write). A `slow_consumer` plan applies the policy:
+      disconnect (`remove`, close) or `reset` (its next plan is the reset).
+    - a timer (its own, not the heartbeat): lock; `expire(now)`; unlock.
+    - disconnect: lock; `remove`; unlock.
 */
 class delivery_core {
 public:

@@ -7,6 +7,7 @@
 #include <sse/detail/id_index.hpp>
 
 #include <algorithm>
+#include <cassert>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -207,6 +208,7 @@ public:
 
     /// Adds `c` to `name`, reading its log after `from`. False when already a member.
     bool join(client_state& c, std::string_view name, std::uint64_t from) {
+        assert(c.registered_ && "join after admit: the wiring keeps earlier joins until then");
         if (c.in_room(name)) return false;
         room& r = room_for(std::string(name));
         c.memberships_.reserve(c.memberships_.size() + 1); // may throw; nothing changed yet
