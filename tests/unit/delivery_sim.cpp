@@ -145,9 +145,33 @@ public:
                 broker_gap();
             else
                 lose_events();
+            check_bounds();
         }
         for (int k = 0; k < 50; ++k) // drain: everyone still connected catches up
             flush_pass();
+        // Everyone leaves; once history has aged, nothing is left: rooms with no clients
+        // and no history hold nothing.
+        for (std::size_t u = 0; u < users_.size(); ++u)
+            disconnect(u);
+        now_ += opts_.logs.history_age;
+        core_->expire(now_);
+        SIM_CHECK(core_->clients().room_count() == 0, core_->clients().room_count()
+                                                          << " rooms left with no clients");
+        SIM_CHECK(core_->clients().namespace_log().empty(), "the namespace log kept entries");
+    }
+
+    // Every log within its byte bound (one event larger than the bound aside).
+    void check_bounds() const {
+        auto within = [&](event_log const& log) {
+            return log.size() <= 1 || log.bytes() <= opts_.logs.max_bytes;
+        };
+        SIM_CHECK(within(core_->clients().namespace_log()), "the namespace log is over its bound");
+        core_->clients().for_each_room([&](room const& r) {
+            SIM_CHECK(within(r.log()), "room " << r.name() << " is over its bound");
+        });
+        for (auto const& u : users_)
+            if (u.conn && u.conn->state->private_log())
+                SIM_CHECK(within(*u.conn->state->private_log()), "a private log is over its bound");
     }
 
     std::string trace() const { return trace_.str(); }
