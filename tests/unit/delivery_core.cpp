@@ -274,3 +274,28 @@ TEST_CASE("delivery_core: a broker gap resets the members of a room", "[delivery
     core.remove(a, core_t0());
     core.remove(b, core_t0());
 }
+
+TEST_CASE("delivery_core: a slow consumer is visible before its write ends", "[delivery_core]") {
+    delivery_options o;
+    o.logs.max_bytes = 200;
+    delivery_core core(o);
+    client_state busy;
+    core.admit(busy, "busy", std::nullopt);
+    core.join(busy, "r");
+    core_flush(core, busy);
+    CHECK_FALSE(core.fell_behind(busy));
+    for (int i = 0; i < 20; ++i) // its write is in flight: nobody plans for it meanwhile
+        core_emit(core, {"r"});
+    CHECK(core.fell_behind(busy));
+    core.remove(busy, core_t0());
+}
+
+TEST_CASE("delivery_core: a room named twice in one emit is delivered once", "[delivery_core]") {
+    delivery_core core;
+    client_state a;
+    core.admit(a, "a", std::nullopt);
+    core.join(a, "r");
+    auto const id = core_emit(core, {"r", "r", "a", "a"});
+    CHECK(core_flush(core, a) == ids{id});
+    core.remove(a, core_t0());
+}

@@ -422,7 +422,10 @@ private:
         // Under the conflate policy a client conflates its backlog (here: every other plan).
         limits.conflate = policy_ == slow_policy::conflate && pick(0, 1) == 1;
         std::vector<sse::event_ptr> out;
+        bool const behind = core_->fell_behind(*c.state);
         auto const p = core_->plan(*c.state, limits, out, now_);
+        SIM_CHECK(c.pending != reset_reason::none || behind == p.slow_consumer,
+                  "fell_behind " << behind << " but the plan says " << p.slow_consumer);
         trace_ << step_ << ": flush " << c.id << " at " << c.position << " budget "
                << (limits.budget == SIZE_MAX ? std::string("inf") : std::to_string(limits.budget))
                << " -> ";

@@ -97,12 +97,13 @@ public:
             registry_.append_namespace(r, now);
             return true;
         }
+        // A name is a room's, or else a client's private room (its id), as in Socket.IO.
         for (auto const& room : r->rooms) {
-            if (client_state* c = registry_.find(room)) {
+            client_state* c = registry_.find_room(room) ? nullptr : registry_.find(room);
+            if (c)
                 registry_.append_private(*c, r);
-                continue;
-            }
-            registry_.append_room(room, r, now);
+            else
+                registry_.append_room(room, r, now);
         }
         return true;
     }
@@ -194,6 +195,18 @@ public:
         registry_.set_replaying(c, false);
         registry_.trim_private(c, now);
         return p;
+    }
+
+    /** Whether a log `c` reads dropped an entry it was not sent yet: what `plan` would call
+        a slow consumer. For the flush pass to apply the policy to a woken client whose write
+        is still in flight (so not planned now) without waiting for that write to end.
+    */
+    bool fell_behind(client_state const& c) const noexcept {
+        if (registry_.namespace_log().dropped_upto() > c.position()) return true;
+        if (c.private_log() && c.private_log()->dropped_upto() > c.position()) return true;
+        for (auto const& m : c.memberships())
+            if (m.room->log().dropped_upto() > c.read_from(m)) return true;
+        return false;
     }
 
     /// The expiry timer's work (history age, empty rooms), with or without heartbeats.

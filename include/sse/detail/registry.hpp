@@ -263,6 +263,7 @@ public:
             rm = &room_for(name);
         else
             return false;
+        if (rm->log_.last_id() >= r->id) return true; // a room named twice in one emit
         rm->log_.append(r, limits_);
         if (!rm->dirty_ && !rm->members_.empty()) {
             dirty_rooms_.push_back(rm);
@@ -275,6 +276,7 @@ public:
     /// Appends to the private log of `c` (created on demand).
     void append_private(client_state& c, record_ptr const& r) {
         if (!c.private_log_) c.private_log_ = std::make_unique<event_log>(c.position_);
+        if (c.private_log_->last_id() >= r->id) return; // named twice in one emit
         c.private_log_->append(r, private_limits());
         wake(c);
     }
