@@ -114,23 +114,56 @@ TEST_CASE("delivery_core: a late join never sends an id older than one the clien
           "[delivery_core]") {
     // The seam of tests/integration/replay.cpp: 9 was sent, then a join of b replayed 3, 6.
     delivery_core core(with_history());
-    for (int i = 0; i < 2; ++i)
-        core_emit(core);
-    core_emit(core, {"b"});                 // 3
-    core_emit(core);                        // 4
-    core_emit(core);                        // 5
-    core_emit(core, {"b"});                 // 6
-    core_emit(core);                        // 7
-    core_emit(core);                        // 8
-    auto const e9 = core_emit(core, {"a"}); // 9
+    core_emit(core);        // 1
+    core_emit(core);        // 2
+    core_emit(core, {"b"}); // 3
+    core_emit(core);        // 4
+    core_emit(core);        // 5
+    core_emit(core, {"b"}); // 6
+    core_emit(core);        // 7
+    core_emit(core);        // 8
+    core_emit(core, {"a"}); // 9
     client_state c;
-    core.admit(c, "c", std::string_view("2"));
+    core.admit(c, "c", std::string_view("2")); // it missed 3..9
     core.join(c, "a");
-    auto const first = core_flush(core, c);
-    CHECK(first == ids{4, 5, 7, 8, e9}); // namespace-wide and a, after 2
-    core.join(c, "b");                   // after its first flush: a live join
-    auto const e10 = core_emit(core, {"b"});
-    CHECK(core_flush(core, c) == ids{e10}); // not 3 and 6: older than 9
+    CHECK(core_flush(core, c) == ids{4, 5, 7, 8, 9}); // namespace-wide and a, after 2
+    // b joined after 9 was sent: its missed 3 and 6 cannot come in order any more.
+    CHECK(core.join(c, "b") == reset_reason::history_gap);
+    reset_reason why{};
+    CHECK(core_flush(core, c, &why) == ids{0}); // no id: it has the head's (9) already
+    CHECK(why == reset_reason::history_gap);
+    // After the reset nothing older is owed: a later join is live.
+    core_emit(core, {"d"});
+    CHECK(core.join(c, "d") == reset_reason::none);
+    auto const e11 = core_emit(core, {"d"});
+    CHECK(core_flush(core, c) == ids{e11});
+    core.remove(c, core_t0());
+}
+
+TEST_CASE("delivery_core: a reconnect's late join merges what it missed when it still can",
+          "[delivery_core]") {
+    delivery_core core(with_history());
+    core_emit(core); // 1
+    core_emit(core); // 2
+    core_emit(core); // 3
+    auto const e4 = core_emit(core, {"b"});
+    client_state c;
+    core.admit(c, "c", std::string_view("1")); // missed 2..4
+    // Its first flush stops at the budget: the replay is not over.
+    std::vector<sse::event_ptr> out;
+    plan_limits lim;
+    lim.budget = 1;
+    auto p = core.plan(c, lim, out, core_t0());
+    CHECK(p.more);
+    CHECK(p.position == 2);
+    // b joins now: 4 is after its position, so it still comes, in order.
+    CHECK(core.join(c, "b") == reset_reason::none);
+    auto const e5 = core_emit(core, {"b"});
+    CHECK(core_flush(core, c) == ids{3, e4, e5});
+    // A room without events in the missed window joins without a reset, live.
+    CHECK(core.join(c, "quiet") == reset_reason::none);
+    auto const e6 = core_emit(core, {"quiet"});
+    CHECK(core_flush(core, c) == ids{e6});
     core.remove(c, core_t0());
 }
 

@@ -52,10 +52,12 @@ struct sim_failure {
     } while (0)
 
 struct sim_stats {
-    std::uint64_t deliveries = 0, replays = 0, resets = 0, slow = 0, superseded = 0;
+    std::uint64_t deliveries = 0, replays = 0, late_replays = 0, resets = 0, slow = 0,
+                  superseded = 0;
     sim_stats& operator+=(sim_stats const& o) {
         deliveries += o.deliveries;
         replays += o.replays;
+        late_replays += o.late_replays;
         resets += o.resets;
         slow += o.slow;
         superseded += o.superseded;
@@ -78,7 +80,7 @@ struct connection {
     std::unique_ptr<client_state> state = std::make_unique<client_state>();
     std::uint64_t position = 0;
     std::uint64_t admitted_head = 0;
-    bool replaying = false;
+    std::uint64_t resumed_from = 0, resumed_head = 0; // the missed window of a reconnect
     reset_reason pending = reset_reason::none;
     std::map<std::string, std::uint64_t> rooms; // room -> from
     std::uint64_t last_sent_id = 0;             // newest id on this connection's stream
@@ -310,7 +312,8 @@ private:
                 c.pending = got;
             } else {
                 c.position = l;
-                c.replaying = true;
+                c.resumed_from = l;
+                c.resumed_head = head_;
                 ++stats_.replays;
                 check_replay_verdict(c, got, namespace_log_, l, false, "namespace log");
             }
@@ -341,14 +344,41 @@ private:
             SIM_CHECK(got == reset_reason::none, "a repeated join reset");
             return;
         }
-        bool const replay = c.replaying && c.pending == reset_reason::none;
-        std::uint64_t const from = replay ? c.position : head_;
-        c.rooms[room] = from;
-        if (!replay) {
+        c.rooms[room] = head_; // what is emitted from now on
+        auto const l = c.resumed_from, h0 = c.resumed_head;
+        if (c.pending != reset_reason::none || l >= h0) {
             SIM_CHECK(got == reset_reason::none, "a live join reset: " << to_string(got));
             return;
         }
-        check_replay_verdict(c, got, room_log_[room], from, true, "room " + room);
+        // A reconnect: the room's events it missed, (l, h0], are owed too. Those at or below
+        // its position can no longer be sent in order: a reset; the others follow in order.
+        auto const& log = room_log_[room];
+        bool unsendable = false;
+        std::size_t bytes_after = 0;
+        for (auto i : log) {
+            auto const id = events_[i].id;
+            if (id > l && id <= std::min(c.position, h0)) unsendable = true;
+            if (id > c.position) bytes_after += events_[i].bytes;
+        }
+        bool const may_gap = model_dropped(log, true, false) > l;
+        bool const replay = c.position < h0;
+        bool const too_large =
+            replay && opts_.max_replay_bytes != 0 && bytes_after > opts_.max_replay_bytes;
+        if (got == reset_reason::history_gap) {
+            SIM_CHECK(unsendable || may_gap, "history_gap on join of " << room << " unproven");
+        } else {
+            SIM_CHECK(!unsendable, "join of " << room << " skips missed events (" << l << ", "
+                                              << std::min(c.position, h0) << "]");
+            SIM_CHECK(got == (too_large ? reset_reason::history_too_large : reset_reason::none),
+                      "join of " << room << ": " << to_string(got) << ", replay " << bytes_after
+                                 << "B");
+        }
+        if (got != reset_reason::none) {
+            c.pending = got;
+            return;
+        }
+        if (replay) c.rooms[room] = c.position;
+        ++stats_.late_replays;
     }
 
     void leave(std::size_t u) {
@@ -443,7 +473,7 @@ private:
             if (p.reset_id != 0) receive(usr, p.reset_id, true, p.reset);
             c.position = head_;
             c.pending = reset_reason::none;
-            c.replaying = false;
+            c.resumed_from = c.resumed_head = 0; // refetched: nothing older is owed
             ++stats_.resets;
             return;
         }
@@ -504,7 +534,6 @@ private:
             receive(usr, e->id(), false, reset_reason::none);
         c.position = k < due.size() ? events_[due[k - 1]].id : head_;
         SIM_CHECK(p.position == c.position, "position " << p.position << ", want " << c.position);
-        c.replaying = false;
         stats_.deliveries += out.size();
         stats_.superseded += superseded;
     }
@@ -668,11 +697,13 @@ TEST_CASE("delivery_core simulation: seeded schedules against the reference mode
     // The schedules must reach the interesting states, or they prove little.
     CHECK(total.deliveries > seeds * 50);
     CHECK(total.replays > seeds / 4);
+    CHECK(total.late_replays > seeds / 4);
     CHECK(total.resets > seeds / 4);
     CHECK(total.slow > seeds / 20);
     CHECK(total.superseded > seeds / 20);
     WARN("delivery sim: " << seeds << " seeds x " << steps << " steps, " << total.deliveries
                           << " deliveries, " << total.replays << " replaying reconnects, "
-                          << total.resets << " resets, " << total.slow
-                          << " slow-consumer verdicts, " << total.superseded << " conflated");
+                          << total.late_replays << " joins owed missed events, " << total.resets
+                          << " resets, " << total.slow << " slow-consumer verdicts, "
+                          << total.superseded << " conflated");
 }

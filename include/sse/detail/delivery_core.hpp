@@ -21,8 +21,8 @@ namespace sse::detail {
 /// The bounds of one namespace's delivery core.
 struct delivery_options {
     log_limits logs;
-    /// A reconnect (or a room it joins while replaying) whose replay would pass this many
-    /// bytes of one log gets a reset (history_too_large) instead. 0: no bound.
+    /// A reconnect whose replay would pass this many bytes of one log (the namespace log,
+    /// or a room it joins) gets a reset (history_too_large) instead. 0: no bound.
     std::size_t max_replay_bytes = 0;
 };
 
@@ -115,7 +115,7 @@ public:
         replays what it missed. Returns the reset it will get, if any: unknown_id (malformed,
         or ahead of the head), history_gap (the namespace log dropped entries after it),
         history_too_large (more than max_replay_bytes to replay).
-        Rooms are joined after this (`join`): before its first plan they replay too.
+        Rooms are joined after this (`join`), and replay too (see there).
     */
     reset_reason admit(client_state& c, std::string_view id,
                        std::optional<std::string_view> last_event_id) {
@@ -125,26 +125,41 @@ public:
         auto const last = parse_event_id(*last_event_id);
         if (!last || *last > head_) return set_reset(c, reset_reason::unknown_id);
         registry_.set_position(c, *last);
-        registry_.set_replaying(c, true);
-        return check_replay(c, registry_.namespace_log(), *last);
+        registry_.set_resumed(c, *last, head_);
+        auto const& log = registry_.namespace_log();
+        if (log.dropped_upto() > *last) return set_pending(c, reset_reason::history_gap);
+        return check_size(c, log, *last);
     }
 
     /** Adds `c` to `room`. Which of the room's events it gets:
-        - a reconnect that is still replaying (no plan yet since `admit`): the room's events
-          after its Last-Event-ID (a reset when the log no longer has them all);
-        - otherwise: the events emitted after this join (as Socket.IO: membership at emit
-          time decides), so an event older than one it has can never come.
-        Returns the reset this join caused (none mostly). False-y join (already a member):
-        none, nothing changes.
+        - the events emitted after this join (as Socket.IO: membership at emit time
+          decides), so an event older than one it has can never come;
+        - and for a reconnect, the room's events it missed while disconnected (after its
+          Last-Event-ID L, up to the head H0 when it came back): while its replay is not
+          past H0 they are merged in order (from its position on); the ones it can no
+          longer be sent in order (it has newer ids already), or that the log no longer
+          holds, make it a reset (history_gap) instead. After a reset nothing older than
+          the reset is owed.
+        Returns the reset this join caused (none mostly). Already a member: none.
     */
     reset_reason join(client_state& c, std::string_view room) {
-        bool const replay = c.replaying() && c.pending_reset() == reset_reason::none;
-        std::uint64_t const from = replay ? c.position() : head_;
-        if (!registry_.join(c, room, from) || !replay) return reset_reason::none;
+        if (!registry_.join(c, room, head_)) return reset_reason::none;
+        auto const from = c.resumed_from(), upto = c.resumed_head();
+        if (c.pending_reset() != reset_reason::none || from >= upto) return reset_reason::none;
         registry_.wake(c);
+        sse::detail::room const* r = nullptr;
         for (auto const& m : c.memberships())
-            if (m.room->name() == room) return check_replay(c, m.room->log(), from);
-        return reset_reason::none;
+            if (m.room->name() == room) r = m.room;
+        event_log const& log = r->log();
+        if (log.dropped_upto() > from) return set_pending(c, reset_reason::history_gap);
+        auto const position = c.position();
+        // Missed events at or below its position cannot be sent any more: ids must increase.
+        std::size_t const first = log.first_after(from);
+        if (first < log.size() && log[first].id <= std::min(position, upto))
+            return set_pending(c, reset_reason::history_gap);
+        if (position >= upto) return reset_reason::none; // replay over: live from now
+        registry_.set_from(c, *r, position);
+        return check_size(c, log, position);
     }
 
     /// Removes `c` from `room`: its events not yet sent to `c` are no longer for it.
@@ -190,9 +205,11 @@ public:
                     log_clock::time_point now) {
         flush_plan p = planner_.plan(c, registry_.namespace_log(), head_, limits, out);
         if (p.slow_consumer) return p;
-        if (p.reset != reset_reason::none) registry_.set_pending_reset(c, reset_reason::none);
+        if (p.reset != reset_reason::none) {
+            registry_.set_pending_reset(c, reset_reason::none);
+            registry_.set_resumed(c, 0, 0); // the app refetches: nothing older is owed
+        }
         registry_.set_position(c, p.position);
-        registry_.set_replaying(c, false);
         registry_.trim_private(c, now);
         return p;
     }
@@ -223,11 +240,8 @@ private:
         return why;
     }
 
-    // A replay from `from` out of `log`: a reset when the log dropped part of it, or when
-    // it is larger than the bound.
-    reset_reason check_replay(client_state& c, event_log const& log, std::uint64_t from) {
-        if (c.pending_reset() != reset_reason::none) return reset_reason::none;
-        if (log.dropped_upto() > from) return set_pending(c, reset_reason::history_gap);
+    // A replay after `from` out of `log`: a reset when it is larger than the bound.
+    reset_reason check_size(client_state& c, event_log const& log, std::uint64_t from) {
         if (opts_.max_replay_bytes != 0) {
             std::size_t bytes = 0;
             for (std::size_t i = log.first_after(from); i < log.size(); ++i) {

@@ -52,7 +52,7 @@ class room;
 
 /** What the delivery core keeps per client: its position (the last id it was sent), its rooms
     and its private log. Embedded in the connection object (no allocation of its own); only
-    `registry` writes it, everyone else reads. About 64 bytes plus 24 per room joined.
+    `registry` writes it, everyone else reads. 80 bytes plus 24 per room joined.
 */
 class client_state {
 public:
@@ -74,8 +74,11 @@ public:
     /// A reset the next plan starts with.
     reset_reason pending_reset() const noexcept { return pending_reset_; }
     bool registered() const noexcept { return registered_; }
-    /// A reconnect whose first flush is not planned yet: rooms it joins replay.
-    bool replaying() const noexcept { return replaying_; }
+    /// A reconnect's missed window (its Last-Event-ID, the head when it came back]: the
+    /// events of that window in any room it joins are owed to it. Empty (from == head) for
+    /// a new stream, and once a reset was sent.
+    std::uint64_t resumed_from() const noexcept { return resumed_from_; }
+    std::uint64_t resumed_head() const noexcept { return resumed_head_; }
 
     std::vector<membership> const& memberships() const noexcept { return memberships_; }
     /// Events emitted to this client alone, not yet sent (null when none).
@@ -93,13 +96,14 @@ private:
 
     std::string_view id_; // the connection's own id; it outlives the registration
     std::uint64_t position_ = 0;
+    std::uint64_t resumed_from_ = 0; // the missed window of a reconnect (see resumed_from)
+    std::uint64_t resumed_head_ = 0;
     std::unique_ptr<event_log> private_log_;
     std::vector<membership> memberships_;
     std::uint32_t index_ = 0; // in registry::clients()
     reset_reason pending_reset_ = reset_reason::none;
     bool registered_ = false;
-    bool replaying_ = false; // rooms joined now replay from the position (see delivery_core)
-    bool woken_ = false;     // in registry::wake_ (or being collected by take_woken)
+    bool woken_ = false; // in registry::wake_ (or being collected by take_woken)
 };
 
 /// A room: its members and its log. Exists while it has members or keeps history.
@@ -154,7 +158,7 @@ public:
         c.id_ = id;
         c.position_ = position;
         c.pending_reset_ = reset_reason::none;
-        c.replaying_ = false;
+        c.resumed_from_ = c.resumed_head_ = 0;
         c.index_ = static_cast<std::uint32_t>(all_.size());
         all_.push_back(&c);
         try {
@@ -195,9 +199,16 @@ public:
     void set_position(client_state& c, std::uint64_t position) noexcept { c.position_ = position; }
 
     void set_pending_reset(client_state& c, reset_reason r) noexcept { c.pending_reset_ = r; }
-    /// Whether rooms joined now replay from the client's Last-Event-ID (a reconnect whose
-    /// first flush has not been planned yet).
-    void set_replaying(client_state& c, bool on) noexcept { c.replaying_ = on; }
+    /// The window of events `c` missed while disconnected (empty: from >= head).
+    void set_resumed(client_state& c, std::uint64_t from, std::uint64_t head) noexcept {
+        c.resumed_from_ = from;
+        c.resumed_head_ = head;
+    }
+    /// The membership of `c` in `r` reads after `from`.
+    void set_from(client_state& c, room const& r, std::uint64_t from) noexcept {
+        for (auto& m : c.memberships_)
+            if (m.room == &r) m.from = from;
+    }
     /// Every membership of `c` reads from `from` (a reconnect moved its position back).
     void rebase_memberships(client_state& c, std::uint64_t from) noexcept {
         for (auto& m : c.memberships_)
