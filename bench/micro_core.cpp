@@ -2,16 +2,17 @@
 //
 // N clients are admitted to one namespace's core and join one room. What each benchmark times:
 //
-//   BM_core_emit_room        one emit to the room: stamp + one shared record + one append
-//                            (plus the amortised trim scan). Reported per recipient: the
+//   BM_core_emit_room        one emit to the room: one shared record + one append + mark
+//                            the room for the next flush pass. Reported per recipient: the
 //                            target of issue 14 is <= 10 ns at N = 10 000, i.e. the emit
 //                            must not do work per recipient. Members flush (clock stopped)
 //                            every 64 emits, as a flush pass would.
-//   BM_core_emit_namespace   the same for a namespace-wide emit (its log's readers are all
-//                            clients, so the trim scan is over all of them).
-//   BM_core_plan             a flush pass: 8 emits, then one plan per client (the merge of
-//                            its namespace log, private log and room log after its
-//                            position). Reported per delivery (event planned for a client).
+//   BM_core_emit_namespace   the same for a namespace-wide emit.
+//   BM_core_plan             a flush pass: 8 emits, then take_woken (which also trims the
+//                            logs to their slowest reader) and one plan per woken client
+//                            (the merge of its namespace log, private log and room logs
+//                            after its position). Reported per delivery (event planned for a
+//                            client) and per client plan.
 //   BM_core_plan_10_rooms    the same for clients that are in 10 rooms each, emits spread
 //                            over them: the merge of 12 logs per plan.
 //
@@ -39,6 +40,7 @@ struct rig {
     std::unique_ptr<client_state[]> clients;
     std::size_t n;
     std::vector<sse::event_ptr> out;
+    std::vector<client_state*> woken;
 
     rig(std::size_t count, std::size_t rooms_each)
         : clients(new client_state[count])
@@ -76,12 +78,14 @@ struct rig {
         core.append(sse::detail::make_record(std::move(ev), rooms, {}, now), now);
     }
 
+    // A flush pass: the woken clients (the logs' amortised trim included), one plan each.
     std::size_t flush_all() {
         std::size_t delivered = 0;
         auto now = log_clock::now();
-        for (std::size_t i = 0; i < n; ++i) {
+        core.take_woken(woken, now);
+        for (client_state* c : woken) {
             out.clear();
-            auto p = core.plan(clients[i], plan_limits{}, out, now);
+            auto p = core.plan(*c, plan_limits{}, out, now);
             delivered += p.events;
         }
         return delivered;

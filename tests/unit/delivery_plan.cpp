@@ -51,7 +51,7 @@ struct plan_fixture {
         reg.join(a, "y", 0);
         reg.join(b, "y", 0);
         auto const now = plan_t0();
-        reg.append_namespace(plan_record(1), now);
+        reg.append_namespace(plan_record(1));
         auto r2 = plan_record(2, {"x"});
         reg.append_room("x", r2, now);
         auto r3 = plan_record(3, {"x", "y"}); // one record, two logs
@@ -147,10 +147,10 @@ TEST_CASE("delivery_plan: conflation keeps the newest event of each key", "[deli
     client_state a;
     reg.add(a, "a", 0);
     auto const now = plan_t0();
-    reg.append_namespace(plan_record(1, {}, {}, 42), now);
-    reg.append_namespace(plan_record(2, {}, {}, 0), now); // unkeyed: always kept
-    reg.append_namespace(plan_record(3, {}, {}, 42), now);
-    reg.append_namespace(plan_record(4, {}, {}, 7), now);
+    reg.append_namespace(plan_record(1, {}, {}, 42));
+    reg.append_namespace(plan_record(2, {}, {}, 0)); // unkeyed: always kept
+    reg.append_namespace(plan_record(3, {}, {}, 42));
+    reg.append_namespace(plan_record(4, {}, {}, 7));
     delivery_planner planner;
     std::vector<sse::event_ptr> out;
     plan_limits lim;

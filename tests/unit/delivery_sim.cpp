@@ -418,7 +418,7 @@ private:
     // at their budget. Whoever is neither must have nothing due (an emit wakes its readers).
     void flush_pass() {
         std::vector<client_state*> woken;
-        core_->take_woken(woken);
+        core_->take_woken(woken, now_);
         trace_ << step_ << ": flush pass, " << woken.size() << " woken\n";
         std::vector<std::size_t> visit;
         for (std::size_t u = 0; u < users_.size(); ++u) {

@@ -3,8 +3,10 @@
 
 #include "support/catch.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
+#include <vector>
 
 using sse::detail::client_state;
 using sse::detail::log_clock;
@@ -134,7 +136,7 @@ TEST_CASE("registry: logs are trimmed to the slowest reader", "[registry]") {
     reg.expire(now);
     CHECK(r->log().front().id == 7);
     // The namespace log goes by every client's position.
-    reg.append_namespace(reg_record(9), now);
+    reg.append_namespace(reg_record(9));
     CHECK(reg.slowest_client() == 6);
     reg.remove(a, now);
     reg.remove(b, now);
@@ -144,4 +146,42 @@ TEST_CASE("registry: per-client state stays small", "[registry]") {
     // Position, missed window, id view, private log pointer, memberships, index and flags.
     CHECK(sizeof(client_state) <= 80);
     CHECK(sizeof(client_state::membership) <= 24);
+}
+
+TEST_CASE("registry: a flush pass visits each client with something new, once", "[registry]") {
+    registry reg;
+    client_state a, b, c;
+    reg.add(a, "a", 0);
+    reg.add(b, "b", 0);
+    reg.add(c, "c", 0);
+    reg.join(a, "x", 0);
+    reg.join(a, "y", 0);
+    reg.join(b, "y", 0);
+    auto const now = reg_t0();
+    std::vector<client_state*> woken;
+    reg.take_woken(woken, now);
+    CHECK(woken.empty());
+
+    reg.append_room("x", reg_record(1, {"x", "y"}), now);
+    reg.append_room("y", reg_record(1, {"x", "y"}), now);
+    reg.append_private(c, reg_record(2, {"c"}));
+    reg.take_woken(woken, now);
+    std::sort(woken.begin(), woken.end());
+    std::vector<client_state*> want{&a, &b, &c};
+    std::sort(want.begin(), want.end());
+    CHECK(woken == want); // a once, though in both rooms
+    reg.take_woken(woken, now);
+    CHECK(woken.empty()); // nothing new since
+
+    reg.append_namespace(reg_record(3));
+    reg.take_woken(woken, now);
+    CHECK(woken.size() == 3); // everyone
+
+    // A client that goes while woken is not visited.
+    reg.wake(b);
+    reg.remove(b, now);
+    reg.take_woken(woken, now);
+    CHECK(woken.empty());
+    reg.remove(a, now);
+    reg.remove(c, now);
 }

@@ -94,7 +94,7 @@ public:
         if (!r || r->id <= head_) return false;
         head_ = r->id;
         if (r->rooms.empty()) {
-            registry_.append_namespace(r, now);
+            registry_.append_namespace(r);
             return true;
         }
         // A name is a room's, or else a client's private room (its id), as in Socket.IO.
@@ -195,7 +195,9 @@ public:
         the last call (see registry::take_woken). A client whose last plan said `more`, or
         whose write is still in flight, is the caller's to come back to.
     */
-    void take_woken(std::vector<client_state*>& out) { registry_.take_woken(out); }
+    void take_woken(std::vector<client_state*>& out, log_clock::time_point now) {
+        registry_.take_woken(out, now);
+    }
 
     /** Plans the next flush of `c` into `out` and moves its position past what it planned
         (see flush_plan). The caller writes `out` after releasing the lock; what did not fit

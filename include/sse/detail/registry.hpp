@@ -256,11 +256,11 @@ public:
     event_log const& namespace_log() const noexcept { return namespace_log_; }
     std::uint64_t forgotten_upto() const noexcept { return forgotten_upto_; }
 
-    /// Appends to the namespace-wide log.
-    void append_namespace(record_ptr const& r, log_clock::time_point now) {
+    /// Appends to the namespace-wide log. O(1): its readers are visited by the flush pass
+    /// (take_woken), which trims it too.
+    void append_namespace(record_ptr const& r) {
         namespace_log_.append(r, limits_);
         namespace_dirty_ = true;
-        if (namespace_log_.scan_due(limits_)) trim_namespace(now);
     }
 
     /// Appends to the log of room `name`. A room without members is created only to keep
@@ -276,11 +276,14 @@ public:
             return false;
         if (rm->log_.last_id() >= r->id) return true; // a room named twice in one emit
         rm->log_.append(r, limits_);
-        if (!rm->dirty_ && !rm->members_.empty()) {
+        if (rm->members_.empty()) {
+            // Nobody to visit: only the history window bounds it (no reader to scan).
+            if (rm->log_.scan_due(limits_))
+                rm->log_.trim(std::numeric_limits<std::uint64_t>::max(), limits_, now);
+        } else if (!rm->dirty_) {
             dirty_rooms_.push_back(rm);
             rm->dirty_ = true;
         }
-        if (rm->log_.scan_due(limits_)) trim_room(*rm, now);
         return true;
     }
 
@@ -304,9 +307,13 @@ public:
     /** Moves into `out` every client with something appended for it since the last call:
         those woken one by one, the members of the rooms appended to, and everyone after a
         namespace-wide append. Each client once. The cost is that of the fan-out itself,
-        paid by the flush pass, not by the emits (an emit only marks its logs).
+        paid by the flush pass, not by the emits (an emit only marks its logs). The logs
+        appended to are trimmed here too, to their readers' positions (the amortised scan).
     */
-    void take_woken(std::vector<client_state*>& out) {
+    void take_woken(std::vector<client_state*>& out, log_clock::time_point now) {
+        for (room* r : dirty_rooms_)
+            if (r->log_.scan_due(limits_)) trim_room(*r, now);
+        if (namespace_dirty_ && namespace_log_.scan_due(limits_)) trim_namespace(now);
         out.clear();
         out.swap(wake_); // all marked woken_ already
         if (namespace_dirty_) {
