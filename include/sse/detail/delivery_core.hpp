@@ -68,9 +68,16 @@ struct delivery_options {
       client in batches: if no write is in flight, lock; `plan` into its vector; unlock;
       gather-write the vector on its strand. On write completion, if the plan said `more`,
       plan again (lock, plan, unlock, write). A `slow_consumer` plan applies the policy:
-      disconnect (`remove`, close) or `reset` (its next plan is the reset).
+      disconnect (`remove`, close) or `reset` (its next plan is the reset); a woken client
+      whose write is in flight is checked with `fell_behind`, so the policy does not wait
+      for a stuck socket. Under the conflate policy, plan with `plan_limits::conflate`.
     - a timer (its own, not the heartbeat): lock; `expire(now)`; unlock.
     - disconnect: lock; `remove`; unlock.
+    - per-client bytes that are not events (the response head, `retry:`, the connection
+      event, pings, the reset event itself) never enter a log: the connection writes them
+      itself, in front of or between planned batches.
+    `take_woken` hands out `client_state*`: the connection embeds its client_state (as a
+    base or a member it can be found from), which only the registry writes.
 */
 class delivery_core {
 public:
