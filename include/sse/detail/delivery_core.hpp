@@ -1,0 +1,277 @@
+// sse/detail/delivery_core.hpp - live delivery and replay of one namespace, as one mechanism
+// (sans-I/O): emits append to logs, clients read them from their position.
+#ifndef SSE_DETAIL_DELIVERY_CORE_HPP
+#define SSE_DETAIL_DELIVERY_CORE_HPP
+
+#include <sse/detail/delivery_plan.hpp>
+#include <sse/detail/event_log.hpp>
+#include <sse/detail/history.hpp> // parse_event_id
+#include <sse/detail/registry.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sse::detail {
+
+/// The bounds of one namespace's delivery core.
+struct delivery_options {
+    log_limits logs;
+    /// A reconnect whose replay would pass this many bytes of one log (the namespace log,
+    /// or a room it joins) gets a reset (history_too_large) instead. 0: no bound.
+    std::size_t max_replay_bytes = 0;
+};
+
+/** The delivery core of one namespace: every log, every client's position, and the rules
+    that make live delivery and replay the same thing.
+
+    - An emit appends one shared record to the log of each target (the namespace log when it
+      names no room; a client's private log for a room that is a client's id): the cost
+      depends on the number of target rooms, never on the audience.
+    - A client holds a position: the last id it was sent. `plan` merges the logs it reads
+      after that position, each id once, in id order, and moves the position.
+    - A reconnect with Last-Event-ID sets the position (`admit`); the reset event replaces
+      what the logs can no longer give.
+    - A client that a log left behind (its entries dropped before it was sent them) is a
+      slow consumer: `plan` says so; the caller disconnects it or `reset`s it.
+
+    Ids come from outside (the namespace stamps local emits, an adapter stamps its own) and
+    must increase: `append` drops an id not above `head()` (an adapter may deliver the same
+    event once per room channel).
+
+    @par Thread Safety
+    Not thread-safe. The intended wiring (namespace_) holds ONE lock per namespace, the log
+    lock, around every call here, briefly, and never does I/O under it. Lock order,
+    outermost first:
+    @code
+        emit order  (namespace_: stamps head()+1, hands the packet to the adapter; a
+                     sequencing adapter's deliveries come back already stamped)
+          -> log lock  (this core: append, admit, join, leave, remove, reset, take_woken,
+                        plan, expire; nothing else is taken under it)
+        a client's write state (its strand) is never held together with the log lock:
+        plan under the lock into the client's vector, release, then write the vector.
+    @endcode
+
+    @par Wiring (what namespace_ does with it)
+    - emit / deliver_remote: under the emit order, stamp; lock; `append`; unlock; post ONE
+      flush pass if none is queued. deliver_sequenced (Redis): lock; `append` (false =
+      duplicate, dropped); unlock; post the pass. reset_clients: `reset_room`.
+      last_delivered: `head()`.
+    - admission: lock; `admit(c, id, Last-Event-ID)`; `join` each room the handlers and
+      the handshake asked for; unlock. The first plan (held until the on_connection
+      handlers ran) sends the replay, or the reset, then live events: same code.
+    - flush pass (an io thread, no strand): lock; `take_woken`; unlock. For each woken
+      client in batches: if no write is in flight, lock; `plan` into its vector; unlock;
+      gather-write the vector on its strand. On write completion, if the plan said `more`,
+      plan again (lock, plan, unlock, write). A `slow_consumer` plan applies the policy:
+      disconnect (`remove`, close) or `reset` (its next plan is the reset); a woken client
+      whose write is in flight is checked with `fell_behind`, so the policy does not wait
+      for a stuck socket. Under the conflate policy, plan with `plan_limits::conflate`.
+    - a timer (its own, not the heartbeat): lock; `expire(now)`; unlock.
+    - disconnect: lock; `remove`; unlock.
+    - per-client bytes that are not events (the response head, `retry:`, the connection
+      event, pings, the reset event itself) never enter a log: the connection writes them
+      itself, in front of or between planned batches.
+    `take_woken` hands out `client_state*`: the connection embeds its client_state (as a
+    base or a member it can be found from), which only the registry writes.
+*/
+class delivery_core {
+public:
+    explicit delivery_core(delivery_options opts = {})
+        : opts_(opts)
+        , registry_(opts.logs) {}
+
+    delivery_options const& options() const noexcept { return opts_; }
+    registry const& clients() const noexcept { return registry_; }
+    /// The newest id appended: the next local emit takes head() + 1.
+    std::uint64_t head() const noexcept { return head_; }
+
+    // ---- emits (origins: local emits, per-client emits, an adapter's deliveries) ----
+
+    /** Appends one stamped emit to the logs of its targets. False, and nothing kept, when
+        its id is not above head() (a duplicate or late copy from an adapter). An emit for
+        rooms that have no log keeps nothing with history off: nobody could read it.
+        Returns true when the id was accepted (head() moved), whether or not a log kept it.
+    */
+    bool append(record_ptr const& r, log_clock::time_point now) {
+        if (!r || r->id <= head_) return false;
+        head_ = r->id;
+        if (r->rooms.empty()) {
+            registry_.append_namespace(r);
+            return true;
+        }
+        // A name is a room's, or else a client's private room (its id), as in Socket.IO.
+        for (auto const& room : r->rooms) {
+            client_state* c = registry_.find_room(room) ? nullptr : registry_.find(room);
+            if (c)
+                registry_.append_private(*c, r);
+            else
+                registry_.append_room(room, r, now);
+        }
+        return true;
+    }
+
+    // ---- clients ----
+
+    /** Registers `c` (id `id`, viewed, not copied) and sets its position: the head for a
+        new stream; with history on and a `last_event_id`, that id, so that its first flush
+        replays what it missed. Returns the reset it will get, if any: unknown_id (malformed,
+        or ahead of the head), history_gap (the namespace log dropped entries after it),
+        history_too_large (more than max_replay_bytes to replay).
+        Rooms are joined after this (`join`), and replay too (see there).
+    */
+    reset_reason admit(client_state& c, std::string_view id,
+                       std::optional<std::string_view> last_event_id) {
+        registry_.add(c, id, head_);
+        registry_.wake(c); // its first flush
+        if (!last_event_id || !opts_.logs.history()) return reset_reason::none;
+        auto const last = parse_event_id(*last_event_id);
+        if (!last || *last > head_) return set_reset(c, reset_reason::unknown_id);
+        registry_.set_position(c, *last);
+        registry_.set_resumed(c, *last, head_);
+        auto const& log = registry_.namespace_log();
+        if (log.dropped_upto() > *last) return set_pending(c, reset_reason::history_gap);
+        return check_size(c, log, *last);
+    }
+
+    /** Adds `c` to `room`. Which of the room's events it gets:
+        - the events emitted after this join (as Socket.IO: membership at emit time
+          decides), so an event older than one it has can never come;
+        - and for a reconnect, the room's events it missed while disconnected (after its
+          Last-Event-ID L, up to the head H0 when it came back): while its replay is not
+          past H0 they are merged in order (from its position on); the ones it can no
+          longer be sent in order (it has newer ids already), or that the log no longer
+          holds, make it a reset (history_gap) instead. After a reset nothing older than
+          the reset is owed.
+        Returns the reset this join caused (none mostly). Already a member: none.
+    */
+    reset_reason join(client_state& c, std::string_view room) {
+        if (!registry_.join(c, room, head_)) return reset_reason::none;
+        auto const from = c.resumed_from(), upto = c.resumed_head();
+        if (c.pending_reset() != reset_reason::none || from >= upto) return reset_reason::none;
+        registry_.wake(c);
+        sse::detail::room const* r = nullptr;
+        for (auto const& m : c.memberships())
+            if (m.room->name() == room) r = m.room;
+        event_log const& log = r->log();
+        if (log.dropped_upto() > from) return set_pending(c, reset_reason::history_gap);
+        auto const position = c.position();
+        // Missed events at or below its position cannot be sent any more: ids must increase.
+        std::size_t const first = log.first_after(from);
+        if (first < log.size() && log[first].id <= std::min(position, upto))
+            return set_pending(c, reset_reason::history_gap);
+        if (position >= upto) return reset_reason::none; // replay over: live from now
+        registry_.set_from(c, *r, position);
+        return check_size(c, log, position);
+    }
+
+    /// Removes `c` from `room`: its events not yet sent to `c` are no longer for it.
+    bool leave(client_state& c, std::string_view room, log_clock::time_point now) {
+        return registry_.leave(c, room, now);
+    }
+
+    /// Unregisters `c` (disconnect).
+    void remove(client_state& c, log_clock::time_point now) { registry_.remove(c, now); }
+
+    /// The next plan of `c` is a reset (slow consumer policy, an adapter's broker gap).
+    void reset(client_state& c, reset_reason why) {
+        if (c.pending_reset() == reset_reason::none) registry_.set_pending_reset(c, why);
+        registry_.wake(c);
+    }
+
+    /// Every member of `room` (every client when empty) gets a reset: the adapter lost events.
+    void reset_room(std::string const& room, reset_reason why) {
+        if (room.empty()) {
+            for (client_state* c : registry_.clients())
+                reset(*c, why);
+        } else if (auto const* r = registry_.find_room(room)) {
+            for (client_state* c : r->members())
+                reset(*c, why);
+        } else if (client_state* c = registry_.find(room)) {
+            reset(*c, why);
+        }
+    }
+
+    // ---- the flush pass ----
+
+    /** The clients a flush pass must visit: everyone with something appended for it since
+        the last call (see registry::take_woken). A client whose last plan said `more`, or
+        whose write is still in flight, is the caller's to come back to.
+    */
+    void take_woken(std::vector<client_state*>& out, log_clock::time_point now) {
+        registry_.take_woken(out, now);
+    }
+
+    /** Plans the next flush of `c` into `out` and moves its position past what it planned
+        (see flush_plan). The caller writes `out` after releasing the lock; what did not fit
+        the budget stays in the logs for the next plan (nothing is copied).
+    */
+    flush_plan plan(client_state& c, plan_limits const& limits, std::vector<event_ptr>& out,
+                    log_clock::time_point now) {
+        flush_plan p = planner_.plan(c, registry_.namespace_log(), head_, limits, out);
+        if (p.slow_consumer) return p;
+        if (p.reset != reset_reason::none) {
+            registry_.set_pending_reset(c, reset_reason::none);
+            registry_.set_resumed(c, 0, 0); // the app refetches: nothing older is owed
+        }
+        registry_.set_position(c, p.position);
+        registry_.trim_private(c, now);
+        return p;
+    }
+
+    /** Whether a log `c` reads dropped an entry it was not sent yet: what `plan` would call
+        a slow consumer. For the flush pass to apply the policy to a woken client whose write
+        is still in flight (so not planned now) without waiting for that write to end.
+    */
+    bool fell_behind(client_state const& c) const noexcept {
+        if (registry_.namespace_log().dropped_upto() > c.position()) return true;
+        if (c.private_log() && c.private_log()->dropped_upto() > c.position()) return true;
+        for (auto const& m : c.memberships())
+            if (m.room->log().dropped_upto() > c.read_from(m)) return true;
+        return false;
+    }
+
+    /// The expiry timer's work (history age, empty rooms), with or without heartbeats.
+    void expire(log_clock::time_point now) { registry_.expire(now); }
+
+    /// The adapter cannot recover events up to `id`: every log forgets them (clients behind
+    /// become slow consumers; reconnects older than it get history_gap).
+    void drop_through(std::uint64_t id) { registry_.drop_through(std::min(id, head_)); }
+
+private:
+    reset_reason set_reset(client_state& c, reset_reason why) {
+        registry_.set_position(c, head_); // never ahead of the head, even briefly
+        registry_.set_pending_reset(c, why);
+        return why;
+    }
+
+    // A replay after `from` out of `log`: a reset when it is larger than the bound.
+    reset_reason check_size(client_state& c, event_log const& log, std::uint64_t from) {
+        if (opts_.max_replay_bytes != 0) {
+            std::size_t bytes = 0;
+            for (std::size_t i = log.first_after(from); i < log.size(); ++i) {
+                bytes += log[i].record->bytes;
+                if (bytes > opts_.max_replay_bytes)
+                    return set_pending(c, reset_reason::history_too_large);
+            }
+        }
+        return reset_reason::none;
+    }
+    reset_reason set_pending(client_state& c, reset_reason why) {
+        registry_.set_pending_reset(c, why);
+        return why;
+    }
+
+    delivery_options opts_;
+    registry registry_;
+    delivery_planner planner_;
+    std::uint64_t head_ = 0;
+};
+
+} // namespace sse::detail
+
+#endif
