@@ -178,6 +178,7 @@ private:
     bool writing_ = false;
     bool hold_writes_ = false; // until admitted (and any replay merged in front of live events)
     bool flush_then_close_ = false;
+    std::uint64_t queued_upto_ = 0; // the newest id queued for it: what it may not get again
     std::error_code reason_;
     std::vector<std::function<void(std::error_code)>> disconnect_handlers_;
 
@@ -186,6 +187,7 @@ private:
     std::uint64_t seen_stamp_ = 0;
     std::uint64_t admitted_at_id_ = 0; // newest event id when admitted
     std::uint64_t except_stamp_ = 0;
+    bool owes_nothing_older_ = false; // it was sent a reset: no replay of older events
 
     std::unique_ptr<net::steady_timer> close_timer_; // on the strand, only while closing
 };

@@ -205,6 +205,7 @@ private:
     detail::room_state const* find_room(std::string const& name) const;
 
     void heartbeat(event_ptr const& ping);
+    void expire_history();                    // the expiry timer's tick
     bool wants_replay(client const& c) const; // registry lock held
     void run_replay(client& c);
     void replay_late_join(client& c, std::string_view room); // registry lock held
@@ -214,6 +215,8 @@ private:
     void finish_replay(client& c, history_result r, std::uint64_t join_at,
                        std::vector<std::string> const& had = {});
     void merge_replay(client& c, std::vector<event_ptr> missed, char const* why);
+    // A late join's missed events, or its reset (`why`); registry lock held.
+    void replay_late(client& c, std::vector<event_ptr> missed, char const* why);
     void record_history(broadcast_packet const& p); // registry lock held
     event_ptr make_reset(client const& c, char const* why, std::uint64_t id) const;
     void set_adapter(std::shared_ptr<adapter> a);

@@ -201,7 +201,8 @@ TEST_CASE("rooms joined in middleware are replayed too", "[replay][one-node]") {
     CHECK(take(again.reader, 1) == ticks({live}));
 }
 
-TEST_CASE("a room joined after the replay ran replays its own missed events, once",
+TEST_CASE("a room joined after the replay ran: its missed events older than what the client "
+          "has become a reset, never out of order",
           "[replay][one-node][late-join]") {
     fixture f(replay_options(), 2);
     join_rooms_in_route(f);
@@ -213,10 +214,10 @@ TEST_CASE("a room joined after the replay ran replays its own missed events, onc
     disconnect(f, first);
 
     tick(ns, ns.to("a"));             // 2  replayed at reconnect
-    tick(ns, ns.to("b"));             // 3  replayed when b is joined
+    tick(ns, ns.to("b"));             // 3  missed in b: older than 9 when b is joined
     tick(ns, ns.to({"a", "b"}));      // 4  replayed at reconnect only
     tick(ns, ns);                     // 5  replayed at reconnect only
-    tick(ns, ns.to("b"));             // 6  replayed when b is joined
+    tick(ns, ns.to("b"));             // 6  missed in b: older than 9 when b is joined
     tick(ns, ns.to("b").except("a")); // 7  never (it is in a)
     tick(ns, ns.to("c"));             // 8  never
 
@@ -228,20 +229,78 @@ TEST_CASE("a room joined after the replay ran replays its own missed events, onc
     auto c = ns.find_client(again.id);
     REQUIRE(c);
     std::thread([c] { c->join("b"); }).join(); // the replay ran long ago
-    CHECK(take(again.reader, 2) == ticks({3, 6}));
+    // 3 and 6 after 9 would move the browser's lastEventId backwards (and a reconnect would
+    // replay duplicates): the client is told to refetch instead. Its id stays 9 (nothing
+    // newer was delivered), so a reconnect resumes after 9.
+    auto reset = again.reader.next_event();
+    REQUIRE(reset);
+    CHECK(reset->event == "reset");
+    CHECK(json_of(*reset).at("reason") == "history_gap");
+    CHECK_FALSE(reset->has_id);
 
     auto const live_b = tick(ns, ns.to("b"));         // 10
     auto const live_ab = tick(ns, ns.to({"a", "b"})); // 11
     CHECK(take(again.reader, 2) == ticks({live_b, live_ab}));
-    // Joining again, or another room with nothing missed, replays nothing.
+    // Joining again, or another room, replays nothing: nothing older than the reset is owed.
     c->join("b");
     c->join("quiet");
     auto const marker = tick(ns, ns);
     CHECK(take(again.reader, 1) == ticks({marker}));
+    CHECK(ns.stats().resets == 1);
+}
+
+TEST_CASE("a late join whose missed events are all newer than what the client has replays "
+          "them, in order, before live ones",
+          "[replay][one-node][late-join]") {
+    fixture f(replay_options());
+    join_rooms_in_route(f);
+    auto& ns = f.ns("/s");
+
+    auto first = f.open("/s", with_rooms("a"));
+    tick(ns, ns.to("a")); // 1
+    CHECK(take(first.reader, 1) == ticks({1}));
+    disconnect(f, first);
+    tick(ns, ns.to("b"));             // 2 missed in b
+    tick(ns, ns.to("c"));             // 3 not for it
+    tick(ns, ns.to("b").except("a")); // 4 never (it is in a)
+    tick(ns, ns.to("b"));             // 5 missed in b
+
+    auto again = f.open("/s", with_rooms("a", "1"));
+    auto c = ns.find_client(again.id);
+    REQUIRE(c);
+    REQUIRE(eventually([&] { return ns.stats().replays == 1; }));
+    c->join("b"); // nothing newer than 1 was sent to it: b's missed events can follow
+    CHECK(take(again.reader, 2) == ticks({2, 5}));
+    auto const live = tick(ns, ns.to("b"));
+    CHECK(take(again.reader, 1) == ticks({live}));
     CHECK(ns.stats().resets == 0);
 }
 
-TEST_CASE("a late join does not replay what the client got, or was excluded from, by its own id",
+TEST_CASE("a late join after an admission reset replays nothing older than the reset",
+          "[replay][one-node][late-join][reset]") {
+    fixture f(replay_options(2));
+    join_rooms_in_route(f);
+    auto& ns = f.ns("/s");
+
+    auto first = f.open("/s", with_rooms("a"));
+    tick(ns, ns.to("a")); // 1
+    CHECK(take(first.reader, 1) == ticks({1}));
+    disconnect(f, first);
+    for (int i = 2; i <= 4; ++i)
+        tick(ns, ns.to("a")); // a keeps 3, 4: 2 is gone, so id 1 gets a reset
+    tick(ns, ns.to("b"));     // 5: b still holds it
+
+    auto again = f.open("/s", with_rooms("a", "1"));
+    CHECK(take(again.reader, 1) == seq{"reset:5"});
+    auto c = ns.find_client(again.id);
+    REQUIRE(c);
+    c->join("b"); // 5 is no newer than the reset's id: not owed
+    auto const live = tick(ns, ns.to("b"));
+    CHECK(take(again.reader, 1) == ticks({live}));
+    CHECK(ns.stats().resets == 1);
+}
+
+TEST_CASE("a late join never sends what the client got, or was excluded from, by its own id",
           "[replay][one-node][late-join]") {
     fixture f(replay_options());
     join_rooms_in_route(f);
@@ -264,7 +323,9 @@ TEST_CASE("a late join does not replay what the client got, or was excluded from
     auto c = ns.find_client(again.id);
     REQUIRE(c);
     c->join("b");
-    CHECK(take(again.reader, 1) == ticks({2})); // the one it missed: not 4 again, nor 5
+    // It missed 2 (in b) but has 4 already: 2 now would send ids backwards, so a reset
+    // (stamped 5, the newest delivered) replaces it; neither 4 again nor 5 is sent.
+    CHECK(take(again.reader, 1) == seq{"reset:5"});
     auto const marker = tick(ns, ns);
     CHECK(take(again.reader, 1) == ticks({marker}));
 }
@@ -721,7 +782,7 @@ TEST_CASE("middleware reads last_event_id() and may send its own snapshot instea
 
 TEST_CASE("events older than max_age are forgotten: an id before them resets",
           "[replay][one-node][history]") {
-    SECTION("expired by the heartbeat") {
+    SECTION("with heartbeats") {
         auto opts = replay_options(1000, 200ms);
         opts.heartbeat_interval = 20ms;
         fixture f(opts);
@@ -749,6 +810,18 @@ TEST_CASE("events older than max_age are forgotten: an id before them resets",
         auto const live = tick(ns, ns.to("match"));
         CHECK(take(current.reader, 1) == ticks({live}));
         CHECK(take(old.reader, 1) == ticks({live}));
+    }
+    SECTION("expired on its own timer, without heartbeats") {
+        fixture f(replay_options(1000, 200ms));
+        join_rooms_in_route(f);
+        auto& ns = f.ns("/s");
+        for (int i = 1; i <= 3; ++i)
+            tick(ns, ns.to({"short-lived-" + std::to_string(i)}));
+        CHECK(ns.stats().history_events == 3);
+        // No heartbeat and no further emit: the expiry timer alone lets them go.
+        REQUIRE(eventually([&] { return ns.stats().history_events == 0; }, 5s));
+        auto old = f.open("/s", with_rooms("short-lived-1", "1"));
+        CHECK(take(old.reader, 1) == seq{"reset:3"});
     }
     SECTION("dropped by the next event of the room (no heartbeat)") {
         fixture f(replay_options(1000, 200ms));

@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,7 @@ public:
     server_core(net::any_io_executor ex, options opts)
         : opts_(std::move(opts))
         , timer_(net::make_strand(ex))
+        , expiry_timer_(timer_.get_executor())
         , adapter_(std::make_shared<memory_adapter>()) {
         // Fail here, not later on an io thread.
         validate_event_name(opts_.reset_event);
@@ -42,6 +44,7 @@ public:
     void start() {
         adapter_->attach(weak_from_this());
         arm_heartbeat();
+        arm_expiry();
     }
 
     namespace_& of(std::string_view name) {
@@ -103,7 +106,10 @@ public:
             a = adapter_;
         }
         // The timer is not thread-safe: cancel it on its own strand.
-        net::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
+        net::post(timer_.get_executor(), [self = shared_from_this()] {
+            self->timer_.cancel();
+            self->expiry_timer_.cancel();
+        });
         for (auto& ns : snapshot())
             ns->close_all(error::server_closed);
         if (a) a->close();
@@ -179,10 +185,29 @@ private:
         });
     }
 
+    // History ages out on its own timer, heartbeats or not: short-lived rooms' logs go
+    // even on a server that sends no pings.
+    static constexpr std::chrono::seconds expiry_interval{1};
+    void arm_expiry() {
+        expiry_timer_.expires_after(expiry_interval);
+        expiry_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+            auto self = weak.lock();
+            if (ec || !self) return;
+            {
+                std::lock_guard<std::mutex> lock(self->mutex_);
+                if (self->closed_) return;
+            }
+            for (auto& ns : self->snapshot())
+                ns->expire_history();
+            self->arm_expiry();
+        });
+    }
+
     options const opts_;
     mutable std::mutex mutex_;
     bool closed_ = false;
-    net::steady_timer timer_;
+    net::steady_timer timer_;        // heartbeat
+    net::steady_timer expiry_timer_; // history age, on the same strand
     std::shared_ptr<adapter> adapter_;
     std::map<std::string, std::shared_ptr<namespace_>, std::less<>> namespaces_;
     std::map<std::pair<std::string, std::type_index>, std::unique_ptr<typed_view_base>> views_;

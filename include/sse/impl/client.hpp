@@ -6,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <limits>
 
 namespace sse {
@@ -125,6 +126,7 @@ inline bool client::enqueue(event_ptr const& e) {
         // Conflate: a newer score replaces the queued one nobody has seen yet. Only events
         // sent under the conflate policy (of their namespace or rooms) carry a key.
         if (queue_.conflate() && queue_.push(e, max_buffered_bytes_)) {
+            queued_upto_ = std::max(queued_upto_, e->id());
             if (!writing_ && !hold_writes_) start_write_locked(lock);
             return true;
         }
@@ -136,6 +138,7 @@ inline bool client::enqueue(event_ptr const& e) {
         }
         return false;
     }
+    queued_upto_ = std::max(queued_upto_, e->id());
     if (!writing_ && !hold_writes_) start_write_locked(lock);
     return true;
 }

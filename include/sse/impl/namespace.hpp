@@ -692,7 +692,7 @@ inline void namespace_::finish_replay(client& c, history_result r, std::uint64_t
             // A late join replays only the joined room's events: a namespace-wide one (no
             // rooms) reached this client already, by the first replay or live.
             if (join_at != 0 &&
-                (e.id > join_at || e.rooms.empty() ||
+                (e.id > join_at || e.id > c.admitted_at_id_ || e.rooms.empty() ||
                  std::any_of(e.rooms.begin(), e.rooms.end(), [&](std::string const& room) {
                      return std::find(had.begin(), had.end(), room) != had.end();
                  })))
@@ -704,14 +704,34 @@ inline void namespace_::finish_replay(client& c, history_result r, std::uint64_t
     if (join_at == 0)
         return merge_replay(c, std::move(missed),
                             r.reset_reason.empty() ? nullptr : r.reset_reason.c_str());
-    // A late join: the client's stream is live already, so the missed events follow it.
-    if (!r.reset_reason.empty()) {
-        resets_.fetch_add(1, std::memory_order_relaxed);
-        c.enqueue(make_reset(c, r.reset_reason.c_str(), 0));
-        return;
-    }
+    replay_late(c, std::move(missed), r.reset_reason.empty() ? nullptr : r.reset_reason.c_str());
+}
+
+inline void namespace_::replay_late(client& c, std::vector<event_ptr> missed, char const* why) {
+    // A late join: the client's stream is live already, so the missed events (in id order)
+    // can follow only when they are newer than every id it was queued; else ids would go
+    // backwards, and it gets the reset instead. The size bound is the first replay's.
+    if (c.owes_nothing_older_) return; // it was reset since it came back: nothing older owed
+    std::size_t bytes = 0;
     for (auto const& e : missed)
-        c.enqueue(e);
+        bytes += e->wire().size();
+    if (!why && bytes > c.max_buffered_bytes_ / 2) why = "history_too_large";
+    std::unique_lock<std::mutex> q(c.queue_mutex_);
+    auto const queued_upto = c.queued_upto_;
+    q.unlock();
+    if (!why) {
+        if (missed.empty()) return;
+        if (missed.front()->id() > queued_upto) {
+            for (auto const& e : missed)
+                c.enqueue(e);
+            return;
+        }
+        why = "history_gap";
+    }
+    resets_.fetch_add(1, std::memory_order_relaxed);
+    c.owes_nothing_older_ = true;
+    // Stamped with the newest id delivered, when that is new to it: a reconnect resumes there.
+    c.enqueue(make_reset(c, why, delivered_upto_ > queued_upto ? delivered_upto_ : 0));
 }
 
 inline void namespace_::merge_replay(client& c, std::vector<event_ptr> missed, char const* why) {
@@ -753,8 +773,11 @@ inline void namespace_::merge_replay(client& c, std::vector<event_ptr> missed, c
             out.push_back(live);
         }
         out.insert(out.end(), m, missed.end());
+        for (auto const& e : out)
+            c.queued_upto_ = std::max(c.queued_upto_, e->id());
         pending.swap(out);
     });
+    if (why) c.owes_nothing_older_ = true; // a later join replays nothing older than the reset
     c.hold_writes_ = false;
     if (!c.writing_ && c.queue_.has_pending()) c.start_write_locked(q);
 }
@@ -782,7 +805,7 @@ inline void namespace_::replay_late_join(client& c, std::string_view room) {
     // client could not have had already (not also sent to a room it was in, nor to everyone),
     // up to the newest id delivered now (later ones reach it live).
     auto const last = detail::parse_event_id(c.last_event_id());
-    if (!last) return; // the first replay already told this client to reset
+    if (!last || c.owes_nothing_older_) return; // told to reset: nothing older is owed
     if (sequenced_.load()) {
         auto a = adapter_interest_;
         // The rooms it had before this join (the answer comes after the join is done): an
@@ -809,14 +832,16 @@ inline void namespace_::replay_late_join(client& c, std::string_view room) {
     }
     std::vector<detail::history_entry const*> found;
     if (history_.collect(*last, {std::string(room)}, false, found) ==
-        detail::history::verdict::reset) {
-        resets_.fetch_add(1, std::memory_order_relaxed);
-        c.enqueue(make_reset(c, "history_gap", 0));
-        return;
-    }
+        detail::history::verdict::reset)
+        return replay_late(c, {}, "history_gap");
+    // Owed: what it missed while disconnected (up to its admission); later events of the
+    // room were not for it (membership at emit time decides).
+    std::vector<event_ptr> missed;
     for (auto const* e : found)
-        if (!had_already(c, e->targets->rooms) && !excluded(c, e->targets->except))
-            c.enqueue(e->event);
+        if (e->event->id() <= c.admitted_at_id_ && !had_already(c, e->targets->rooms) &&
+            !excluded(c, e->targets->except))
+            missed.push_back(e->event);
+    replay_late(c, std::move(missed), nullptr);
 }
 
 inline void namespace_::unregister(client& c) {
@@ -1017,7 +1042,11 @@ inline void namespace_::heartbeat(event_ptr const& ping) {
     std::lock_guard<std::mutex> lock(registry_mutex_);
     for (auto const& c : all_)
         c->enqueue(ping);
-    history_.expire(detail::history::clock::now());
+}
+
+inline void namespace_::expire_history() {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    if (history_.enabled()) history_.expire(detail::history::clock::now());
 }
 
 inline void namespace_::set_slow_consumer_policy(sse::slow_consumer_policy p) {
