@@ -240,7 +240,13 @@ private:
     options const opts_;
     std::atomic<bool> closed_{false};
 
-    // Emit order: ids are stamped and packets routed one at a time.
+    // Lock order, outermost first (a lock is only ever taken with those above it held):
+    //   emit_mutex_          ids stamped and packets handed to the adapter, one at a time
+    //   -> registry_mutex_   clients, rooms, memberships, history, replay state
+    //     -> client::queue_mutex_  one client's write queue (released before writing)
+    //     -> flush_queue's mutex   (taken after the queue mutex is released)
+    // room_policy_mutex_ and handlers_mutex_ are never held with another. No socket I/O
+    // happens under any of them: an emit only queues; a flush pass or the strand writes.
     mutable std::mutex emit_mutex_;
     std::uint64_t last_id_ = 0;
     std::shared_ptr<adapter> adapter_;
