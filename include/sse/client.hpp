@@ -3,6 +3,7 @@
 #define SSE_CLIENT_HPP
 
 #include <sse/detail/flush_queue.hpp>
+#include <sse/detail/registry.hpp>
 #include <sse/detail/write_queue.hpp>
 #include <sse/error.hpp>
 #include <sse/event.hpp>
@@ -28,7 +29,6 @@ namespace sse {
 
 class namespace_;
 namespace detail {
-struct room_state;
 struct admission;
 } // namespace detail
 
@@ -41,7 +41,8 @@ struct admission;
     Every member function is safe to call from any thread, at any time, also after the
     stream has ended (calls on an ended client are silent no-ops).
 */
-class client : public std::enable_shared_from_this<client> {
+class client : public std::enable_shared_from_this<client>,
+               private detail::client_state { // what the delivery core keeps for it
 public:
     client(client const&) = delete;
     client& operator=(client const&) = delete;
@@ -119,15 +120,11 @@ private:
     friend struct detail::admission;
     friend class detail::flush_queue<client>;
 
-    struct membership {
-        std::unique_ptr<std::string> pending; // the name until admitted, then the room's own
-        detail::room_state* room;             // null until admitted
-        std::size_t index;                    // position in room->members
-        std::string_view name() const noexcept;
-    };
-
-    // Queue an event; false when the client is not taking events (or just overflowed).
+    // Queue an event (several: in one lock); false when the client is not taking events (or
+    // just overflowed: then it is closing as a slow consumer, or conflated what it could).
     bool enqueue(event_ptr const& e);
+    bool enqueue_all(std::vector<event_ptr> const& events);
+    bool push_locked(event_ptr const& e, std::unique_lock<std::mutex>& lock);
     // Starts writing the queued events: through the namespace's flush queue when the socket
     // can be written from any thread, else on the strand. Unlocks.
     void start_write_locked(std::unique_lock<std::mutex>& lock);
@@ -166,28 +163,25 @@ private:
     std::atomic<state> state_{state::pending};
     std::atomic<bool> close_started_{false};
     bool last_event_id_malformed_ = false; // replay answers it with a reset
-    bool registered_ = false;              // guarded by the namespace's registry mutex
+    // Guarded by the namespace's log lock.
+    bool held_ = true; // not planned until admitted (and a shared-history replay merged)
     enum class replay_state : std::uint8_t { none, pending, done };
-    replay_state replay_ = replay_state::none; // guarded by the namespace's registry mutex
+    replay_state replay_ = replay_state::none; // a shared-history (adapter) replay
     std::uint32_t bytes_read_ = 0;             // on the strand; capped at max_inbound_bytes
-    std::uint32_t all_index_ = 0;              // guarded by the namespace's registry mutex
+    std::uint32_t all_index_ = 0;              // guarded by the namespace's log lock
+    std::uint64_t admitted_head_ = 0;          // log lock: the namespace's head at admission
 
     // Guarded by queue_mutex_.
     mutable std::mutex queue_mutex_;
     detail::write_queue queue_;
     bool writing_ = false;
-    bool hold_writes_ = false; // until admitted (and any replay merged in front of live events)
+    bool hold_writes_ = false; // until admitted: the head leaves with the first events
     bool flush_then_close_ = false;
-    std::uint64_t queued_upto_ = 0; // the newest id queued for it: what it may not get again
     std::error_code reason_;
     std::vector<std::function<void(std::error_code)>> disconnect_handlers_;
 
-    // Guarded by the namespace's registry mutex.
-    std::vector<membership> memberships_;
-    std::uint64_t seen_stamp_ = 0;
-    std::uint64_t admitted_at_id_ = 0; // newest event id when admitted
-    std::uint64_t except_stamp_ = 0;
-    bool owes_nothing_older_ = false; // it was sent a reset: no replay of older events
+    // Guarded by the namespace's log lock: rooms joined before admission, joined on it.
+    std::vector<std::string> pending_rooms_;
 
     std::unique_ptr<net::steady_timer> close_timer_; // on the strand, only while closing
 };

@@ -5,8 +5,7 @@
 #include <sse/adapter.hpp>
 #include <sse/broadcast.hpp>
 #include <sse/client.hpp>
-#include <sse/detail/history.hpp>
-#include <sse/detail/id_index.hpp>
+#include <sse/detail/delivery_core.hpp>
 #include <sse/detail/token_bucket.hpp>
 #include <sse/middleware.hpp>
 #include <sse/options.hpp>
@@ -28,12 +27,6 @@ namespace sse {
 
 namespace detail {
 class server_core;
-
-/// The members of one room. Pointers to it stay valid while the room exists.
-struct room_state {
-    std::string name;
-    std::vector<client*> members;
-};
 } // namespace detail
 
 /// Counters of one namespace, read with `namespace_::stats()`.
@@ -168,7 +161,7 @@ private:
     friend class detail::server_core;
     friend struct detail::admission;
 
-    // Emits: stamp the next id and hand the packet to the adapter, in id order.
+    // ---- emits: stamp the next id and hand the packet to the adapter, in id order ----
     void emit_event(std::vector<std::string> const& rooms, std::vector<std::string> const& except,
                     std::shared_ptr<encoded_event> ev);
     void emit_to_client(client& c, std::shared_ptr<encoded_event> ev);
@@ -184,56 +177,52 @@ private:
     std::uint64_t last_delivered() const;
     void reset_clients(std::vector<std::string> const& rooms, std::string_view reason);
     bool sequenced() const; // emit lock held
+    /// The adapter's local delivery: one append to the logs, then a flush pass.
     void deliver(broadcast_packet const& packet) override;
+    void append(broadcast_packet const& p); // log lock held
 
-    // Registry changes, called by client and admission.
+    // ---- the flush pass: moves what the logs hold for each woken client to its queue ----
+    void post_flush_pass(); // log lock held
+    void run_flush_pass();
+    void plan_batch(std::vector<client_ptr> const& batch, std::size_t from, std::size_t to);
+    void plan_client(client& c, detail::log_clock::time_point now); // log lock held
+
+    // ---- registry changes, called by client and admission ----
     enum class admission_result { admitted, gone, full, rate_limited };
     admission_result admit(client& c);
     // What admit() would answer now, taking nothing (for HEAD).
     admission_result probe(client const& c) const;
-    // After the on_connection handlers: the client's first bytes may leave.
+    // After the on_connection handlers: the client's first plan may run.
     void end_admission(client& c);
     void unregister(client& c);
     void join(client& c, std::string_view room);
     void join_all(client& c, std::vector<std::string> const& rooms);
-    void check_room_limit(client const& c, std::size_t adding) const; // registry lock held
-    void join_locked(client& c, std::string_view room);
+    void check_room_limit(client const& c, std::size_t adding) const; // log lock held
+    void join_locked(client& c, std::string_view room);               // log lock held
     void leave(client& c, std::string_view room);
     std::vector<std::string> rooms_of(client const& c) const;
-    void add_member(client& c, std::string_view room);     // registry lock held
-    void remove_member(client& c, std::size_t membership); // registry lock held
-    detail::room_state const* find_room(std::string const& name) const;
+    static detail::client_state& state_of(client& c) noexcept { return c; }
+    static client& client_of(detail::client_state& s) noexcept { return static_cast<client&>(s); }
+
+    // ---- replay from an adapter's shared history (sequenced namespaces) ----
+    bool wants_replay(client const& c) const;
+    void fetch_replay(client& c); // the first one, after admission
+    void finish_replay(client& c, history_result r, std::vector<std::string> const& fetched);
+    void fetch_late_join(client& c, std::string_view room, std::uint64_t after); // log lock held
+    void finish_late_join(client& c, history_result r, std::uint64_t upto,
+                          std::vector<std::string> const& had);
+    event_ptr make_reset(client const& c, char const* why, std::uint64_t id) const;
 
     void heartbeat(event_ptr const& ping);
-    void expire_history();                    // the expiry timer's tick
-    bool wants_replay(client const& c) const; // registry lock held
-    void run_replay(client& c);
-    void replay_late_join(client& c, std::string_view room); // registry lock held
-    bool excluded(client const& c, std::vector<std::string> const& except) const;
-    bool had_already(client const& c, std::vector<std::string> const& rooms) const;
-    // join_at != 0: a late join; `had` = the client's rooms before it joined.
-    void finish_replay(client& c, history_result r, std::uint64_t join_at,
-                       std::vector<std::string> const& had = {});
-    void merge_replay(client& c, std::vector<event_ptr> missed, char const* why);
-    // A late join's missed events, or its reset (`why`); registry lock held.
-    void replay_late(client& c, std::vector<event_ptr> missed, char const* why);
-    void record_history(broadcast_packet const& p); // registry lock held
-    event_ptr make_reset(client const& c, char const* why, std::uint64_t id) const;
+    void expire_history(); // the expiry timer's tick
     void set_adapter(std::shared_ptr<adapter> a);
     void close_all(error reason);
-    std::string response_head(handshake const& hs) const;
-    // `head_only`: the answer to a HEAD (no body). `extra` are more header lines.
-    std::string rejection_response(reject const& r, handshake const& hs, bool head_only = false,
-                                   std::string_view extra = {}) const;
-    // The answer to a connect refused for overload (options::refusal).
-    std::string refusal_response(handshake const& hs, bool head_only) const;
     void count_handler_error() noexcept { handler_errors_.fetch_add(1, std::memory_order_relaxed); }
-    std::string close_retry_hint() const;
     /// Non-zero when an event to `rooms` may be conflated (see slow_consumer_policy).
-    std::uint64_t conflation_key_for(
-        std::string_view event,
-        std::vector<std::string> const& rooms) const; ///< "retry: <random in the close window>\n\n"
+    std::uint64_t conflation_key_for(std::string_view event,
+                                     std::vector<std::string> const& rooms) const;
     void count_slow_consumer() noexcept { slow_consumers_.fetch_add(1, std::memory_order_relaxed); }
+    detail::delivery_options delivery_options_for(history_options const& h) const;
 
     std::string const name_;
     std::shared_ptr<std::string const> const shared_name_; // what clients keep for nsp()
@@ -242,29 +231,30 @@ private:
 
     // Lock order, outermost first (a lock is only ever taken with those above it held):
     //   emit_mutex_          ids stamped and packets handed to the adapter, one at a time
-    //   -> registry_mutex_   clients, rooms, memberships, history, replay state
+    //   -> log_mutex_        the delivery core: clients, rooms, logs, positions
     //     -> client::queue_mutex_  one client's write queue (released before writing)
-    //     -> flush_queue's mutex   (taken after the queue mutex is released)
+    //       -> flush_queue's mutex
     // room_policy_mutex_ and handlers_mutex_ are never held with another. No socket I/O
-    // happens under any of them: an emit only queues; a flush pass or the strand writes.
+    // happens under any of them: an emit appends to the logs; a flush pass plans each woken
+    // client's events into its queue; the flush queue or the strand writes.
     mutable std::mutex emit_mutex_;
     std::uint64_t last_id_ = 0;
     std::shared_ptr<adapter> adapter_;
+    history_options history_opts_; // a copy readable under the emit lock
 
-    // Clients with events to send (plain TCP): flushed in passes, outside every lock here.
+    // Clients with bytes queued (plain TCP): sent in passes, outside every lock here.
     std::shared_ptr<detail::flush_queue<client>> const flush_ =
         std::make_shared<detail::flush_queue<client>>();
 
-    // The registry.
-    mutable std::mutex registry_mutex_;
-    std::vector<client_ptr> all_;
-    detail::id_index<client> by_id_;
-    std::unordered_map<std::string, std::unique_ptr<detail::room_state>> rooms_;
-    std::shared_ptr<adapter> adapter_interest_; // adapter_ as seen under the registry lock
-    std::uint64_t delivery_stamp_ = 0;          // de-duplicates recipients without allocating a set
-    std::uint64_t delivered_upto_ = 0;          // newest id delivered here
-    detail::history history_;
-    history_options history_opts_;       // a copy readable under the emit lock
+    // The delivery core and what lives under its lock.
+    mutable std::mutex log_mutex_;
+    detail::delivery_core core_;
+    std::vector<client_ptr> all_;               // keeps the registered clients alive
+    std::shared_ptr<adapter> adapter_interest_; // adapter_ as seen under the log lock
+    net::any_io_executor pass_ex_;              // where flush passes run (an io thread)
+    bool pass_posted_ = false;                  // a pass is queued and has not taken yet
+    std::vector<detail::client_state*> woken_;  // scratch of take_woken
+    std::vector<event_ptr> planned_;            // scratch of one plan
     std::atomic<bool> sequenced_{false}; // the adapter orders and keeps this namespace's events
     std::atomic<bool> replay_enabled_{true};
     std::atomic<sse::slow_consumer_policy> policy_;

@@ -79,6 +79,7 @@ struct connection {
     std::string id;
     std::unique_ptr<client_state> state = std::make_unique<client_state>();
     std::uint64_t position = 0;
+    std::uint64_t sent = 0; // the core's sent(): the last id really planned (<= position)
     std::uint64_t admitted_head = 0;
     std::uint64_t resumed_from = 0, resumed_head = 0; // the missed window of a reconnect
     reset_reason pending = reset_reason::none;
@@ -301,7 +302,7 @@ private:
         trace_ << step_ << ": connect " << c.id << " last-event-id "
                << (last ? *last : std::string("(none)")) << " -> " << to_string(got) << "\n";
         c.admitted_head = head_;
-        c.position = head_;
+        c.position = c.sent = head_;
         if (last && history()) {
             std::uint64_t l = 0;
             bool ok = !last->empty() && last->find_first_not_of("0123456789") == std::string::npos;
@@ -311,7 +312,7 @@ private:
                           "expected unknown_id, got " << to_string(got));
                 c.pending = got;
             } else {
-                c.position = l;
+                c.position = c.sent = l;
                 c.resumed_from = l;
                 c.resumed_head = head_;
                 ++stats_.replays;
@@ -351,25 +352,28 @@ private:
             return;
         }
         // A reconnect: the room's events it missed, (l, h0], are owed too. Those at or below
-        // its position can no longer be sent in order: a reset; the others follow in order.
+        // what it was sent can no longer be sent in order: a reset; the others follow in
+        // order (its position moves back to what it was sent, when that is clean).
         auto const& log = room_log_[room];
-        bool unsendable = false;
+        bool unsendable = false, missed = false;
         std::size_t bytes_after = 0;
         for (auto i : log) {
             auto const id = events_[i].id;
-            if (id > l && id <= std::min(c.position, h0)) unsendable = true;
-            if (id > c.position) bytes_after += events_[i].bytes;
+            if (id > l && id <= h0) missed = true;
+            if (id > l && id <= std::min(c.sent, h0)) unsendable = true;
+            if (id > c.sent) bytes_after += events_[i].bytes;
         }
         bool const may_gap = model_dropped(log, true, false) > l;
-        bool const replay = c.position < h0;
-        bool const too_large =
-            replay && opts_.max_replay_bytes != 0 && bytes_after > opts_.max_replay_bytes;
+        bool const rebase = c.sent < c.position;
+        bool const too_large = opts_.max_replay_bytes != 0 && bytes_after > opts_.max_replay_bytes;
         if (got == reset_reason::history_gap) {
-            SIM_CHECK(unsendable || may_gap, "history_gap on join of " << room << " unproven");
+            SIM_CHECK(unsendable || may_gap || (missed && rebase),
+                      "history_gap on join of " << room << " unproven");
         } else {
             SIM_CHECK(!unsendable, "join of " << room << " skips missed events (" << l << ", "
-                                              << std::min(c.position, h0) << "]");
-            SIM_CHECK(got == (too_large ? reset_reason::history_too_large : reset_reason::none),
+                                              << std::min(c.sent, h0) << "]");
+            SIM_CHECK(got == (missed && too_large ? reset_reason::history_too_large
+                                                  : reset_reason::none),
                       "join of " << room << ": " << to_string(got) << ", replay " << bytes_after
                                  << "B");
         }
@@ -377,7 +381,13 @@ private:
             c.pending = got;
             return;
         }
-        if (replay) c.rooms[room] = c.position;
+        if (!missed) return; // live from the join on
+        if (rebase) {
+            for (auto& kv : c.rooms)
+                if (kv.first != room) kv.second = std::max(kv.second, c.position);
+            c.position = c.sent;
+        }
+        c.rooms[room] = c.sent;
         ++stats_.late_replays;
     }
 
@@ -471,7 +481,7 @@ private:
                     : 0;
             SIM_CHECK(p.reset_id == want_id, "reset id " << p.reset_id << ", want " << want_id);
             if (p.reset_id != 0) receive(usr, p.reset_id, true, p.reset);
-            c.position = head_;
+            c.position = c.sent = head_;
             c.pending = reset_reason::none;
             c.resumed_from = c.resumed_head = 0; // refetched: nothing older is owed
             ++stats_.resets;
@@ -533,6 +543,7 @@ private:
         for (auto const& e : out)
             receive(usr, e->id(), false, reset_reason::none);
         c.position = k < due.size() ? events_[due[k - 1]].id : head_;
+        if (k > 0) c.sent = events_[due[k - 1]].id;
         SIM_CHECK(p.position == c.position, "position " << p.position << ", want " << c.position);
         stats_.deliveries += out.size();
         stats_.superseded += superseded;

@@ -86,6 +86,11 @@ public:
         , registry_(opts.logs) {}
 
     delivery_options const& options() const noexcept { return opts_; }
+    /// New bounds (set_history): logs apply them from their next append or trim.
+    void configure(delivery_options opts) noexcept {
+        opts_ = opts;
+        registry_.set_limits(opts.logs);
+    }
     registry const& clients() const noexcept { return registry_; }
     /// The newest id appended: the next local emit takes head() + 1.
     std::uint64_t head() const noexcept { return head_; }
@@ -98,6 +103,7 @@ public:
         Returns true when the id was accepted (head() moved), whether or not a log kept it.
     */
     bool append(record_ptr const& r, log_clock::time_point now) {
+        clock(now);
         if (!r || r->id <= head_) return false;
         head_ = r->id;
         if (r->rooms.empty()) {
@@ -125,16 +131,20 @@ public:
         Rooms are joined after this (`join`), and replay too (see there).
     */
     reset_reason admit(client_state& c, std::string_view id,
-                       std::optional<std::string_view> last_event_id) {
+                       std::optional<std::string_view> last_event_id,
+                       log_clock::time_point now = {}) {
+        now = clock(now);
         registry_.add(c, id, head_);
         registry_.wake(c); // its first flush
         if (!last_event_id || !opts_.logs.history()) return reset_reason::none;
         auto const last = parse_event_id(*last_event_id);
         if (!last || *last > head_) return set_reset(c, reset_reason::unknown_id);
         registry_.set_position(c, *last);
+        registry_.set_sent(c, *last);
         registry_.set_resumed(c, *last, head_);
         auto const& log = registry_.namespace_log();
-        if (log.dropped_upto() > *last) return set_pending(c, reset_reason::history_gap);
+        if (log.replay_floor(opts_.logs, now) > *last)
+            return set_pending(c, reset_reason::history_gap);
         return check_size(c, log, *last);
     }
 
@@ -149,7 +159,8 @@ public:
           the reset is owed.
         Returns the reset this join caused (none mostly). Already a member: none.
     */
-    reset_reason join(client_state& c, std::string_view room) {
+    reset_reason join(client_state& c, std::string_view room, log_clock::time_point now = {}) {
+        now = clock(now);
         if (!registry_.join(c, room, head_)) return reset_reason::none;
         auto const from = c.resumed_from(), upto = c.resumed_head();
         if (c.pending_reset() != reset_reason::none || from >= upto) return reset_reason::none;
@@ -158,15 +169,25 @@ public:
         for (auto const& m : c.memberships())
             if (m.room->name() == room) r = m.room;
         event_log const& log = r->log();
-        if (log.dropped_upto() > from) return set_pending(c, reset_reason::history_gap);
-        auto const position = c.position();
-        // Missed events at or below its position cannot be sent any more: ids must increase.
-        std::size_t const first = log.first_after(from);
-        if (first < log.size() && log[first].id <= std::min(position, upto))
+        if (log.replay_floor(opts_.logs, now) > from)
             return set_pending(c, reset_reason::history_gap);
-        if (position >= upto) return reset_reason::none; // replay over: live from now
-        registry_.set_from(c, *r, position);
-        return check_size(c, log, position);
+        auto const position = c.position(), sent = c.sent();
+        std::size_t const first = log.first_after(from);
+        if (first == log.size() || log[first].id > upto) return reset_reason::none; // none missed
+        // Missed events at or below what it was sent cannot follow any more: ids must increase.
+        if (log[first].id <= sent) return set_pending(c, reset_reason::history_gap);
+        if (sent < position) {
+            // It was planned past ids it was not sent (not for it): move its position back to
+            // what it was sent, so that the missed events merge in order, when nothing else
+            // it reads would then come twice or wrongly.
+            if (!can_rebase(c, *r, sent, position, upto))
+                return set_pending(c, reset_reason::history_gap);
+            for (auto const& m : c.memberships())
+                if (m.room != r) registry_.set_from(c, *m.room, std::max(m.from, position));
+            registry_.set_position(c, sent);
+        }
+        registry_.set_from(c, *r, sent);
+        return check_size(c, log, sent);
     }
 
     /// Removes `c` from `room`: its events not yet sent to `c` are no longer for it.
@@ -176,6 +197,9 @@ public:
 
     /// Unregisters `c` (disconnect).
     void remove(client_state& c, log_clock::time_point now) { registry_.remove(c, now); }
+
+    /// `c` is due a plan (its planning was held, or it has bytes outside the logs).
+    void wake(client_state& c) { registry_.wake(c); }
 
     /// The next plan of `c` is a reset (slow consumer policy, an adapter's broker gap).
     void reset(client_state& c, reset_reason why) {
@@ -212,6 +236,7 @@ public:
     */
     flush_plan plan(client_state& c, plan_limits const& limits, std::vector<event_ptr>& out,
                     log_clock::time_point now) {
+        clock(now);
         flush_plan p = planner_.plan(c, registry_.namespace_log(), head_, limits, out);
         if (p.slow_consumer) return p;
         if (p.reset != reset_reason::none) {
@@ -219,6 +244,10 @@ public:
             registry_.set_resumed(c, 0, 0); // the app refetches: nothing older is owed
         }
         registry_.set_position(c, p.position);
+        if (p.reset != reset_reason::none)
+            registry_.set_sent(c, p.position);
+        else if (p.last_sent != 0)
+            registry_.set_sent(c, p.last_sent);
         registry_.trim_private(c, now);
         return p;
     }
@@ -235,14 +264,46 @@ public:
         return false;
     }
 
+    /// Entries a replay may still send (the namespace log and every room's history window).
+    std::size_t history_events(log_clock::time_point now) const noexcept {
+        std::size_t n = registry_.namespace_log().replayable(opts_.logs, now);
+        registry_.for_each_room([&](room const& r) { n += r.log().replayable(opts_.logs, now); });
+        return n;
+    }
+
     /// The expiry timer's work (history age, empty rooms), with or without heartbeats.
-    void expire(log_clock::time_point now) { registry_.expire(now); }
+    void expire(log_clock::time_point now) { registry_.expire(clock(now)); }
 
     /// The adapter cannot recover events up to `id`: every log forgets them (clients behind
     /// become slow consumers; reconnects older than it get history_gap).
     void drop_through(std::uint64_t id) { registry_.drop_through(std::min(id, head_)); }
 
 private:
+    // The time the caller last gave (the core has no clock of its own: simulations drive it);
+    // `now` when given.
+    log_clock::time_point clock(log_clock::time_point now) noexcept {
+        if (now != log_clock::time_point{} && now > now_) now_ = now;
+        return now == log_clock::time_point{} ? now_ : now;
+    }
+
+    // Whether the position of `c` may move back from `position` to `sent` for a late join of
+    // `joined`: the logs read from the position (namespace, private) hold nothing in between
+    // (what is there was excluded, and would be judged again), still hold what follows, and
+    // the joined room has no event after the missed window up to the position (emitted while
+    // it was not a member: not for it).
+    bool can_rebase(client_state const& c, room const& joined, std::uint64_t sent,
+                    std::uint64_t position, std::uint64_t upto) const noexcept {
+        auto clean = [&](event_log const& log) {
+            std::size_t const i = log.first_after(sent);
+            return log.dropped_upto() <= sent && (i == log.size() || log[i].id > position);
+        };
+        if (!clean(registry_.namespace_log())) return false;
+        if (c.private_log() && !clean(*c.private_log())) return false;
+        auto const& log = joined.log();
+        std::size_t const i = log.first_after(upto);
+        return i == log.size() || log[i].id > position;
+    }
+
     reset_reason set_reset(client_state& c, reset_reason why) {
         registry_.set_position(c, head_); // never ahead of the head, even briefly
         registry_.set_pending_reset(c, why);
@@ -270,6 +331,7 @@ private:
     registry registry_;
     delivery_planner planner_;
     std::uint64_t head_ = 0;
+    log_clock::time_point now_{};
 };
 
 } // namespace sse::detail

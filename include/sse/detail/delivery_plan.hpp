@@ -32,6 +32,7 @@ struct flush_plan {
     std::size_t events = 0;     ///< how many were appended to the output
     std::size_t bytes = 0;      ///< their wire bytes
     std::uint64_t position = 0; ///< the client's position after this plan
+    std::uint64_t last_sent = 0; ///< the id of the last event planned (0: none)
     std::size_t superseded = 0; ///< entries left out by conflation
 };
 
@@ -99,6 +100,7 @@ public:
         }
         // Done: everything up to the head has been seen (ids skipped were not for it).
         p.position = p.more ? last : std::max(head, position);
+        if (p.events > 0) p.last_sent = last;
         return p;
     }
 
@@ -170,6 +172,7 @@ private:
             last = r->id;
         }
         p.position = p.more ? last : std::max(head, c.position());
+        if (p.events > 0) p.last_sent = last;
         return p;
     }
 

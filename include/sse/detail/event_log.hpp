@@ -118,6 +118,32 @@ public:
         return lo;
     }
 
+    /** The newest id a replay can no longer be served after: what the log dropped, or the
+        newest entry outside the history window (beyond `history_events`, or older than
+        `history_age` at `now`) that it still holds for a reader not sent it yet. Without
+        history, the newest id: nothing is replayable. A reader at L can be replayed iff
+        replay_floor() <= L.
+    */
+    std::uint64_t replay_floor(log_limits const& limits, log_clock::time_point now) const noexcept {
+        if (!limits.history()) return last_id();
+        std::size_t first = size_ > limits.history_events ? size_ - limits.history_events : 0;
+        // Append times increase along the log: the first young entry by binary search.
+        std::size_t lo = first, hi = size_;
+        while (lo < hi) {
+            std::size_t const mid = lo + (hi - lo) / 2;
+            if (now - (*this)[mid].record->at >= limits.history_age)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return lo == 0 ? dropped_upto_ : (*this)[lo - 1].id;
+    }
+
+    /// Entries inside the history window (what a replay may still send).
+    std::size_t replayable(log_limits const& limits, log_clock::time_point now) const noexcept {
+        return size_ - first_after(replay_floor(limits, now));
+    }
+
     /// Appends `r` (its id must be above every id this log has seen), then applies the hard
     /// byte bound. Returns how many entries the bound forced out.
     std::size_t append(record_ptr r, log_limits const& limits) {

@@ -52,7 +52,7 @@ class room;
 
 /** What the delivery core keeps per client: its position (the last id it was sent), its rooms
     and its private log. Embedded in the connection object (no allocation of its own); only
-    `registry` writes it, everyone else reads. 80 bytes plus 24 per room joined.
+    `registry` writes it, everyone else reads. 88 bytes plus 24 per room joined.
 */
 class client_state {
 public:
@@ -71,6 +71,8 @@ public:
     std::string_view id() const noexcept { return id_; }
     /// The last id this client was sent (or skipped past).
     std::uint64_t position() const noexcept { return position_; }
+    /// The last id it was really sent (<= position): a late join may still merge after it.
+    std::uint64_t sent() const noexcept { return sent_; }
     /// A reset the next plan starts with.
     reset_reason pending_reset() const noexcept { return pending_reset_; }
     bool registered() const noexcept { return registered_; }
@@ -96,6 +98,7 @@ private:
 
     std::string_view id_; // the connection's own id; it outlives the registration
     std::uint64_t position_ = 0;
+    std::uint64_t sent_ = 0;
     std::uint64_t resumed_from_ = 0; // the missed window of a reconnect (see resumed_from)
     std::uint64_t resumed_head_ = 0;
     std::unique_ptr<event_log> private_log_;
@@ -156,7 +159,7 @@ public:
     /// Registers `c` (whose id is `id`, kept as a view) at `position`.
     void add(client_state& c, std::string_view id, std::uint64_t position) {
         c.id_ = id;
-        c.position_ = position;
+        c.position_ = c.sent_ = position;
         c.pending_reset_ = reset_reason::none;
         c.resumed_from_ = c.resumed_head_ = 0;
         c.index_ = static_cast<std::uint32_t>(all_.size());
@@ -197,6 +200,7 @@ public:
     std::vector<client_state*> const& clients() const noexcept { return all_; }
 
     void set_position(client_state& c, std::uint64_t position) noexcept { c.position_ = position; }
+    void set_sent(client_state& c, std::uint64_t sent) noexcept { c.sent_ = sent; }
 
     void set_pending_reset(client_state& c, reset_reason r) noexcept { c.pending_reset_ = r; }
     /// The window of events `c` missed while disconnected (empty: from >= head).

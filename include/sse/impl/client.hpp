@@ -49,10 +49,6 @@ inline std::string_view client::last_event_id() const noexcept {
     return last_event_id_malformed_ ? std::string_view{} : last;
 }
 
-inline std::string_view client::membership::name() const noexcept {
-    return room ? std::string_view(room->name) : std::string_view(*pending);
-}
-
 inline std::error_code client::disconnect_reason() const {
     std::lock_guard<std::mutex> lock(queue_mutex_);
     return reason_;
@@ -122,25 +118,32 @@ inline std::size_t client::buffered_bytes() const {
 inline bool client::enqueue(event_ptr const& e) {
     std::unique_lock<std::mutex> lock(queue_mutex_);
     if (state_.load(std::memory_order_relaxed) != state::open) return false;
-    if (!queue_.push(e, max_buffered_bytes_)) {
-        // Conflate: a newer score replaces the queued one nobody has seen yet. Only events
-        // sent under the conflate policy (of their namespace or rooms) carry a key.
-        if (queue_.conflate() && queue_.push(e, max_buffered_bytes_)) {
-            queued_upto_ = std::max(queued_upto_, e->id());
-            if (!writing_ && !hold_writes_) start_write_locked(lock);
-            return true;
-        }
-        lock.unlock();
-        // Its unsent events are dropped and a retry hint sent: it comes back (with
-        // Last-Event-ID) once it can read again, instead of holding memory here.
-        if (close(error::slow_consumer, true, encoded_event::raw("retry: 3000\n\n"))) {
-            if (auto ns = ns_.lock()) ns->count_slow_consumer(); // once, by the closing thread
-        }
-        return false;
-    }
-    queued_upto_ = std::max(queued_upto_, e->id());
+    if (!push_locked(e, lock)) return false;
     if (!writing_ && !hold_writes_) start_write_locked(lock);
     return true;
+}
+
+inline bool client::enqueue_all(std::vector<event_ptr> const& events) {
+    std::unique_lock<std::mutex> lock(queue_mutex_);
+    if (state_.load(std::memory_order_relaxed) != state::open) return false;
+    for (auto const& e : events)
+        if (!push_locked(e, lock)) return false;
+    if (!writing_ && !hold_writes_ && queue_.has_pending()) start_write_locked(lock);
+    return true;
+}
+
+inline bool client::push_locked(event_ptr const& e, std::unique_lock<std::mutex>& lock) {
+    if (queue_.push(e, max_buffered_bytes_)) return true;
+    // Conflate: a newer score replaces the queued one nobody has seen yet. Only events sent
+    // under the conflate policy (of their namespace or rooms) carry a key.
+    if (queue_.conflate() && queue_.push(e, max_buffered_bytes_)) return true;
+    lock.unlock();
+    // Its unsent events are dropped and a retry hint sent: it comes back (with Last-Event-ID)
+    // once it can read again, instead of holding memory here.
+    if (close(error::slow_consumer, true, encoded_event::raw("retry: 3000\n\n"))) {
+        if (auto ns = ns_.lock()) ns->count_slow_consumer(); // once, by the closing thread
+    }
+    return false;
 }
 
 inline void client::start_write_locked(std::unique_lock<std::mutex>& lock) {

@@ -1,178 +1,23 @@
-// sse/impl/namespace.hpp - bodies of sse/namespace.hpp, sse/broadcast.hpp, sse/middleware.hpp.
+// sse/impl/namespace.hpp - bodies of sse/namespace.hpp and sse/broadcast.hpp: the wiring of
+// the delivery core (detail/delivery_core.hpp) to clients, adapters and the flush pass.
 #ifndef SSE_IMPL_NAMESPACE_HPP
 #define SSE_IMPL_NAMESPACE_HPP
 
-#include <sse/cors.hpp>
+#include <sse/detail/admission.hpp>
+#include <sse/detail/response_head.hpp>
 #include <sse/detail/stream_client.hpp>
+#include <sse/detail/unstranded.hpp>
 
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <stdexcept>
+#include <unordered_set>
 
 namespace sse {
 
 namespace detail {
-
-/// The middleware chain of one pending client. Each `next` advances it exactly once.
-struct admission : std::enable_shared_from_this<admission> {
-    admission(client_ptr c, std::shared_ptr<namespace_> n,
-              std::shared_ptr<std::vector<middleware> const> mws)
-        : who(std::move(c))
-        , ns(std::move(n))
-        , chain(std::move(mws))
-        , head_only(who->handshake().method() == "HEAD") {}
-
-    static constexpr std::size_t finished = std::numeric_limits<std::size_t>::max();
-
-    void run(std::size_t index) {
-        if (who->close_started_.load()) return; // the peer left while we were deciding
-        if (index == chain->size()) {
-            admit();
-            return;
-        }
-        try {
-            (*chain)[index](*who, next(shared_from_this(), index + 1));
-        } catch (...) {
-            // Before admission: the client gets a 500 (unless it was already passed on).
-            ns->count_handler_error();
-            refuse(reject(500, "Internal Server Error"), index + 1);
-        }
-    }
-
-    // Called by next(): step `index` may run once, and only after step index-1.
-    void advance(std::size_t index) {
-        std::size_t expected = index - 1;
-        if (step.compare_exchange_strong(expected, index)) run(index);
-    }
-
-    void refuse(reject r, std::size_t index) {
-        std::size_t expected = index - 1;
-        if (!step.compare_exchange_strong(expected, finished)) return;
-        ns->rejected_.fetch_add(1, std::memory_order_relaxed);
-        who->close(error::rejected, true,
-                   encoded_event::raw(ns->rejection_response(r, who->handshake(), head_only)));
-    }
-
-    void admit() {
-        net::post(who->get_executor(), [self = shared_from_this()] {
-            if (self->head_only) return self->answer_head();
-            auto& ns = *self->ns;
-            switch (ns.admit(*self->who)) {
-            case namespace_::admission_result::admitted:
-                break;
-            case namespace_::admission_result::full:
-                self->refuse_overloaded(ns.refused_full_);
-                return;
-            case namespace_::admission_result::rate_limited:
-                self->refuse_overloaded(ns.refused_rate_);
-                return;
-            case namespace_::admission_result::gone:
-                if (ns.closed_.load()) self->refuse_closed();
-                return;
-            }
-            std::shared_ptr<std::vector<std::function<void(client_ptr)>> const> handlers;
-            {
-                std::lock_guard<std::mutex> lock(ns.handlers_mutex_);
-                handlers = ns.connection_handlers_;
-            }
-            try {
-                for (auto const& h : *handlers)
-                    h(self->who);
-            } catch (...) {
-                // After admission: the client is dropped (its queued head and first events
-                // still leave, so a browser reconnects later) rather than left registered
-                // with its writes held. Nothing escapes into the app's io_context::run().
-                ns.count_handler_error();
-                self->who->close(error::handler_failed, true);
-                return;
-            }
-            ns.end_admission(*self->who);
-        });
-    }
-
-    // At max_clients, the per-address limit or past the admission rate.
-    void refuse_overloaded(std::atomic<std::uint64_t>& why) {
-        ns->rejected_.fetch_add(1, std::memory_order_relaxed);
-        why.fetch_add(1, std::memory_order_relaxed);
-        who->close(error::rejected, true,
-                   encoded_event::raw(ns->refusal_response(who->handshake(), false)));
-    }
-
-    // A closing namespace does not answer 503: a browser's EventSource gives up for good on
-    // any non-200 answer, and during a restart the stream should come back (to this node's
-    // successor or to another one). An empty stream with a `retry:` hint says "later".
-    void refuse_closed() {
-        ns->rejected_.fetch_add(1, std::memory_order_relaxed);
-        std::string answer = ns->response_head(who->handshake());
-        if (!head_only) answer += ns->close_retry_hint();
-        who->close(error::rejected, true, encoded_event::raw(std::move(answer)));
-    }
-
-    // HEAD: the head a GET would get now, no body; never admitted, nothing taken.
-    void answer_head() {
-        auto const& hs = who->handshake();
-        switch (ns->probe(*who)) {
-        case namespace_::admission_result::admitted:
-            who->close(error::disconnected, true, encoded_event::raw(ns->response_head(hs)));
-            return;
-        case namespace_::admission_result::full:
-        case namespace_::admission_result::rate_limited:
-            who->close(error::rejected, true, encoded_event::raw(ns->refusal_response(hs, true)));
-            return;
-        case namespace_::admission_result::gone:
-            if (ns->closed_.load()) refuse_closed();
-            return;
-        }
-    }
-
-    client_ptr who;
-    std::shared_ptr<namespace_> ns;
-    std::shared_ptr<std::vector<middleware> const> chain;
-    bool const head_only;
-    std::atomic<std::size_t> step{0}; // the step allowed to run: 0 = the first middleware
-};
-
-/// A random whole number in [lo, hi] (hi below lo counts as lo).
-inline long long random_between(long long lo, long long hi) {
-    thread_local std::minstd_rand spread(std::random_device{}());
-    std::uniform_int_distribution<long long> d(lo, std::max(lo, hi));
-    return d(spread);
-}
-
-// Whether an Accept header names `text/event-stream` (with a q above 0). Every EventSource
-// sends exactly that; a wildcard (text/*, */*) does not count: the clients that send one
-// (curl, fetch, monitors) read a status and Retry-After better than an empty stream.
-inline bool accepts_event_stream(std::string_view accept) noexcept {
-    auto trim = [](std::string_view v) {
-        while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
-            v.remove_prefix(1);
-        while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
-            v.remove_suffix(1);
-        return v;
-    };
-    while (!accept.empty()) {
-        auto const comma = accept.find(',');
-        std::string_view range = accept.substr(0, comma);
-        accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
-        auto semi = range.find(';');
-        if (!iequals(trim(range.substr(0, semi)), "text/event-stream")) continue;
-        bool refused = false; // q=0 means "not acceptable"
-        while (semi != std::string_view::npos) {
-            range = range.substr(semi + 1);
-            semi = range.find(';');
-            auto const param = trim(range.substr(0, semi));
-            if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
-                auto const q = param.substr(2);
-                refused = !q.empty() && q.find_first_not_of("0.") == std::string_view::npos;
-            }
-        }
-        if (!refused) return true;
-    }
-    return false;
-}
 
 /// Throws std::invalid_argument for an admission rate that is not a rate.
 inline void check_admission_rate(admission_rate const& r) {
@@ -191,31 +36,6 @@ inline void check_refusal(refusal_options const& r) {
                                     "0 <= retry_min <= retry_max and retry_max > 0");
 }
 
-inline char const* reason_phrase(unsigned status) {
-    switch (status) {
-    case 200:
-        return "OK";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 429:
-        return "Too Many Requests";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Error";
-    }
-}
-
 /// Events with equal keys replace each other in a lagging client's queue (conflate policy).
 inline std::uint64_t conflation_key(std::string_view name, std::vector<std::string> const& rooms) {
     std::uint64_t h = std::hash<std::string_view>{}(name);
@@ -226,15 +46,7 @@ inline std::uint64_t conflation_key(std::string_view name, std::vector<std::stri
 
 } // namespace detail
 
-inline void next::operator()() const {
-    if (admission_) admission_->advance(index_);
-}
-
-inline void next::operator()(reject r) const {
-    if (admission_) admission_->refuse(std::move(r), index_);
-}
-
-// ---- namespace_ -------------------------------------------------------------------------
+// ---- namespace_: set-up, connects, emits -------------------------------------------------
 
 inline namespace_::namespace_(private_tag, std::string name, options const& opts,
                               std::shared_ptr<adapter> a)
@@ -242,15 +54,30 @@ inline namespace_::namespace_(private_tag, std::string name, options const& opts
     , shared_name_(std::make_shared<std::string const>(name_))
     , opts_(opts)
     , adapter_(std::move(a))
-    , adapter_interest_(adapter_)
-    , history_(opts.history)
     , history_opts_(opts.history)
+    , core_(delivery_options_for(opts.history))
+    , adapter_interest_(adapter_)
     , policy_(opts.slow_consumer)
     , admissions_(opts.admission_rate.per_second, opts.admission_rate.burst,
                   detail::token_bucket::clock::now())
     , middleware_(std::make_shared<std::vector<middleware> const>())
     , connection_handlers_(std::make_shared<std::vector<std::function<void(client_ptr)>> const>()) {
     sequenced_.store(sequenced());
+}
+
+inline detail::delivery_options namespace_::delivery_options_for(history_options const& h) const {
+    detail::delivery_options d;
+    // A sequencing adapter keeps the shared history (replay reads it): the logs here then
+    // keep only what the flush pass has not planned yet.
+    bool const local_history = !(adapter_ && adapter_->sequences(h));
+    d.logs.history_events = local_history ? h.max_events : 0;
+    d.logs.history_age = h.max_age;
+    // The flush pass empties the logs into the clients' queues as they come, so a log holds
+    // more than a queue's bound only for clients not planned yet (admissions); and a replay
+    // larger than half a queue is a reset anyway.
+    d.logs.max_bytes = std::max<std::size_t>(opts_.max_buffered_bytes, 64 * 1024);
+    d.max_replay_bytes = opts_.max_buffered_bytes / 2;
+    return d;
 }
 
 inline void namespace_::use(middleware mw) {
@@ -362,15 +189,20 @@ inline void namespace_::emit_to_client(client& c, std::shared_ptr<encoded_event>
     if (closed_.load()) return;
     check_event_size(*ev);
     std::lock_guard<std::mutex> lock(emit_mutex_);
-    // With a sequencing adapter the ids belong to it: a personal event goes without an id
-    // (it is not replayable anyway: it is not kept in history).
-    if (!sequenced()) {
-        ev->stamp(++last_id_);
-        std::lock_guard<std::mutex> r(registry_mutex_);
-        delivered_upto_ = std::max(delivered_upto_, last_id_); // a known id for a reconnect
+    if (sequenced()) {
+        // The ids belong to the adapter: a personal event goes without an id, straight to the
+        // client's queue (it is not replayable anyway: nobody else keeps it).
+        if (c.enqueue(std::move(ev))) deliveries_.fetch_add(1, std::memory_order_relaxed);
+        return;
     }
+    ev->stamp(++last_id_);
     event_ptr shared = std::move(ev);
-    if (c.enqueue(shared)) deliveries_.fetch_add(1, std::memory_order_relaxed);
+    std::vector<std::string> const rooms{c.id()};
+    std::lock_guard<std::mutex> l(log_mutex_);
+    if (!state_of(c).registered()) return; // not admitted yet, or gone
+    auto const now = detail::log_clock::now();
+    core_.append(detail::make_record(shared, rooms, {}, now), now); // its private log
+    post_flush_pass();
 }
 
 inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
@@ -392,169 +224,162 @@ inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
                                           std::shared_ptr<encoded_event> ev, std::uint64_t id) {
     if (closed_.load() || id == 0 || drop_oversized(*ev)) return;
     std::lock_guard<std::mutex> lock(emit_mutex_);
-    {
-        // The same event arrives once per target room channel: only the first copy counts.
-        std::lock_guard<std::mutex> r(registry_mutex_);
-        if (id <= delivered_upto_) return;
-    }
     ev->set_conflation_key(conflation_key_for(ev->name(), rooms));
-    ev->stamp(id);
+    ev->stamp(id); // a copy per room channel: the core keeps the first (ids must increase)
     last_id_ = std::max(last_id_, id);
     event_ptr shared = std::move(ev);
     deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, true});
 }
 
 inline std::uint64_t namespace_::last_delivered() const {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
-    return delivered_upto_;
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    return core_.head();
+}
+
+inline void namespace_::deliver(broadcast_packet const& p) {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    if (p.event->id() != 0) {
+        append(p);
+        return;
+    }
+    // An event without an id (another node's, in a namespace whose ids the adapter gives)
+    // cannot enter the logs: it goes straight to the queues of its recipients.
+    std::unordered_set<client*> seen;
+    auto send = [&](detail::client_state& s) {
+        client& c = client_of(s);
+        for (auto const& x : p.except)
+            if (s.in_room(x)) return;
+        if (seen.insert(&c).second && c.enqueue(p.event))
+            deliveries_.fetch_add(1, std::memory_order_relaxed);
+    };
+    auto const& reg = core_.clients();
+    if (p.rooms.empty()) {
+        for (auto* s : reg.clients())
+            send(*s);
+        return;
+    }
+    for (auto const& room : p.rooms) {
+        if (auto const* r = reg.find_room(room)) {
+            for (auto* s : r->members())
+                send(*s);
+        } else if (auto* s = reg.find(room)) {
+            send(*s);
+        }
+    }
+}
+
+inline void namespace_::append(broadcast_packet const& p) {
+    auto const now = detail::log_clock::now();
+    // One shared record, one append per target log: nothing here depends on the audience.
+    if (core_.append(detail::make_record(p.event, p.rooms, p.except, now), now))
+        post_flush_pass();
 }
 
 inline void namespace_::reset_clients(std::vector<std::string> const& rooms,
                                       std::string_view reason) {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
-    std::uint64_t const stamp = ++delivery_stamp_;
-    auto reset = [&](client& c) {
-        if (c.seen_stamp_ == stamp) return;
-        c.seen_stamp_ = stamp;
+    std::string const why(reason);
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    std::unordered_set<client*> seen;
+    auto reset = [&](detail::client_state& s) {
+        client& c = client_of(s);
+        if (!seen.insert(&c).second) return;
         resets_.fetch_add(1, std::memory_order_relaxed);
-        c.enqueue(make_reset(c, std::string(reason).c_str(), 0));
+        c.enqueue(make_reset(c, why.c_str(), 0));
     };
+    auto const& reg = core_.clients();
     if (rooms.empty()) {
-        for (auto const& c : all_)
-            reset(*c);
+        for (auto* s : reg.clients())
+            reset(*s);
         return;
     }
     for (auto const& room : rooms)
-        if (auto const* r = find_room(room))
-            for (client* c : r->members)
-                reset(*c);
+        if (auto const* r = reg.find_room(room))
+            for (auto* s : r->members())
+                reset(*s);
 }
 
-inline detail::room_state const* namespace_::find_room(std::string const& name) const {
-    auto it = rooms_.find(name);
-    return it == rooms_.end() ? nullptr : it->second.get();
+// ---- the flush pass ---------------------------------------------------------------------
+
+inline void namespace_::post_flush_pass() {
+    if (pass_posted_ || !pass_ex_) return;
+    pass_posted_ = true;
+    net::post(pass_ex_, [self = shared_from_this()] { self->run_flush_pass(); });
 }
 
-inline void namespace_::deliver(broadcast_packet const& p) {
-    std::uint64_t delivered = 0;
-    std::lock_guard<std::mutex> lock(registry_mutex_);
-    std::uint64_t const stamp = ++delivery_stamp_;
-    // A room name is either a shared room or a client's private room (its id).
-    auto for_each_in = [&](std::string const& room, auto&& fn) {
-        if (auto const* r = find_room(room)) {
-            for (client* c : r->members)
-                fn(*c);
-        } else if (auto it = by_id_.find(room); it != by_id_.end()) {
-            fn(*it->second);
-        }
-    };
-    for (auto const& room : p.except)
-        for_each_in(room, [&](client& c) { c.except_stamp_ = stamp; });
-    auto send = [&](client& c) {
-        if (c.except_stamp_ == stamp || c.seen_stamp_ == stamp) return;
-        c.seen_stamp_ = stamp; // a client in several target rooms gets one copy
-        if (c.enqueue(p.event)) ++delivered;
-    };
-    if (p.rooms.empty()) {
-        for (auto const& c : all_)
-            send(*c);
-    } else {
-        for (auto const& room : p.rooms)
-            for_each_in(room, send);
+inline void namespace_::run_flush_pass() {
+    // Whom to visit, under the lock; each visit under the lock again, by batch, so that emits
+    // append between batches and a second io thread takes the next batch.
+    constexpr std::size_t batch = 256;
+    auto woken = std::make_shared<std::vector<client_ptr>>();
+    net::any_io_executor ex;
+    {
+        std::lock_guard<std::mutex> lock(log_mutex_);
+        pass_posted_ = false;
+        core_.take_woken(woken_, detail::log_clock::now());
+        woken->reserve(woken_.size());
+        // Registered clients are alive (all_ holds them) while the lock is held.
+        for (detail::client_state* s : woken_)
+            if (!client_of(*s).held_) woken->push_back(client_of(*s).shared_from_this());
+        woken_.clear();
+        ex = pass_ex_;
     }
-    deliveries_.fetch_add(delivered, std::memory_order_relaxed);
-    delivered_upto_ = std::max(delivered_upto_, p.event->id());
-    // A sequencing adapter keeps the (shared) history; otherwise it is kept here.
-    if (!p.sequenced && history_.enabled() && p.event->id() != 0) record_history(p);
+    for (std::size_t from = batch; from < woken->size(); from += batch)
+        net::post(ex, [self = shared_from_this(), woken, from] {
+            self->plan_batch(*woken, from, std::min(from + batch, woken->size()));
+        });
+    plan_batch(*woken, 0, std::min(batch, woken->size()));
 }
 
-inline void namespace_::record_history(broadcast_packet const& p) {
-    // A client's private room dies with its connection (a reconnect gets a new id), so
-    // events for it are not kept.
-    auto is_private = [&](std::string const& r) { return by_id_.count(r) != 0; };
-    auto const now = detail::history::clock::now();
-    if (std::none_of(p.rooms.begin(), p.rooms.end(), is_private)) {
-        history_.record(p.event->id(), p.event, p.rooms, p.rooms, p.except, now);
+inline void namespace_::plan_batch(std::vector<client_ptr> const& batch, std::size_t from,
+                                   std::size_t to) {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    auto const now = detail::log_clock::now();
+    for (std::size_t i = from; i < to; ++i) {
+        client& c = *batch[i];
+        if (state_of(c).registered() && !c.held_) plan_client(c, now);
+    }
+}
+
+inline void namespace_::plan_client(client& c, detail::log_clock::time_point now) {
+    // Planned and queued under the log lock: a client's events enter its queue in id order
+    // whichever pass (or io thread) plans it.
+    planned_.clear();
+    auto p = core_.plan(state_of(c), detail::plan_limits{}, planned_, now);
+    if (p.slow_consumer) {
+        // A log dropped events it was not sent yet (it was not planned for too long).
+        if (policy_.load() == sse::slow_consumer_policy::disconnect) {
+            if (c.close(error::slow_consumer, true, encoded_event::raw("retry: 3000\n\n")))
+                count_slow_consumer();
+            return;
+        }
+        core_.reset(state_of(c), detail::reset_reason::slow_consumer);
+        p = core_.plan(state_of(c), detail::plan_limits{}, planned_, now);
+    }
+    if (p.reset != detail::reset_reason::none) {
+        resets_.fetch_add(1, std::memory_order_relaxed);
+        c.replay_ = client::replay_state::none; // nothing older is owed after a reset
+        c.enqueue(make_reset(c, detail::to_string(p.reset), p.reset_id));
         return;
     }
-    std::vector<std::string> shared;
-    for (auto const& r : p.rooms)
-        if (!is_private(r)) shared.push_back(r);
-    // The entry keeps every target (private rooms too): a late join must know who had it.
-    if (!shared.empty()) history_.record(p.event->id(), p.event, shared, p.rooms, p.except, now);
+    if (planned_.empty()) return;
+    if (c.enqueue_all(planned_))
+        deliveries_.fetch_add(planned_.size(), std::memory_order_relaxed);
+    planned_.clear();
 }
 
-inline std::string namespace_::response_head(handshake const& hs) const {
-    std::string head = "HTTP/1.1 200 OK\r\n"
-                       "Content-Type: text/event-stream\r\n"
-                       "Cache-Control: no-cache\r\n"
-                       "X-Accel-Buffering: no\r\n";
-    if (opts_.cors) {
-        auto const& cors = *opts_.cors;
-        std::string const allow = detail::cors_allow_origin(cors, hs.header("origin"));
-        if (!allow.empty()) {
-            head += "Access-Control-Allow-Origin: " + allow + "\r\n";
-            if (cors.credentials) head += "Access-Control-Allow-Credentials: true\r\n";
-        }
-        head += "Vary: Origin\r\n";
-    }
-    head += "\r\n";
-    return head;
-}
-
-inline std::string namespace_::rejection_response(reject const& r, handshake const& hs,
-                                                  bool head_only, std::string_view extra) const {
-    unsigned status = (r.status >= 200 && r.status <= 599) ? r.status : 500;
-    std::string body = status == 204 ? std::string() : r.body;
-    std::string head = response_head(hs); // reuse the CORS lines so the page can read the status
-    auto cors_begin = head.find("Access-Control");
-    std::string cors = cors_begin == std::string::npos
-                           ? std::string()
-                           : head.substr(cors_begin, head.size() - 2 - cors_begin);
-    if (cors.empty() && head.find("Vary: Origin") != std::string::npos) cors = "Vary: Origin\r\n";
-    std::string out =
-        "HTTP/1.1 " + std::to_string(status) + " " + detail::reason_phrase(status) + "\r\n";
-    if (status != 204) {
-        std::string type =
-            detail::safe_header_value(r.content_type) ? r.content_type : "text/plain";
-        out += "Content-Type: " + type + "\r\n";
-        out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-    }
-    out += "Cache-Control: no-cache\r\nConnection: close\r\n";
-    out += extra;
-    out += cors;
-    out += "\r\n";
-    if (!head_only) out += body; // a HEAD answer has the length of the body, not the body
-    return out;
-}
-
-inline std::string namespace_::refusal_response(handshake const& hs, bool head_only) const {
-    auto const& r = opts_.refusal;
-    auto const delay = detail::random_between(r.retry_min.count(), r.retry_max.count());
-    if (r.mode == refusal_mode::retry_later && detail::accepts_event_stream(hs.header("accept"))) {
-        // EventSource retries a 200 stream that ends, after its `retry:`; it gives up for good
-        // on any other status.
-        std::string answer = response_head(hs);
-        if (!head_only) answer += "retry: " + std::to_string(delay) + "\n\n";
-        return answer;
-    }
-    auto const seconds = std::max<long long>(1, (delay + 999) / 1000);
-    return rejection_response(
-        reject(r.status, std::string(detail::reason_phrase(r.status)) + ": retry later\n"), hs,
-        head_only, "Retry-After: " + std::to_string(seconds) + "\r\n");
-}
+// ---- admission --------------------------------------------------------------------------
 
 inline namespace_::admission_result namespace_::admit(client& c) {
-    // The response header and first events are queued under the registry lock, so no emit
-    // can reach the client before them.
-    std::string head = response_head(c.handshake());
+    // The response header and first events are queued under the log lock, so no event can
+    // reach the client before them.
+    std::string head = detail::response_head(opts_, c.handshake());
     if (opts_.retry.count() > 0) head += "retry: " + std::to_string(opts_.retry.count()) + "\n\n";
     std::shared_ptr<encoded_event> hello;
     if (opts_.connection_event)
         hello = encoded_event::make("connection", nlohmann::json{{"clientId", c.id()}});
     auto head_event = encoded_event::raw(std::move(head));
 
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::lock_guard<std::mutex> lock(log_mutex_);
     if (closed_.load() || c.close_started_.load()) return admission_result::gone;
     if (opts_.max_clients != 0 && all_.size() >= opts_.max_clients) return admission_result::full;
     std::size_t* per_address = nullptr;
@@ -570,41 +395,41 @@ inline namespace_::admission_result namespace_::admit(client& c) {
         return admission_result::rate_limited;
     }
     if (per_address) ++*per_address;
-    bool const replay = wants_replay(c);
     {
         std::lock_guard<std::mutex> q(c.queue_mutex_);
         c.state_.store(client::state::open);
         // Nothing leaves before the on_connection handlers ran (they may join rooms the
-        // client expects to be in once it sees its first event), nor, with a replay, before
-        // the missed events are merged in front of live ones.
+        // client expects to be in once it sees its first event).
         c.hold_writes_ = true;
     }
     c.enqueue(head_event);
     if (hello) c.enqueue(hello);
-    c.registered_ = true;
+    if (!pass_ex_) pass_ex_ = detail::unstranded(c.get_executor().get_inner_executor());
     c.all_index_ = static_cast<std::uint32_t>(all_.size());
     all_.push_back(c.shared_from_this());
-    by_id_.insert(&c);
+
+    // Its position: the head, or with a replay from the logs here, its Last-Event-ID. A
+    // shared-history replay (sequencing adapter) is fetched after the handlers instead.
+    bool const replay = wants_replay(c);
+    std::optional<std::string_view> last;
+    if (replay && !sequenced_.load()) last = client::sent_last_event_id(c.handshake());
+    auto const why = core_.admit(state_of(c), c.id(), last, detail::log_clock::now());
+    if (last && why == detail::reset_reason::none)
+        replays_.fetch_add(1, std::memory_order_relaxed);
+    c.held_ = true; // until end_admission
+    c.admitted_head_ = core_.head();
+    if (replay && sequenced_.load()) c.replay_ = client::replay_state::pending;
     if (adapter_interest_) adapter_interest_->room_added(name_, c.id());
-    auto pending = std::move(c.memberships_);
-    c.memberships_.clear();
-    for (auto const& m : pending)
-        add_member(c, m.name());
-    c.admitted_at_id_ = delivered_upto_;
-    if (replay) {
-        // Runs after the handler that admitted the client (and its on_connection handlers),
-        // so that the rooms joined right after connect() are replayed together, in id order.
-        c.replay_ = client::replay_state::pending;
-        net::post(c.get_executor(), [self = shared_from_this(), who = c.shared_from_this()] {
-            self->run_replay(*who);
-        });
-    }
+    auto pending = std::move(c.pending_rooms_);
+    c.pending_rooms_ = {};
+    for (auto const& room : pending)
+        join_locked(c, room);
     connections_.fetch_add(1, std::memory_order_relaxed);
     return admission_result::admitted;
 }
 
 inline namespace_::admission_result namespace_::probe(client const& c) const {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::lock_guard<std::mutex> lock(log_mutex_);
     if (closed_.load() || c.close_started_.load()) return admission_result::gone;
     if (opts_.max_clients != 0 && all_.size() >= opts_.max_clients) return admission_result::full;
     if (opts_.max_clients_per_address != 0) {
@@ -619,22 +444,29 @@ inline namespace_::admission_result namespace_::probe(client const& c) const {
 
 inline void namespace_::set_admission_rate(sse::admission_rate r) {
     detail::check_admission_rate(r);
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::lock_guard<std::mutex> lock(log_mutex_);
     admissions_ = detail::token_bucket(r.per_second, r.burst, detail::token_bucket::clock::now());
 }
 
 inline void namespace_::end_admission(client& c) {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
-    if (c.replay_ == client::replay_state::pending) return; // merge_replay releases the writes
-    std::unique_lock<std::mutex> q(c.queue_mutex_);
-    if (!c.hold_writes_) return;
-    c.hold_writes_ = false;
-    if (!c.writing_ && c.queue_.has_pending()) c.start_write_locked(q);
+    {
+        std::lock_guard<std::mutex> lock(log_mutex_);
+        if (!state_of(c).registered()) return;
+        if (c.replay_ != client::replay_state::pending) {
+            c.held_ = false; // its first plan: the replay (or reset), then live events
+            core_.wake(state_of(c));
+            post_flush_pass();
+        }
+        std::unique_lock<std::mutex> q(c.queue_mutex_);
+        c.hold_writes_ = false;
+        if (!c.writing_ && c.queue_.has_pending()) c.start_write_locked(q);
+    }
+    if (c.replay_ == client::replay_state::pending) fetch_replay(c);
 }
 
 inline bool namespace_::wants_replay(client const& c) const {
     return (!c.last_event_id().empty() || c.last_event_id_malformed_) && replay_enabled_.load() &&
-           history_.enabled();
+           history_opts_.max_events > 0;
 }
 
 inline event_ptr namespace_::make_reset(client const& c, char const* why, std::uint64_t id) const {
@@ -644,223 +476,149 @@ inline event_ptr namespace_::make_reset(client const& c, char const* why, std::u
     return ev;
 }
 
-inline void namespace_::run_replay(client& c) {
-    std::unique_lock<std::mutex> lock(registry_mutex_);
-    if (!c.registered_ || c.replay_ != client::replay_state::pending) return;
-    c.replay_ = client::replay_state::done;
+// ---- replay from an adapter's shared history ----------------------------------------------
+// The logs here hold only what this node received; a sequencing adapter (Redis) keeps every
+// room's events. Its replay is fetched, then queued in front of the client's first plan:
+// the client stays held (not planned) meanwhile, at the head it was admitted at, so the
+// missed events (at most that head) and the live ones (after it) cannot interleave.
 
+inline void namespace_::fetch_replay(client& c) {
     std::vector<std::string> rooms;
-    rooms.reserve(c.memberships_.size());
-    for (auto const& m : c.memberships_)
-        rooms.emplace_back(m.name());
-    auto const last = detail::parse_event_id(c.last_event_id());
-
-    if (sequenced_.load()) {
-        // The shared history lives in the adapter: ask it, keep live events held meanwhile.
-        if (!last) return merge_replay(c, {}, "unknown_id");
-        auto a = adapter_interest_;
-        auto h = history_.options();
-        lock.unlock();
-        a->fetch_history(name_, std::move(rooms), *last, h,
-                         [self = shared_from_this(), who = c.shared_from_this()](history_result r) {
-                             net::post(who->get_executor(),
-                                       [self, who, r = std::move(r)]() mutable {
-                                           self->finish_replay(*who, std::move(r), 0);
-                                       });
-                         });
-        return;
+    std::shared_ptr<adapter> a;
+    history_options h;
+    std::optional<std::uint64_t> after;
+    {
+        std::lock_guard<std::mutex> lock(log_mutex_);
+        if (!state_of(c).registered() || c.replay_ != client::replay_state::pending) return;
+        for (auto const& m : state_of(c).memberships())
+            rooms.push_back(m.room->name());
+        after = detail::parse_event_id(c.last_event_id());
+        a = adapter_interest_;
+        h = history_opts_;
     }
-
-    std::vector<detail::history_entry const*> found;
-    if (!last || *last > delivered_upto_) return merge_replay(c, {}, "unknown_id");
-    if (history_.collect(*last, rooms, true, found) == detail::history::verdict::reset)
-        return merge_replay(c, {}, "history_gap");
-    std::vector<event_ptr> missed;
-    for (auto const* e : found)
-        if (!excluded(c, e->targets->except)) missed.push_back(e->event);
-    merge_replay(c, std::move(missed), nullptr);
+    if (!after || !a) return finish_replay(c, history_result{"unknown_id", {}}, rooms);
+    a->fetch_history(name_, rooms, *after, h,
+                     [self = shared_from_this(), who = c.shared_from_this(),
+                      rooms](history_result r) mutable {
+                         net::post(who->get_executor(),
+                                   [self, who, rooms = std::move(rooms), r = std::move(r)]() {
+                                       self->finish_replay(*who, r, rooms);
+                                   });
+                     });
 }
 
-inline void namespace_::finish_replay(client& c, history_result r, std::uint64_t join_at,
-                                      std::vector<std::string> const& had) {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
-    if (!c.registered_) return;
+inline void namespace_::finish_replay(client& c, history_result r,
+                                      std::vector<std::string> const& fetched) {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    if (!state_of(c).registered() || c.replay_ != client::replay_state::pending) return;
+    auto const upto = c.admitted_head_;
+    auto const after = detail::parse_event_id(c.last_event_id()).value_or(0);
     std::vector<event_ptr> missed;
-    if (r.reset_reason.empty()) {
+    std::size_t bytes = 0;
+    std::string why = r.reset_reason;
+    if (why.empty()) {
         for (auto& e : r.events) {
-            if (!e.event || excluded(c, e.except)) continue;
-            // A late join replays only the joined room's events: a namespace-wide one (no
-            // rooms) reached this client already, by the first replay or live.
-            if (join_at != 0 &&
-                (e.id > join_at || e.id > c.admitted_at_id_ || e.rooms.empty() ||
-                 std::any_of(e.rooms.begin(), e.rooms.end(), [&](std::string const& room) {
-                     return std::find(had.begin(), had.end(), room) != had.end();
-                 })))
-                continue;
+            if (!e.event || e.id <= after || e.id > upto) continue; // later ones come live
+            bool excluded = false;
+            for (auto const& x : e.except)
+                excluded = excluded || state_of(c).in_room(x);
+            if (excluded) continue;
             e.event->stamp(e.id);
+            bytes += e.event->wire().size();
             missed.push_back(std::move(e.event));
         }
+        if (bytes > opts_.max_buffered_bytes / 2) why = "history_too_large";
     }
-    if (join_at == 0)
-        return merge_replay(c, std::move(missed),
-                            r.reset_reason.empty() ? nullptr : r.reset_reason.c_str());
-    replay_late(c, std::move(missed), r.reset_reason.empty() ? nullptr : r.reset_reason.c_str());
+    if (!why.empty()) {
+        resets_.fetch_add(1, std::memory_order_relaxed);
+        c.replay_ = client::replay_state::none; // nothing older is owed after a reset
+        c.enqueue(make_reset(c, why.c_str(), upto));
+    } else {
+        replays_.fetch_add(1, std::memory_order_relaxed);
+        c.replay_ = client::replay_state::done;
+        if (!missed.empty()) c.enqueue_all(missed);
+    }
+    c.held_ = false;
+    core_.wake(state_of(c));
+    post_flush_pass();
+    // Rooms joined while the fetch ran: their missed events are a late join's.
+    if (c.replay_ == client::replay_state::done)
+        for (auto const& m : state_of(c).memberships())
+            if (std::find(fetched.begin(), fetched.end(), m.room->name()) == fetched.end())
+                fetch_late_join(c, m.room->name(), after);
 }
 
-inline void namespace_::replay_late(client& c, std::vector<event_ptr> missed, char const* why) {
-    // A late join: the client's stream is live already, so the missed events (in id order)
-    // can follow only when they are newer than every id it was queued; else ids would go
-    // backwards, and it gets the reset instead. The size bound is the first replay's.
-    if (c.owes_nothing_older_) return; // it was reset since it came back: nothing older owed
-    std::size_t bytes = 0;
-    for (auto const& e : missed)
-        bytes += e->wire().size();
-    if (!why && bytes > c.max_buffered_bytes_ / 2) why = "history_too_large";
-    std::unique_lock<std::mutex> q(c.queue_mutex_);
-    auto const queued_upto = c.queued_upto_;
-    q.unlock();
-    if (!why) {
-        if (missed.empty()) return;
-        if (missed.front()->id() > queued_upto) {
-            for (auto const& e : missed)
-                c.enqueue(e);
-            return;
-        }
-        why = "history_gap";
-    }
-    resets_.fetch_add(1, std::memory_order_relaxed);
-    c.owes_nothing_older_ = true;
-    // Stamped with the newest id delivered, when that is new to it: a reconnect resumes there.
-    c.enqueue(make_reset(c, why, delivered_upto_ > queued_upto ? delivered_upto_ : 0));
-}
-
-inline void namespace_::merge_replay(client& c, std::vector<event_ptr> missed, char const* why) {
-    // A replay larger than half the client's queue bound would trip the slow-consumer limit:
-    // tell the client to refetch instead.
-    std::size_t bytes = 0;
-    for (auto const& e : missed)
-        bytes += e->wire().size();
-    if (!why && bytes > c.max_buffered_bytes_ / 2) {
-        why = "history_too_large";
-        missed.clear();
-    }
-    (why ? resets_ : replays_).fetch_add(1, std::memory_order_relaxed);
-    event_ptr reset = why ? make_reset(c, why, c.admitted_at_id_) : nullptr;
-
-    std::unique_lock<std::mutex> q(c.queue_mutex_);
-    c.queue_.rewrite_pending([&](std::vector<event_ptr>& pending) {
-        // pending = header and first events (no id), then live events in id order, and maybe
-        // pings. Result: the same prefix, the missed events, then live ones, each id once.
-        std::vector<event_ptr> out;
-        out.reserve(pending.size() + missed.size() + 1);
-        std::size_t i = 0;
-        for (; i < pending.size() && pending[i]->id() == 0; ++i)
-            out.push_back(pending[i]);
-        if (reset) out.push_back(reset);
-        auto m = missed.begin();
-        for (; i < pending.size(); ++i) {
-            auto const& live = pending[i];
-            // A ping (a comment) is dropped: the replay itself keeps the stream warm. Other
-            // id-less events (personal ones with a sequencing adapter) keep their place.
-            if (live->id() == 0 && !live->wire().empty() && live->wire().front() == ':') continue;
-            if (live->id() == 0) {
-                out.push_back(live);
-                continue;
-            }
-            for (; m != missed.end() && (*m)->id() < live->id(); ++m)
-                out.push_back(*m);
-            if (m != missed.end() && (*m)->id() == live->id()) ++m; // both replayed and live
-            out.push_back(live);
-        }
-        out.insert(out.end(), m, missed.end());
-        for (auto const& e : out)
-            c.queued_upto_ = std::max(c.queued_upto_, e->id());
-        pending.swap(out);
+inline void namespace_::fetch_late_join(client& c, std::string_view room, std::uint64_t after) {
+    // The rooms it had besides this one (an event also sent to one of them reached it).
+    std::vector<std::string> had{c.id()};
+    for (auto const& m : state_of(c).memberships())
+        if (m.room->name() != room) had.push_back(m.room->name());
+    auto a = adapter_interest_;
+    if (!a) return;
+    auto const upto = c.admitted_head_;
+    net::post(c.get_executor(), [self = shared_from_this(), who = c.shared_from_this(), a,
+                                 room = std::string(room), after, upto, h = history_opts_,
+                                 had = std::move(had)]() mutable {
+        a->fetch_history(self->name_, {room}, after, h,
+                         [self, who, upto, had = std::move(had)](history_result r) mutable {
+                             net::post(who->get_executor(), [self, who, upto, had = std::move(had),
+                                                             r = std::move(r)]() {
+                                 self->finish_late_join(*who, r, upto, had);
+                             });
+                         });
     });
-    if (why) c.owes_nothing_older_ = true; // a later join replays nothing older than the reset
-    c.hold_writes_ = false;
-    if (!c.writing_ && c.queue_.has_pending()) c.start_write_locked(q);
 }
 
-inline bool namespace_::had_already(client const& c, std::vector<std::string> const& rooms) const {
-    for (auto const& r : rooms) {
-        if (r == c.id()) return true;
-        for (auto const& m : c.memberships_)
-            if (m.name() == r) return true;
+inline void namespace_::finish_late_join(client& c, history_result r, std::uint64_t upto,
+                                         std::vector<std::string> const& had) {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    if (!state_of(c).registered() || c.replay_ != client::replay_state::done) return;
+    // Owed: the room's events it missed while disconnected (up to its admission) that no room
+    // it had carried. It has newer ids already, so they cannot follow in order: a reset.
+    bool owed = !r.reset_reason.empty();
+    auto const after = detail::parse_event_id(c.last_event_id()).value_or(0);
+    for (auto const& e : r.events) {
+        if (owed) break;
+        if (e.id <= after || e.id > upto || e.rooms.empty()) continue;
+        bool had_it = false;
+        for (auto const& room : e.rooms)
+            had_it = had_it || std::find(had.begin(), had.end(), room) != had.end();
+        for (auto const& x : e.except)
+            had_it = had_it || state_of(c).in_room(x);
+        owed = !had_it;
     }
-    return false;
+    if (!owed) return;
+    c.replay_ = client::replay_state::none;
+    core_.reset(state_of(c), detail::reset_reason::history_gap);
+    post_flush_pass();
 }
 
-inline bool namespace_::excluded(client const& c, std::vector<std::string> const& except) const {
-    for (auto const& x : except) {
-        if (x == c.id()) return true;
-        for (auto const& m : c.memberships_)
-            if (m.name() == x) return true;
-    }
-    return false;
-}
-
-inline void namespace_::replay_late_join(client& c, std::string_view room) {
-    // A room joined after the client's replay ran: replay that room's missed events that the
-    // client could not have had already (not also sent to a room it was in, nor to everyone),
-    // up to the newest id delivered now (later ones reach it live).
-    auto const last = detail::parse_event_id(c.last_event_id());
-    if (!last || c.owes_nothing_older_) return; // told to reset: nothing older is owed
-    if (sequenced_.load()) {
-        auto a = adapter_interest_;
-        // The rooms it had before this join (the answer comes after the join is done): an
-        // event also sent to one of them reached the client already.
-        std::vector<std::string> had;
-        had.reserve(c.memberships_.size() + 1);
-        had.push_back(c.id()); // its private room
-        for (auto const& m : c.memberships_)
-            had.emplace_back(m.name());
-        net::post(c.get_executor(), [self = shared_from_this(), who = c.shared_from_this(), a,
-                                     room = std::string(room), after = *last,
-                                     join_at = delivered_upto_, h = history_.options(),
-                                     had = std::move(had)]() mutable {
-            a->fetch_history(
-                self->name_, {room}, after, h,
-                [self, who, join_at, had = std::move(had)](history_result r) mutable {
-                    net::post(who->get_executor(), [self, who, join_at, had = std::move(had),
-                                                    r = std::move(r)]() mutable {
-                        self->finish_replay(*who, std::move(r), join_at == 0 ? 1 : join_at, had);
-                    });
-                });
-        });
-        return;
-    }
-    std::vector<detail::history_entry const*> found;
-    if (history_.collect(*last, {std::string(room)}, false, found) ==
-        detail::history::verdict::reset)
-        return replay_late(c, {}, "history_gap");
-    // Owed: what it missed while disconnected (up to its admission); later events of the
-    // room were not for it (membership at emit time decides).
-    std::vector<event_ptr> missed;
-    for (auto const* e : found)
-        if (e->event->id() <= c.admitted_at_id_ && !had_already(c, e->targets->rooms) &&
-            !excluded(c, e->targets->except))
-            missed.push_back(e->event);
-    replay_late(c, std::move(missed), nullptr);
-}
+// ---- registry changes -------------------------------------------------------------------
 
 inline void namespace_::unregister(client& c) {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
-    if (!c.registered_) {
-        c.memberships_.clear();
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    auto& s = state_of(c);
+    if (!s.registered()) {
+        c.pending_rooms_.clear();
         return;
     }
-    c.registered_ = false;
-    while (!c.memberships_.empty())
-        remove_member(c, c.memberships_.size() - 1);
-    by_id_.erase(c.id());
-    if (adapter_interest_) adapter_interest_->room_removed(name_, c.id());
+    // Rooms it leaves empty: the adapter loses interest in them.
+    std::vector<std::string> emptied;
+    if (adapter_interest_)
+        for (auto const& m : s.memberships())
+            if (m.room->members().size() == 1) emptied.push_back(m.room->name());
+    core_.remove(s, detail::log_clock::now());
+    if (adapter_interest_) {
+        for (auto const& room : emptied)
+            adapter_interest_->room_removed(name_, room);
+        adapter_interest_->room_removed(name_, c.id());
+    }
     if (opts_.max_clients_per_address != 0) {
         auto it = per_address_.find(c.handshake().remote_endpoint().address().to_string());
         if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
     }
-    // Swap-remove from the flat list of all clients.
-    std::size_t i = c.all_index_;
+    // Swap-remove from the flat list of all clients (the caller holds a reference).
+    std::size_t const i = c.all_index_;
     if (i + 1 != all_.size()) {
         all_[i] = std::move(all_.back());
         all_[i]->all_index_ = static_cast<std::uint32_t>(i);
@@ -868,66 +626,33 @@ inline void namespace_::unregister(client& c) {
     all_.pop_back();
 }
 
-inline void namespace_::add_member(client& c, std::string_view room) {
-    for (auto const& m : c.memberships_)
-        if (m.name() == room) return;
-    if (room == c.id()) return; // the private room is implicit
-    std::string key(room);
-    auto it = rooms_.find(key);
-    if (it == rooms_.end()) {
-        auto state = std::make_unique<detail::room_state>();
-        state->name = key;
-        it = rooms_.emplace(key, std::move(state)).first;
-        if (adapter_interest_) adapter_interest_->room_added(name_, room);
-    }
-    auto* r = it->second.get();
-    // The room's name serves as the client's: no copy per member.
-    c.memberships_.push_back(client::membership{nullptr, r, r->members.size()});
-    r->members.push_back(&c);
-}
-
-inline void namespace_::remove_member(client& c, std::size_t k) {
-    auto m = std::move(c.memberships_[k]);
-    c.memberships_.erase(c.memberships_.begin() + static_cast<std::ptrdiff_t>(k));
-    auto* r = m.room;
-    if (r == nullptr) return;
-    // Swap-remove, then fix the index the moved member keeps for this room.
-    if (m.index + 1 != r->members.size()) {
-        client* moved = r->members.back();
-        r->members[m.index] = moved;
-        for (auto& mm : moved->memberships_)
-            if (mm.room == r) mm.index = m.index;
-    }
-    r->members.pop_back();
-    if (r->members.empty()) {
-        if (adapter_interest_) adapter_interest_->room_removed(name_, r->name);
-        rooms_.erase(rooms_.find(r->name)); // by iterator: r->name dies with the room
-    }
-}
-
 inline void namespace_::check_room_limit(client const& c, std::size_t adding) const {
-    if (c.memberships_.size() + adding > opts_.max_rooms_per_client)
+    auto const& s = static_cast<detail::client_state const&>(c);
+    std::size_t const has = s.registered() ? s.memberships().size() : c.pending_rooms_.size();
+    if (has + adding > opts_.max_rooms_per_client)
         throw std::length_error("[sse.too_many_rooms] a client may join at most "
                                 "options::max_rooms_per_client rooms");
 }
 
 inline void namespace_::join(client& c, std::string_view room) {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::lock_guard<std::mutex> lock(log_mutex_);
     if (c.close_started_.load()) return;
     join_locked(c, room);
 }
 
 inline void namespace_::join_all(client& c, std::vector<std::string> const& rooms) {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::lock_guard<std::mutex> lock(log_mutex_);
     if (c.close_started_.load()) return;
+    auto const& s = state_of(c);
     std::size_t adding = 0;
     for (std::size_t k = 0; k < rooms.size(); ++k) {
         auto const& r = rooms[k];
-        bool dup = r == c.id() ||
-                   std::find(rooms.begin(), rooms.begin() + static_cast<std::ptrdiff_t>(k), r) !=
-                       rooms.begin() + static_cast<std::ptrdiff_t>(k);
-        for (auto const& m : c.memberships_)
-            dup = dup || m.name() == r;
+        auto const first = rooms.begin(), here = first + static_cast<std::ptrdiff_t>(k);
+        bool const dup = r == c.id() || std::find(first, here, r) != here ||
+                         (s.registered() ? s.in_room(r)
+                                         : std::find(c.pending_rooms_.begin(),
+                                                     c.pending_rooms_.end(),
+                                                     r) != c.pending_rooms_.end());
         if (!dup) ++adding;
     }
     check_room_limit(c, adding);
@@ -937,77 +662,94 @@ inline void namespace_::join_all(client& c, std::vector<std::string> const& room
 
 inline void namespace_::join_locked(client& c, std::string_view room) {
     if (room == c.id()) return; // the private room is implicit
-    bool const is_new = std::none_of(c.memberships_.begin(), c.memberships_.end(),
-                                     [&](client::membership const& m) { return m.name() == room; });
-    if (!is_new) return;
-    check_room_limit(c, 1);
-    if (c.registered_) {
-        if (c.replay_ == client::replay_state::done && wants_replay(c)) replay_late_join(c, room);
-        add_member(c, room);
+    auto& s = state_of(c);
+    if (!s.registered()) {
+        // Not admitted yet: remember the room, join it on admission.
+        auto& pending = c.pending_rooms_;
+        if (std::find(pending.begin(), pending.end(), room) != pending.end()) return;
+        check_room_limit(c, 1);
+        pending.emplace_back(room);
         return;
     }
-    // Not admitted yet: remember the room, apply it on admission.
-    c.memberships_.push_back(client::membership{std::make_unique<std::string>(room), nullptr, 0});
+    if (s.in_room(room)) return;
+    check_room_limit(c, 1);
+    // The core decides what of the room it is owed (a reconnect's missed events, in order, or
+    // a reset); the flush pass sends it.
+    core_.join(s, room, detail::log_clock::now());
+    if (adapter_interest_) {
+        auto const* r = core_.clients().find_room(std::string(room));
+        if (r && r->members().size() == 1) adapter_interest_->room_added(name_, room);
+    }
+    if (c.replay_ == client::replay_state::done)
+        fetch_late_join(c, room, detail::parse_event_id(c.last_event_id()).value_or(0));
+    if (!c.held_) post_flush_pass();
 }
 
 inline void namespace_::leave(client& c, std::string_view room) {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
-    for (std::size_t k = 0; k < c.memberships_.size(); ++k) {
-        if (c.memberships_[k].name() == room) {
-            if (c.registered_)
-                remove_member(c, k);
-            else
-                c.memberships_.erase(c.memberships_.begin() + static_cast<std::ptrdiff_t>(k));
-            return;
-        }
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    auto& s = state_of(c);
+    if (!s.registered()) {
+        auto& pending = c.pending_rooms_;
+        pending.erase(std::remove(pending.begin(), pending.end(), room), pending.end());
+        return;
     }
+    auto const* r = core_.clients().find_room(std::string(room));
+    bool const last = r && r->members().size() == 1 && s.in_room(room);
+    if (core_.leave(s, room, detail::log_clock::now()) && last && adapter_interest_)
+        adapter_interest_->room_removed(name_, room);
 }
 
 inline std::vector<std::string> namespace_::rooms_of(client const& c) const {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    auto const& s = static_cast<detail::client_state const&>(c);
     std::vector<std::string> out;
-    out.reserve(c.memberships_.size() + 1);
     out.push_back(c.id());
-    for (auto const& m : c.memberships_)
-        out.emplace_back(m.name());
+    if (!s.registered()) {
+        out.insert(out.end(), c.pending_rooms_.begin(), c.pending_rooms_.end());
+        return out;
+    }
+    for (auto const& m : s.memberships())
+        out.push_back(m.room->name());
     return out;
 }
 
+// ---- introspection ----------------------------------------------------------------------
+
 inline std::size_t namespace_::client_count() const {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::lock_guard<std::mutex> lock(log_mutex_);
     return all_.size();
 }
 
 inline std::vector<client_ptr> namespace_::clients() const {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::lock_guard<std::mutex> lock(log_mutex_);
     return all_;
 }
 
 inline client_ptr namespace_::find_client(std::string_view id) const {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
-    auto it = by_id_.find(id);
-    return it == by_id_.end() ? nullptr : it->second->shared_from_this();
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    auto* s = core_.clients().find(id);
+    return s ? client_of(*s).shared_from_this() : nullptr;
 }
 
 inline std::vector<std::string> namespace_::rooms() const {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::lock_guard<std::mutex> lock(log_mutex_);
     std::vector<std::string> out;
-    out.reserve(rooms_.size());
-    for (auto const& kv : rooms_)
-        out.push_back(kv.first);
+    core_.clients().for_each_room([&](detail::room const& r) {
+        if (!r.members().empty()) out.push_back(r.name());
+    });
     std::sort(out.begin(), out.end());
     return out;
 }
 
 inline std::vector<client_ptr> namespace_::room(std::string_view name) const {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::lock_guard<std::mutex> lock(log_mutex_);
     std::vector<client_ptr> out;
-    if (auto const* r = find_room(std::string(name))) {
-        out.reserve(r->members.size());
-        for (client* c : r->members)
-            out.push_back(c->shared_from_this());
-    } else if (auto it = by_id_.find(name); it != by_id_.end()) {
-        out.push_back(it->second->shared_from_this());
+    if (auto const* r = core_.clients().find_room(std::string(name))) {
+        out.reserve(r->members().size());
+        for (auto* s : r->members())
+            out.push_back(client_of(*s).shared_from_this());
+    } else if (auto* s = core_.clients().find(name)) {
+        out.push_back(client_of(*s).shared_from_this());
     }
     return out;
 }
@@ -1015,10 +757,12 @@ inline std::vector<client_ptr> namespace_::room(std::string_view name) const {
 inline namespace_stats namespace_::stats() const {
     namespace_stats s;
     {
-        std::lock_guard<std::mutex> lock(registry_mutex_);
+        std::lock_guard<std::mutex> lock(log_mutex_);
         s.clients = all_.size();
-        s.rooms = rooms_.size();
-        s.history_events = history_.size();
+        core_.clients().for_each_room([&](detail::room const& r) {
+            if (!r.members().empty()) ++s.rooms;
+        });
+        s.history_events = core_.history_events(detail::log_clock::now());
     }
     {
         std::lock_guard<std::mutex> lock(emit_mutex_);
@@ -1038,15 +782,17 @@ inline namespace_stats namespace_::stats() const {
     return s;
 }
 
+// ---- timers, settings, close ------------------------------------------------------------
+
 inline void namespace_::heartbeat(event_ptr const& ping) {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::lock_guard<std::mutex> lock(log_mutex_);
     for (auto const& c : all_)
         c->enqueue(ping);
 }
 
 inline void namespace_::expire_history() {
-    std::lock_guard<std::mutex> lock(registry_mutex_);
-    if (history_.enabled()) history_.expire(detail::history::clock::now());
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    core_.expire(detail::log_clock::now());
 }
 
 inline void namespace_::set_slow_consumer_policy(sse::slow_consumer_policy p) {
@@ -1090,21 +836,23 @@ inline std::uint64_t namespace_::conflation_key_for(std::string_view event,
 
 inline void namespace_::set_history(history_options h) {
     std::lock_guard<std::mutex> emit_lock(emit_mutex_);
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::lock_guard<std::mutex> lock(log_mutex_);
     history_opts_ = h;
-    history_.configure(h);
     sequenced_.store(sequenced());
+    core_.configure(delivery_options_for(h));
 }
 
 inline void namespace_::set_adapter(std::shared_ptr<adapter> a) {
     std::lock_guard<std::mutex> emit_lock(emit_mutex_);
-    std::lock_guard<std::mutex> lock(registry_mutex_);
+    std::lock_guard<std::mutex> lock(log_mutex_);
     adapter_ = std::move(a);
     adapter_interest_ = adapter_;
     sequenced_.store(sequenced());
+    core_.configure(delivery_options_for(history_opts_));
     adapter_->namespace_added(name_);
-    for (auto const& kv : rooms_)
-        adapter_->room_added(name_, kv.first);
+    core_.clients().for_each_room([&](detail::room const& r) {
+        if (!r.members().empty()) adapter_->room_added(name_, r.name());
+    });
     for (auto const& c : all_) // every admitted client: its private room
         adapter_->room_added(name_, c->id());
 }
@@ -1117,21 +865,13 @@ inline void namespace_::close_all(error reason) {
     closed_.store(true);
     std::vector<client_ptr> everyone;
     {
-        std::lock_guard<std::mutex> lock(registry_mutex_);
+        std::lock_guard<std::mutex> lock(log_mutex_);
         everyone = all_;
     }
     for (auto const& c : everyone) {
-        auto hint = close_retry_hint();
+        auto hint = detail::close_retry_hint(opts_);
         c->close(reason, true, hint.empty() ? event_ptr() : encoded_event::raw(std::move(hint)));
     }
-}
-
-inline std::string namespace_::close_retry_hint() const {
-    // Spread reconnects: each browser is told to wait a random time within the window.
-    auto lo = opts_.close_retry_min.count();
-    auto hi = std::max(lo, opts_.close_retry_max.count());
-    if (hi <= 0) return {};
-    return "retry: " + std::to_string(detail::random_between(lo, hi)) + "\n\n";
 }
 
 // ---- broadcast_operator ----------------------------------------------------------------
