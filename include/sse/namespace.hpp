@@ -186,6 +186,7 @@ private:
     void run_flush_pass();
     void plan_batch(std::vector<client_ptr> const& batch, std::size_t from, std::size_t to);
     void plan_client(client& c, detail::log_clock::time_point now); // log lock held
+    void plan_woken_now(detail::log_clock::time_point now);         // log lock held
 
     // ---- registry changes, called by client and admission ----
     enum class admission_result { admitted, gone, full, rate_limited };
@@ -253,6 +254,7 @@ private:
     std::shared_ptr<adapter> adapter_interest_; // adapter_ as seen under the log lock
     net::any_io_executor pass_ex_;              // where flush passes run (an io thread)
     bool pass_posted_ = false;                  // a pass is queued and has not taken yet
+    std::size_t unplanned_bytes_ = 0;           // appended since the last take of the woken
     std::vector<detail::client_state*> woken_;  // scratch of take_woken
     std::vector<event_ptr> planned_;            // scratch of one plan
     std::atomic<bool> sequenced_{false}; // the adapter orders and keeps this namespace's events

@@ -271,8 +271,24 @@ inline void namespace_::deliver(broadcast_packet const& p) {
 inline void namespace_::append(broadcast_packet const& p) {
     auto const now = detail::log_clock::now();
     // One shared record, one append per target log: nothing here depends on the audience.
-    if (core_.append(detail::make_record(p.event, p.rooms, p.except, now), now))
+    auto record = detail::make_record(p.event, p.rooms, p.except, now);
+    if (!core_.append(record, now)) return;
+    unplanned_bytes_ += record->bytes;
+    // Emits faster than the passes plan would push the logs to their bound and drop events
+    // nobody was sent yet: past a quarter of it, the emitting thread plans the woken
+    // clients itself (back-pressure on the emitter, as a queue push per recipient was).
+    if (unplanned_bytes_ > core_.options().logs.max_bytes / 4)
+        plan_woken_now(now);
+    else
         post_flush_pass();
+}
+
+inline void namespace_::plan_woken_now(detail::log_clock::time_point now) {
+    unplanned_bytes_ = 0;
+    core_.take_woken(woken_, now);
+    for (detail::client_state* s : woken_)
+        if (!client_of(*s).held_) plan_client(client_of(*s), now);
+    woken_.clear();
 }
 
 inline void namespace_::reset_clients(std::vector<std::string> const& rooms,
@@ -315,6 +331,7 @@ inline void namespace_::run_flush_pass() {
     {
         std::lock_guard<std::mutex> lock(log_mutex_);
         pass_posted_ = false;
+        unplanned_bytes_ = 0;
         core_.take_woken(woken_, detail::log_clock::now());
         woken->reserve(woken_.size());
         // Registered clients are alive (all_ holds them) while the lock is held.
@@ -414,8 +431,7 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     std::optional<std::string_view> last;
     if (replay && !sequenced_.load()) last = client::sent_last_event_id(c.handshake());
     auto const why = core_.admit(state_of(c), c.id(), last, detail::log_clock::now());
-    if (last && why == detail::reset_reason::none)
-        replays_.fetch_add(1, std::memory_order_relaxed);
+    (void)why; // a reset is sent by the first plan, and counted there
     c.held_ = true; // until end_admission
     c.admitted_head_ = core_.head();
     if (replay && sequenced_.load()) c.replay_ = client::replay_state::pending;
@@ -452,6 +468,10 @@ inline void namespace_::end_admission(client& c) {
     {
         std::lock_guard<std::mutex> lock(log_mutex_);
         if (!state_of(c).registered()) return;
+        // A replay from the logs here, unless the joins made it a reset.
+        if (wants_replay(c) && !sequenced_.load() &&
+            state_of(c).pending_reset() == detail::reset_reason::none)
+            replays_.fetch_add(1, std::memory_order_relaxed);
         if (c.replay_ != client::replay_state::pending) {
             c.held_ = false; // its first plan: the replay (or reset), then live events
             core_.wake(state_of(c));
