@@ -25,6 +25,8 @@ SSE_APT_PACKAGES=(
     nodejs:node          # tests/demo and tests/browser (node's own test runner)
     npm:npm              # tests/browser: playwright-core from the committed lock file
     chromium:chromium    # tests/browser drives Debian's chromium (no browser download)
+    curl:curl            # tests/examples read each example's stream with curl -N
+    openssl:openssl      # tests/examples: a self-signed certificate for the TLS example, made at test time
 )
 # Extra packages for one run, e.g. SSE_EXTRA_APT_PACKAGES="clang-14 gdb" scripts/setup.sh
 if [[ -n "${SSE_EXTRA_APT_PACKAGES:-}" ]]; then
