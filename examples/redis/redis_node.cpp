@@ -56,6 +56,9 @@ http::response<http::string_body> handle_request(node& self,
             self.events.emit("message", {{"from", self.name}, {"text", req.body()}});
         } catch (std::invalid_argument const& e) { // the body is not UTF-8
             return answer(http::status::bad_request, "text/plain", e.what() + std::string("\n"));
+        } catch (std::length_error const& e) { // too large for a client's queue, once encoded
+            return answer(http::status::payload_too_large, "text/plain",
+                          e.what() + std::string("\n"));
         }
         return answer(http::status::accepted, "text/plain", "emitted\n");
     }

@@ -10,7 +10,7 @@ start_server coroutines "$app" 127.0.0.1 0 2
 
 curl -sS --max-time 10 "http://127.0.0.1:$port/" | grep -q 'new EventSource("/events")' ||
     fail "GET / did not serve the page"
-[[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$port/nope")" == 404 ]] ||
+[[ "$(status_of "http://127.0.0.1:$port/nope")" == 404 ]] ||
     fail "GET /nope was not a 404"
 
 open_stream events -i "http://127.0.0.1:$port/events"

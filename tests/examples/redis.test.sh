@@ -2,7 +2,8 @@
 # examples/redis: two redis_node processes on one real redis-server.
 #   redis.test.sh <path to redis_node> <path to tests/redis/redis_fixture.sh>
 # Proves: an emit on node A reaches a client of node B (and one on B a client of A), each
-# exactly once, through Redis; a body that is not UTF-8 is a 400, not a crash.
+# exactly once, through Redis; a body that is not UTF-8 is a 400 and one too large once
+# encoded a 413, not a crash.
 source "$(dirname "${BASH_SOURCE[0]}")/support.sh"
 app=$1
 fixture=$2
@@ -35,11 +36,11 @@ open_stream on_b "http://127.0.0.1:$port_b/events"
 expect on_a '^event: connection$'
 expect on_b '^event: connection$'
 
-status=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -d 'hello from A' "http://127.0.0.1:$port_a/emit")
+status=$(status_of -d 'hello from A' "http://127.0.0.1:$port_a/emit")
 [[ "$status" == 202 ]] || fail "POST /emit on A answered $status"
 expect on_b '^data: \{"from":"A","text":"hello from A"\}$'
 
-status=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -d 'hello from B' "http://127.0.0.1:$port_b/emit")
+status=$(status_of -d 'hello from B' "http://127.0.0.1:$port_b/emit")
 [[ "$status" == 202 ]] || fail "POST /emit on B answered $status"
 expect on_a '^data: \{"from":"A","text":"hello from A"\}$' # its own, delivered locally
 expect on_a '^data: \{"from":"B","text":"hello from B"\}$'
@@ -48,8 +49,12 @@ expect on_b '^data: '
 grep -q '"from":"B"' <<<"$(tail -n 1 "$work/on_b.stream")" ||
     fail "B's client got A's event twice"
 
-status=$(printf 'bad \xff' | curl -sS -o /dev/null -w '%{http_code}' --max-time 10 --data-binary @- "http://127.0.0.1:$port_a/emit")
+status=$(printf 'bad \xff' | status_of --data-binary @- "http://127.0.0.1:$port_a/emit")
 [[ "$status" == 400 ]] || fail "a body that is not UTF-8 answered $status, not 400"
+# 600 000 quotes fit the 1 MiB body limit but not, escaped as JSON, a client's 1 MiB queue.
+head -c 600000 /dev/zero | tr '\0' '"' >"$work/quotes"
+status=$(status_of --data-binary @"$work/quotes" "http://127.0.0.1:$port_a/emit")
+[[ "$status" == 413 ]] || fail "an event too large once encoded answered $status, not 413"
 curl -sS --max-time 5 "http://127.0.0.1:$port_a/health" | grep -q '"ready":true' ||
     fail "node A is gone after a bad body"
 echo "PASS"

@@ -6,6 +6,7 @@
 #   open_stream NAME CURL-ARGS... opens `curl -sSN CURL-ARGS` as stream NAME
 #   expect NAME REGEX             reads stream NAME until a line matches REGEX; fails (with
 #                                 what it read) if the stream ends first or goes quiet 10 s
+#   status_of CURL-ARGS...        prints the HTTP status of a request (000: no answer)
 #   fail MESSAGE                  prints MESSAGE and the servers' output, exits 1
 #
 # Everything is stopped by pid on exit; the work directory is $work.
@@ -71,4 +72,8 @@ expect() {
         fi
     done
     fail "stream $name ended or went quiet before a line matching: $pattern"
+}
+
+status_of() {
+    curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$@" 2>>"$work/curl.log" || true
 }
