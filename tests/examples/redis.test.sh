@@ -2,8 +2,8 @@
 # examples/redis: two redis_node processes on one real redis-server.
 #   redis.test.sh <path to redis_node> <path to tests/redis/redis_fixture.sh>
 # Proves: an emit on node A reaches a client of node B (and one on B a client of A) through
-# Redis, with no second copy ahead of the next event (exactly-once itself is tests/redis'); a body that is not UTF-8 is a 400 and one too large once
-# encoded a 413, not a crash.
+# Redis, with no second copy ahead of the next event (tests/redis proves exactly-once itself);
+# a body that is not UTF-8 is a 400 and one too large once encoded a 413, not a crash.
 source "$(dirname "${BASH_SOURCE[0]}")/support.sh"
 app=$1
 fixture=$2
