@@ -18,8 +18,8 @@
 #define SSE_VERSION_STRINGIFY_(x) #x
 #define SSE_VERSION_STRINGIFY(x) SSE_VERSION_STRINGIFY_(x)
 /// "major.minor.patch", e.g. "0.1.0".
-#define SSE_VERSION_STRING                                                                       \
-    SSE_VERSION_STRINGIFY(SSE_VERSION_MAJOR)                                                     \
+#define SSE_VERSION_STRING                                                                         \
+    SSE_VERSION_STRINGIFY(SSE_VERSION_MAJOR)                                                       \
     "." SSE_VERSION_STRINGIFY(SSE_VERSION_MINOR) "." SSE_VERSION_STRINGIFY(SSE_VERSION_PATCH)
 
 #endif
