@@ -43,6 +43,18 @@ if(NOT _includedir STREQUAL _expected)
   message(FATAL_ERROR "sse.pc's includedir is ${_includedir}, expected ${_expected}")
 endif()
 
+# Relocatable: a copy of the prefix elsewhere names its own include directory.
+set(_moved "${CONSUMER_BINARY_DIR}/moved-prefix")
+file(COPY "${CONSUMER_PREFIX}/" DESTINATION "${_moved}")
+set(ENV{PKG_CONFIG_PATH} "${_moved}/share/pkgconfig")
+pkg_config(_moved_includedir --variable=includedir sse)
+cmake_path(NORMAL_PATH _moved_includedir)
+string(REGEX REPLACE "/$" "" _moved_includedir "${_moved_includedir}")
+if(NOT _moved_includedir STREQUAL "${_moved}/include")
+  message(FATAL_ERROR "a moved prefix's sse.pc names ${_moved_includedir}, not ${_moved}/include")
+endif()
+set(ENV{PKG_CONFIG_PATH} "${CONSUMER_PREFIX}/share/pkgconfig")
+
 # compile(<name> <module> <source>...): <CXX> -std=c++17 <warnings> <sources> <pc flags>
 # sse.pc gives -I, not -isystem (the pkg-config convention), so the consumer's warnings apply
 # to sse's headers too: the common ones are errors here. (-Wshadow is not yet clean.)
