@@ -45,6 +45,35 @@ install(FILES "${PROJECT_BINARY_DIR}/sseConfig.cmake" "${PROJECT_BINARY_DIR}/sse
         DESTINATION "${SSE_INSTALL_CMAKEDIR}"
         COMPONENT sse_Development)
 
+# ---- pkg-config: sse.pc (and sse-redis.pc with hiredis), for builds that are not CMake ----
+# Arch-independent, so under share/pkgconfig (on pkg-config's default path for /usr and
+# /usr/local). Paths are relative to ${pcfiledir}, so the prefix can move.
+set(SSE_INSTALL_PKGCONFIGDIR "${CMAKE_INSTALL_DATADIR}/pkgconfig"
+    CACHE STRING "Where sse.pc is installed, relative to the prefix")
+mark_as_advanced(SSE_INSTALL_PKGCONFIGDIR)
+file(RELATIVE_PATH SSE_PC_PREFIX_FROM_PCDIR
+     "/prefix/${SSE_INSTALL_PKGCONFIGDIR}" "/prefix")
+string(REGEX REPLACE "/$" "" SSE_PC_PREFIX_FROM_PCDIR "${SSE_PC_PREFIX_FROM_PCDIR}")
+# Boost has no .pc file: name its include directory unless the compiler searches it anyway.
+set(SSE_PC_BOOST_CFLAGS "")
+get_target_property(_sse_boost_includes Boost::headers INTERFACE_INCLUDE_DIRECTORIES)
+foreach(_dir IN LISTS _sse_boost_includes)
+  if(_dir AND NOT _dir IN_LIST CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES)
+    string(APPEND SSE_PC_BOOST_CFLAGS " -I${_dir}")
+  endif()
+endforeach()
+configure_file("${PROJECT_SOURCE_DIR}/cmake/sse.pc.in" "${PROJECT_BINARY_DIR}/pkgconfig/sse.pc" @ONLY)
+install(FILES "${PROJECT_BINARY_DIR}/pkgconfig/sse.pc"
+        DESTINATION "${SSE_INSTALL_PKGCONFIGDIR}"
+        COMPONENT sse_Development)
+if(TARGET sse_redis)
+  configure_file("${PROJECT_SOURCE_DIR}/cmake/sse-redis.pc.in"
+                 "${PROJECT_BINARY_DIR}/pkgconfig/sse-redis.pc" @ONLY)
+  install(FILES "${PROJECT_BINARY_DIR}/pkgconfig/sse-redis.pc"
+          DESTINATION "${SSE_INSTALL_PKGCONFIGDIR}"
+          COMPONENT sse_Development)
+endif()
+
 install(FILES "${PROJECT_SOURCE_DIR}/LICENSE"
         DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/sse"
         COMPONENT sse_Development)

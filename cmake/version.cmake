@@ -16,5 +16,7 @@ function(sse_read_version header out_var)
     endif()
     set(_${_part} "${_value}")
   endforeach()
+  # Editing the header re-runs configure, so project(VERSION) follows it.
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${header}")
   set(${out_var} "${_MAJOR}.${_MINOR}.${_PATCH}" PARENT_SCOPE)
 endfunction()
