@@ -372,10 +372,9 @@ private:
         } else {
             SIM_CHECK(!unsendable, "join of " << room << " skips missed events (" << l << ", "
                                               << std::min(c.sent, h0) << "]");
-            SIM_CHECK(got == (missed && too_large ? reset_reason::history_too_large
-                                                  : reset_reason::none),
-                      "join of " << room << ": " << to_string(got) << ", replay " << bytes_after
-                                 << "B");
+            SIM_CHECK(
+                got == (missed && too_large ? reset_reason::history_too_large : reset_reason::none),
+                "join of " << room << ": " << to_string(got) << ", replay " << bytes_after << "B");
         }
         if (got != reset_reason::none) {
             c.pending = got;

@@ -50,8 +50,9 @@ struct admission : std::enable_shared_from_this<admission> {
         std::size_t expected = index - 1;
         if (!step.compare_exchange_strong(expected, finished)) return;
         ns->rejected_.fetch_add(1, std::memory_order_relaxed);
-        who->close(error::rejected, true,
-                   encoded_event::raw(rejection_response(ns->opts_, r, who->handshake(), head_only)));
+        who->close(
+            error::rejected, true,
+            encoded_event::raw(rejection_response(ns->opts_, r, who->handshake(), head_only)));
     }
 
     void admit() {
@@ -118,7 +119,8 @@ struct admission : std::enable_shared_from_this<admission> {
             return;
         case namespace_::admission_result::full:
         case namespace_::admission_result::rate_limited:
-            who->close(error::rejected, true, encoded_event::raw(refusal_response(ns->opts_, hs, true)));
+            who->close(error::rejected, true,
+                       encoded_event::raw(refusal_response(ns->opts_, hs, true)));
             return;
         case namespace_::admission_result::gone:
             if (ns->closed_.load()) refuse_closed();

@@ -29,11 +29,11 @@ struct flush_plan {
     std::uint64_t reset_id = 0;
     bool slow_consumer = false;
     bool more = false;
-    std::size_t events = 0;     ///< how many were appended to the output
-    std::size_t bytes = 0;      ///< their wire bytes
-    std::uint64_t position = 0; ///< the client's position after this plan
+    std::size_t events = 0;      ///< how many were appended to the output
+    std::size_t bytes = 0;       ///< their wire bytes
+    std::uint64_t position = 0;  ///< the client's position after this plan
     std::uint64_t last_sent = 0; ///< the id of the last event planned (0: none)
-    std::size_t superseded = 0; ///< entries left out by conflation
+    std::size_t superseded = 0;  ///< entries left out by conflation
 };
 
 /// How one plan may read.

@@ -379,8 +379,7 @@ inline void namespace_::plan_client(client& c, detail::log_clock::time_point now
         return;
     }
     if (planned_.empty()) return;
-    if (c.enqueue_all(planned_))
-        deliveries_.fetch_add(planned_.size(), std::memory_order_relaxed);
+    if (c.enqueue_all(planned_)) deliveries_.fetch_add(planned_.size(), std::memory_order_relaxed);
     planned_.clear();
 }
 
@@ -431,7 +430,7 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     std::optional<std::string_view> last;
     if (replay && !sequenced_.load()) last = client::sent_last_event_id(c.handshake());
     auto const why = core_.admit(state_of(c), c.id(), last, detail::log_clock::now());
-    (void)why; // a reset is sent by the first plan, and counted there
+    (void)why;      // a reset is sent by the first plan, and counted there
     c.held_ = true; // until end_admission
     c.admitted_head_ = core_.head();
     if (replay && sequenced_.load()) c.replay_ = client::replay_state::pending;
@@ -465,6 +464,7 @@ inline void namespace_::set_admission_rate(sse::admission_rate r) {
 }
 
 inline void namespace_::end_admission(client& c) {
+    bool fetch = false; // a shared-history replay: fetched outside the lock
     {
         std::lock_guard<std::mutex> lock(log_mutex_);
         if (!state_of(c).registered()) return;
@@ -472,7 +472,8 @@ inline void namespace_::end_admission(client& c) {
         if (wants_replay(c) && !sequenced_.load() &&
             state_of(c).pending_reset() == detail::reset_reason::none)
             replays_.fetch_add(1, std::memory_order_relaxed);
-        if (c.replay_ != client::replay_state::pending) {
+        fetch = c.replay_ == client::replay_state::pending;
+        if (!fetch) {
             c.held_ = false; // its first plan: the replay (or reset), then live events
             core_.wake(state_of(c));
             post_flush_pass();
@@ -481,7 +482,7 @@ inline void namespace_::end_admission(client& c) {
         c.hold_writes_ = false;
         if (!c.writing_ && c.queue_.has_pending()) c.start_write_locked(q);
     }
-    if (c.replay_ == client::replay_state::pending) fetch_replay(c);
+    if (fetch) fetch_replay(c);
 }
 
 inline bool namespace_::wants_replay(client const& c) const {
@@ -517,14 +518,14 @@ inline void namespace_::fetch_replay(client& c) {
         h = history_opts_;
     }
     if (!after || !a) return finish_replay(c, history_result{"unknown_id", {}}, rooms);
-    a->fetch_history(name_, rooms, *after, h,
-                     [self = shared_from_this(), who = c.shared_from_this(),
-                      rooms](history_result r) mutable {
-                         net::post(who->get_executor(),
-                                   [self, who, rooms = std::move(rooms), r = std::move(r)]() {
-                                       self->finish_replay(*who, r, rooms);
-                                   });
-                     });
+    a->fetch_history(
+        name_, rooms, *after, h,
+        [self = shared_from_this(), who = c.shared_from_this(), rooms](history_result r) mutable {
+            net::post(who->get_executor(),
+                      [self, who, rooms = std::move(rooms), r = std::move(r)]() {
+                          self->finish_replay(*who, r, rooms);
+                      });
+        });
 }
 
 inline void namespace_::finish_replay(client& c, history_result r,
@@ -581,10 +582,10 @@ inline void namespace_::fetch_late_join(client& c, std::string_view room, std::u
                                  had = std::move(had)]() mutable {
         a->fetch_history(self->name_, {room}, after, h,
                          [self, who, upto, had = std::move(had)](history_result r) mutable {
-                             net::post(who->get_executor(), [self, who, upto, had = std::move(had),
-                                                             r = std::move(r)]() {
-                                 self->finish_late_join(*who, r, upto, had);
-                             });
+                             net::post(who->get_executor(),
+                                       [self, who, upto, had = std::move(had), r = std::move(r)]() {
+                                           self->finish_late_join(*who, r, upto, had);
+                                       });
                          });
     });
 }
@@ -668,11 +669,11 @@ inline void namespace_::join_all(client& c, std::vector<std::string> const& room
     for (std::size_t k = 0; k < rooms.size(); ++k) {
         auto const& r = rooms[k];
         auto const first = rooms.begin(), here = first + static_cast<std::ptrdiff_t>(k);
-        bool const dup = r == c.id() || std::find(first, here, r) != here ||
-                         (s.registered() ? s.in_room(r)
-                                         : std::find(c.pending_rooms_.begin(),
-                                                     c.pending_rooms_.end(),
-                                                     r) != c.pending_rooms_.end());
+        bool const dup =
+            r == c.id() || std::find(first, here, r) != here ||
+            (s.registered() ? s.in_room(r)
+                            : std::find(c.pending_rooms_.begin(), c.pending_rooms_.end(), r) !=
+                                  c.pending_rooms_.end());
         if (!dup) ++adding;
     }
     check_room_limit(c, adding);
