@@ -6,6 +6,7 @@
 #include <sse/broadcast.hpp>
 #include <sse/client.hpp>
 #include <sse/detail/delivery_core.hpp>
+#include <sse/detail/slow_consumer_policies.hpp>
 #include <sse/detail/token_bucket.hpp>
 #include <sse/middleware.hpp>
 #include <sse/options.hpp>
@@ -140,7 +141,7 @@ public:
 
     /// What happens to this namespace's clients that fall behind (overrides the option).
     void set_slow_consumer_policy(slow_consumer_policy p);
-    sse::slow_consumer_policy slow_consumer_policy() const noexcept { return policy_.load(); }
+    sse::slow_consumer_policy slow_consumer_policy() const noexcept { return policies_.get(); }
     /** The policy for events sent to `room`, overriding the namespace's for that room: e.g.
         conflate a match's score room, keep its commentary room lossless. An event sent to
         several rooms is conflated only when all of them conflate. Applies to events emitted
@@ -219,9 +220,6 @@ private:
     void set_adapter(std::shared_ptr<adapter> a);
     void close_all(error reason);
     void count_handler_error() noexcept { handler_errors_.fetch_add(1, std::memory_order_relaxed); }
-    /// Non-zero when an event to `rooms` may be conflated (see slow_consumer_policy).
-    std::uint64_t conflation_key_for(std::string_view event,
-                                     std::vector<std::string> const& rooms) const;
     void count_slow_consumer() noexcept { slow_consumers_.fetch_add(1, std::memory_order_relaxed); }
     detail::delivery_options delivery_options_for(history_options const& h) const;
 
@@ -235,7 +233,7 @@ private:
     //   -> log_mutex_        the delivery core: clients, rooms, logs, positions
     //     -> client::queue_mutex_  one client's write queue (released before writing)
     //       -> flush_queue's mutex
-    // room_policy_mutex_ and handlers_mutex_ are never held with another. No socket I/O
+    // handlers_mutex_ (and the policies' own) are never held with another. No socket I/O
     // happens under any of them: an emit appends to the logs; a flush pass plans each woken
     // client's events into its queue; the flush queue or the strand writes.
     mutable std::mutex emit_mutex_;
@@ -259,10 +257,7 @@ private:
     std::vector<event_ptr> planned_;            // scratch of one plan
     std::atomic<bool> sequenced_{false}; // the adapter orders and keeps this namespace's events
     std::atomic<bool> replay_enabled_{true};
-    std::atomic<sse::slow_consumer_policy> policy_;
-    mutable std::mutex room_policy_mutex_; // guards room_policies_
-    std::unordered_map<std::string, sse::slow_consumer_policy> room_policies_;
-    std::atomic<bool> has_room_policies_{false}; // emits skip the lock without overrides
+    detail::slow_consumer_policies policies_;
     std::unordered_map<std::string, std::size_t> per_address_; // only with a per-address limit
     detail::token_bucket admissions_;                          // options::admission_rate
 

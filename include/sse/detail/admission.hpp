@@ -8,11 +8,31 @@
 #include <boost/asio/post.hpp>
 
 #include <atomic>
+#include <cmath>
 #include <limits>
 #include <memory>
+#include <stdexcept>
 
 namespace sse {
+
 namespace detail {
+
+/// Throws std::invalid_argument for an admission rate that is not a rate.
+inline void check_admission_rate(admission_rate const& r) {
+    if (!(r.per_second >= 0) || !std::isfinite(r.per_second))
+        throw std::invalid_argument("[sse.invalid_admission_rate] admission_rate::per_second "
+                                    "must be a finite number >= 0 (0: unlimited)");
+}
+
+/// Throws std::invalid_argument for refusal options that cannot be answered.
+inline void check_refusal(refusal_options const& r) {
+    if (r.status < 400 || r.status > 599)
+        throw std::invalid_argument("[sse.invalid_refusal] refusal_options::status must be a "
+                                    "4xx or 5xx status (503 or 429)");
+    if (r.retry_min.count() < 0 || r.retry_max < r.retry_min || r.retry_max.count() <= 0)
+        throw std::invalid_argument("[sse.invalid_refusal] refusal_options needs "
+                                    "0 <= retry_min <= retry_max and retry_max > 0");
+}
 
 /// The middleware chain of one pending client. Each `next` advances it exactly once.
 struct admission : std::enable_shared_from_this<admission> {
@@ -58,24 +78,24 @@ struct admission : std::enable_shared_from_this<admission> {
     void admit() {
         net::post(who->get_executor(), [self = shared_from_this()] {
             if (self->head_only) return self->answer_head();
-            auto& ns = *self->ns;
-            switch (ns.admit(*self->who)) {
+            auto& space = *self->ns;
+            switch (space.admit(*self->who)) {
             case namespace_::admission_result::admitted:
                 break;
             case namespace_::admission_result::full:
-                self->refuse_overloaded(ns.refused_full_);
+                self->refuse_overloaded(space.refused_full_);
                 return;
             case namespace_::admission_result::rate_limited:
-                self->refuse_overloaded(ns.refused_rate_);
+                self->refuse_overloaded(space.refused_rate_);
                 return;
             case namespace_::admission_result::gone:
-                if (ns.closed_.load()) self->refuse_closed();
+                if (space.closed_.load()) self->refuse_closed();
                 return;
             }
             std::shared_ptr<std::vector<std::function<void(client_ptr)>> const> handlers;
             {
-                std::lock_guard<std::mutex> lock(ns.handlers_mutex_);
-                handlers = ns.connection_handlers_;
+                std::lock_guard<std::mutex> lock(space.handlers_mutex_);
+                handlers = space.connection_handlers_;
             }
             try {
                 for (auto const& h : *handlers)
@@ -84,11 +104,11 @@ struct admission : std::enable_shared_from_this<admission> {
                 // After admission: the client is dropped (its queued head and first events
                 // still leave, so a browser reconnects later) rather than left registered
                 // with its writes held. Nothing escapes into the app's io_context::run().
-                ns.count_handler_error();
+                space.count_handler_error();
                 self->who->close(error::handler_failed, true);
                 return;
             }
-            ns.end_admission(*self->who);
+            space.end_admission(*self->who);
         });
     }
 

@@ -200,8 +200,8 @@ private:
         socket.non_blocking(true, ec);
         if (ec) return finish_close();
         drain_timer_ = std::make_unique<net::steady_timer>(strand_, close_timeout_);
-        drain_timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
-            if (!ec) static_cast<stream_client&>(*self).finish_close();
+        drain_timer_->async_wait([self = shared_from_this()](boost::system::error_code timer_ec) {
+            if (!timer_ec) static_cast<stream_client&>(*self).finish_close();
         });
         drain_more();
     }

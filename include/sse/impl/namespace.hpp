@@ -11,40 +11,10 @@
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
-#include <cmath>
 #include <stdexcept>
 #include <unordered_set>
 
 namespace sse {
-
-namespace detail {
-
-/// Throws std::invalid_argument for an admission rate that is not a rate.
-inline void check_admission_rate(admission_rate const& r) {
-    if (!(r.per_second >= 0) || !std::isfinite(r.per_second))
-        throw std::invalid_argument("[sse.invalid_admission_rate] admission_rate::per_second "
-                                    "must be a finite number >= 0 (0: unlimited)");
-}
-
-/// Throws std::invalid_argument for refusal options that cannot be answered.
-inline void check_refusal(refusal_options const& r) {
-    if (r.status < 400 || r.status > 599)
-        throw std::invalid_argument("[sse.invalid_refusal] refusal_options::status must be a "
-                                    "4xx or 5xx status (503 or 429)");
-    if (r.retry_min.count() < 0 || r.retry_max < r.retry_min || r.retry_max.count() <= 0)
-        throw std::invalid_argument("[sse.invalid_refusal] refusal_options needs "
-                                    "0 <= retry_min <= retry_max and retry_max > 0");
-}
-
-/// Events with equal keys replace each other in a lagging client's queue (conflate policy).
-inline std::uint64_t conflation_key(std::string_view name, std::vector<std::string> const& rooms) {
-    std::uint64_t h = std::hash<std::string_view>{}(name);
-    for (auto const& r : rooms) // order-independent: to(a).to(b) and to(b).to(a) conflate
-        h += std::hash<std::string>{}(r)*0x9E3779B97F4A7C15ull;
-    return h == 0 ? 1 : h;
-}
-
-} // namespace detail
 
 // ---- namespace_: set-up, connects, emits -------------------------------------------------
 
@@ -57,7 +27,7 @@ inline namespace_::namespace_(private_tag, std::string name, options const& opts
     , history_opts_(opts.history)
     , core_(delivery_options_for(opts.history))
     , adapter_interest_(adapter_)
-    , policy_(opts.slow_consumer)
+    , policies_(opts.slow_consumer)
     , admissions_(opts.admission_rate.per_second, opts.admission_rate.burst,
                   detail::token_bucket::clock::now())
     , middleware_(std::make_shared<std::vector<middleware> const>())
@@ -152,7 +122,7 @@ inline void namespace_::emit_event(std::vector<std::string> const& rooms,
                                    std::shared_ptr<encoded_event> ev) {
     if (closed_.load()) return;
     check_event_size(*ev);
-    ev->set_conflation_key(conflation_key_for(ev->name(), rooms));
+    ev->set_conflation_key(policies_.conflation_key_for(ev->name(), rooms));
     std::lock_guard<std::mutex> lock(emit_mutex_);
     events_emitted_.fetch_add(1, std::memory_order_relaxed);
     if (sequenced()) {
@@ -209,7 +179,7 @@ inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
                                        std::vector<std::string> const& except,
                                        std::shared_ptr<encoded_event> ev) {
     if (closed_.load() || drop_oversized(*ev)) return;
-    ev->set_conflation_key(conflation_key_for(ev->name(), rooms));
+    ev->set_conflation_key(policies_.conflation_key_for(ev->name(), rooms));
     // Another node's event gets this node's next id, so ids stay ordered per stream.
     std::lock_guard<std::mutex> lock(emit_mutex_);
     // With a sequencing adapter the ids are the shared ones: an unsequenced event (from a node
@@ -224,7 +194,7 @@ inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
                                           std::shared_ptr<encoded_event> ev, std::uint64_t id) {
     if (closed_.load() || id == 0 || drop_oversized(*ev)) return;
     std::lock_guard<std::mutex> lock(emit_mutex_);
-    ev->set_conflation_key(conflation_key_for(ev->name(), rooms));
+    ev->set_conflation_key(policies_.conflation_key_for(ev->name(), rooms));
     ev->stamp(id); // a copy per room channel: the core keeps the first (ids must increase)
     last_id_ = std::max(last_id_, id);
     event_ptr shared = std::move(ev);
@@ -364,7 +334,7 @@ inline void namespace_::plan_client(client& c, detail::log_clock::time_point now
     auto p = core_.plan(state_of(c), detail::plan_limits{}, planned_, now);
     if (p.slow_consumer) {
         // A log dropped events it was not sent yet (it was not planned for too long).
-        if (policy_.load() == sse::slow_consumer_policy::disconnect) {
+        if (policies_.get() == sse::slow_consumer_policy::disconnect) {
             if (c.close(error::slow_consumer, true, encoded_event::raw("retry: 3000\n\n")))
                 count_slow_consumer();
             return;
@@ -383,426 +353,6 @@ inline void namespace_::plan_client(client& c, detail::log_clock::time_point now
     planned_.clear();
 }
 
-// ---- admission --------------------------------------------------------------------------
-
-inline namespace_::admission_result namespace_::admit(client& c) {
-    // The response header and first events are queued under the log lock, so no event can
-    // reach the client before them.
-    std::string head = detail::response_head(opts_, c.handshake());
-    if (opts_.retry.count() > 0) head += "retry: " + std::to_string(opts_.retry.count()) + "\n\n";
-    std::shared_ptr<encoded_event> hello;
-    if (opts_.connection_event)
-        hello = encoded_event::make("connection", nlohmann::json{{"clientId", c.id()}});
-    auto head_event = encoded_event::raw(std::move(head));
-
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    if (closed_.load() || c.close_started_.load()) return admission_result::gone;
-    if (opts_.max_clients != 0 && all_.size() >= opts_.max_clients) return admission_result::full;
-    std::size_t* per_address = nullptr;
-    if (opts_.max_clients_per_address != 0) {
-        auto const address = c.handshake().remote_endpoint().address().to_string();
-        auto it = per_address_.find(address);
-        if (it != per_address_.end() && it->second >= opts_.max_clients_per_address)
-            return admission_result::full;
-        if (!admissions_.try_take(detail::token_bucket::clock::now()))
-            return admission_result::rate_limited;
-        per_address = &per_address_[address]; // only now: a refused address leaves no entry
-    } else if (!admissions_.try_take(detail::token_bucket::clock::now())) {
-        return admission_result::rate_limited;
-    }
-    if (per_address) ++*per_address;
-    {
-        std::lock_guard<std::mutex> q(c.queue_mutex_);
-        c.state_.store(client::state::open);
-        // Nothing leaves before the on_connection handlers ran (they may join rooms the
-        // client expects to be in once it sees its first event).
-        c.hold_writes_ = true;
-    }
-    c.enqueue(head_event);
-    if (hello) c.enqueue(hello);
-    if (!pass_ex_) pass_ex_ = detail::unstranded(c.get_executor().get_inner_executor());
-    c.all_index_ = static_cast<std::uint32_t>(all_.size());
-    all_.push_back(c.shared_from_this());
-
-    // Its position: the head, or with a replay from the logs here, its Last-Event-ID. A
-    // shared-history replay (sequencing adapter) is fetched after the handlers instead.
-    bool const replay = wants_replay(c);
-    std::optional<std::string_view> last;
-    if (replay && !sequenced_.load()) last = client::sent_last_event_id(c.handshake());
-    auto const why = core_.admit(state_of(c), c.id(), last, detail::log_clock::now());
-    (void)why;      // a reset is sent by the first plan, and counted there
-    c.held_ = true; // until end_admission
-    c.admitted_head_ = core_.head();
-    if (replay && sequenced_.load()) c.replay_ = client::replay_state::pending;
-    if (adapter_interest_) adapter_interest_->room_added(name_, c.id());
-    auto pending = std::move(c.pending_rooms_);
-    c.pending_rooms_ = {};
-    for (auto const& room : pending)
-        join_locked(c, room);
-    connections_.fetch_add(1, std::memory_order_relaxed);
-    return admission_result::admitted;
-}
-
-inline namespace_::admission_result namespace_::probe(client const& c) const {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    if (closed_.load() || c.close_started_.load()) return admission_result::gone;
-    if (opts_.max_clients != 0 && all_.size() >= opts_.max_clients) return admission_result::full;
-    if (opts_.max_clients_per_address != 0) {
-        auto it = per_address_.find(c.handshake().remote_endpoint().address().to_string());
-        if (it != per_address_.end() && it->second >= opts_.max_clients_per_address)
-            return admission_result::full;
-    }
-    if (!admissions_.available(detail::token_bucket::clock::now()))
-        return admission_result::rate_limited;
-    return admission_result::admitted;
-}
-
-inline void namespace_::set_admission_rate(sse::admission_rate r) {
-    detail::check_admission_rate(r);
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    admissions_ = detail::token_bucket(r.per_second, r.burst, detail::token_bucket::clock::now());
-}
-
-inline void namespace_::end_admission(client& c) {
-    bool fetch = false; // a shared-history replay: fetched outside the lock
-    {
-        std::lock_guard<std::mutex> lock(log_mutex_);
-        if (!state_of(c).registered()) return;
-        // A replay from the logs here, unless the joins made it a reset.
-        if (wants_replay(c) && !sequenced_.load() &&
-            state_of(c).pending_reset() == detail::reset_reason::none)
-            replays_.fetch_add(1, std::memory_order_relaxed);
-        fetch = c.replay_ == client::replay_state::pending;
-        if (!fetch) {
-            c.held_ = false; // its first plan: the replay (or reset), then live events
-            core_.wake(state_of(c));
-            post_flush_pass();
-        }
-        std::unique_lock<std::mutex> q(c.queue_mutex_);
-        c.hold_writes_ = false;
-        if (!c.writing_ && c.queue_.has_pending()) c.start_write_locked(q);
-    }
-    if (fetch) fetch_replay(c);
-}
-
-inline bool namespace_::wants_replay(client const& c) const {
-    return (!c.last_event_id().empty() || c.last_event_id_malformed_) && replay_enabled_.load() &&
-           history_opts_.max_events > 0;
-}
-
-inline event_ptr namespace_::make_reset(client const& c, char const* why, std::uint64_t id) const {
-    auto ev = encoded_event::make(
-        opts_.reset_event, nlohmann::json{{"reason", why}, {"lastEventId", c.last_event_id()}});
-    if (id != 0) ev->stamp(id); // moves the browser's lastEventId to where live events resume
-    return ev;
-}
-
-// ---- replay from an adapter's shared history ----------------------------------------------
-// The logs here hold only what this node received; a sequencing adapter (Redis) keeps every
-// room's events. Its replay is fetched, then queued in front of the client's first plan:
-// the client stays held (not planned) meanwhile, at the head it was admitted at, so the
-// missed events (at most that head) and the live ones (after it) cannot interleave.
-
-inline void namespace_::fetch_replay(client& c) {
-    std::vector<std::string> rooms;
-    std::shared_ptr<adapter> a;
-    history_options h;
-    std::optional<std::uint64_t> after;
-    {
-        std::lock_guard<std::mutex> lock(log_mutex_);
-        if (!state_of(c).registered() || c.replay_ != client::replay_state::pending) return;
-        for (auto const& m : state_of(c).memberships())
-            rooms.push_back(m.room->name());
-        after = detail::parse_event_id(c.last_event_id());
-        a = adapter_interest_;
-        h = history_opts_;
-    }
-    if (!after || !a) return finish_replay(c, history_result{"unknown_id", {}}, rooms);
-    a->fetch_history(
-        name_, rooms, *after, h,
-        [self = shared_from_this(), who = c.shared_from_this(), rooms](history_result r) mutable {
-            net::post(who->get_executor(),
-                      [self, who, rooms = std::move(rooms), r = std::move(r)]() {
-                          self->finish_replay(*who, r, rooms);
-                      });
-        });
-}
-
-inline void namespace_::finish_replay(client& c, history_result r,
-                                      std::vector<std::string> const& fetched) {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    if (!state_of(c).registered() || c.replay_ != client::replay_state::pending) return;
-    auto const upto = c.admitted_head_;
-    auto const after = detail::parse_event_id(c.last_event_id()).value_or(0);
-    std::vector<event_ptr> missed;
-    std::size_t bytes = 0;
-    std::string why = r.reset_reason;
-    if (why.empty()) {
-        for (auto& e : r.events) {
-            if (!e.event || e.id <= after || e.id > upto) continue; // later ones come live
-            bool excluded = false;
-            for (auto const& x : e.except)
-                excluded = excluded || state_of(c).in_room(x);
-            if (excluded) continue;
-            e.event->stamp(e.id);
-            bytes += e.event->wire().size();
-            missed.push_back(std::move(e.event));
-        }
-        if (bytes > opts_.max_buffered_bytes / 2) why = "history_too_large";
-    }
-    if (!why.empty()) {
-        resets_.fetch_add(1, std::memory_order_relaxed);
-        c.replay_ = client::replay_state::none; // nothing older is owed after a reset
-        c.enqueue(make_reset(c, why.c_str(), upto));
-    } else {
-        replays_.fetch_add(1, std::memory_order_relaxed);
-        c.replay_ = client::replay_state::done;
-        if (!missed.empty()) c.enqueue_all(missed);
-    }
-    c.held_ = false;
-    core_.wake(state_of(c));
-    post_flush_pass();
-    // Rooms joined while the fetch ran: their missed events are a late join's.
-    if (c.replay_ == client::replay_state::done)
-        for (auto const& m : state_of(c).memberships())
-            if (std::find(fetched.begin(), fetched.end(), m.room->name()) == fetched.end())
-                fetch_late_join(c, m.room->name(), after);
-}
-
-inline void namespace_::fetch_late_join(client& c, std::string_view room, std::uint64_t after) {
-    // The rooms it had besides this one (an event also sent to one of them reached it).
-    std::vector<std::string> had{c.id()};
-    for (auto const& m : state_of(c).memberships())
-        if (m.room->name() != room) had.push_back(m.room->name());
-    auto a = adapter_interest_;
-    if (!a) return;
-    auto const upto = c.admitted_head_;
-    net::post(c.get_executor(), [self = shared_from_this(), who = c.shared_from_this(), a,
-                                 room = std::string(room), after, upto, h = history_opts_,
-                                 had = std::move(had)]() mutable {
-        a->fetch_history(self->name_, {room}, after, h,
-                         [self, who, upto, had = std::move(had)](history_result r) mutable {
-                             net::post(who->get_executor(),
-                                       [self, who, upto, had = std::move(had), r = std::move(r)]() {
-                                           self->finish_late_join(*who, r, upto, had);
-                                       });
-                         });
-    });
-}
-
-inline void namespace_::finish_late_join(client& c, history_result r, std::uint64_t upto,
-                                         std::vector<std::string> const& had) {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    if (!state_of(c).registered() || c.replay_ != client::replay_state::done) return;
-    // Owed: the room's events it missed while disconnected (up to its admission) that no room
-    // it had carried. It has newer ids already, so they cannot follow in order: a reset.
-    bool owed = !r.reset_reason.empty();
-    auto const after = detail::parse_event_id(c.last_event_id()).value_or(0);
-    for (auto const& e : r.events) {
-        if (owed) break;
-        if (e.id <= after || e.id > upto || e.rooms.empty()) continue;
-        bool had_it = false;
-        for (auto const& room : e.rooms)
-            had_it = had_it || std::find(had.begin(), had.end(), room) != had.end();
-        for (auto const& x : e.except)
-            had_it = had_it || state_of(c).in_room(x);
-        owed = !had_it;
-    }
-    if (!owed) return;
-    c.replay_ = client::replay_state::none;
-    core_.reset(state_of(c), detail::reset_reason::history_gap);
-    post_flush_pass();
-}
-
-// ---- registry changes -------------------------------------------------------------------
-
-inline void namespace_::unregister(client& c) {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    auto& s = state_of(c);
-    if (!s.registered()) {
-        c.pending_rooms_.clear();
-        return;
-    }
-    // Rooms it leaves empty: the adapter loses interest in them.
-    std::vector<std::string> emptied;
-    if (adapter_interest_)
-        for (auto const& m : s.memberships())
-            if (m.room->members().size() == 1) emptied.push_back(m.room->name());
-    core_.remove(s, detail::log_clock::now());
-    if (adapter_interest_) {
-        for (auto const& room : emptied)
-            adapter_interest_->room_removed(name_, room);
-        adapter_interest_->room_removed(name_, c.id());
-    }
-    if (opts_.max_clients_per_address != 0) {
-        auto it = per_address_.find(c.handshake().remote_endpoint().address().to_string());
-        if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
-    }
-    // Swap-remove from the flat list of all clients (the caller holds a reference).
-    std::size_t const i = c.all_index_;
-    if (i + 1 != all_.size()) {
-        all_[i] = std::move(all_.back());
-        all_[i]->all_index_ = static_cast<std::uint32_t>(i);
-    }
-    all_.pop_back();
-}
-
-inline void namespace_::check_room_limit(client const& c, std::size_t adding) const {
-    auto const& s = static_cast<detail::client_state const&>(c);
-    std::size_t const has = s.registered() ? s.memberships().size() : c.pending_rooms_.size();
-    if (has + adding > opts_.max_rooms_per_client)
-        throw std::length_error("[sse.too_many_rooms] a client may join at most "
-                                "options::max_rooms_per_client rooms");
-}
-
-inline void namespace_::join(client& c, std::string_view room) {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    if (c.close_started_.load()) return;
-    join_locked(c, room);
-}
-
-inline void namespace_::join_all(client& c, std::vector<std::string> const& rooms) {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    if (c.close_started_.load()) return;
-    auto const& s = state_of(c);
-    std::size_t adding = 0;
-    for (std::size_t k = 0; k < rooms.size(); ++k) {
-        auto const& r = rooms[k];
-        auto const first = rooms.begin(), here = first + static_cast<std::ptrdiff_t>(k);
-        bool const dup =
-            r == c.id() || std::find(first, here, r) != here ||
-            (s.registered() ? s.in_room(r)
-                            : std::find(c.pending_rooms_.begin(), c.pending_rooms_.end(), r) !=
-                                  c.pending_rooms_.end());
-        if (!dup) ++adding;
-    }
-    check_room_limit(c, adding);
-    for (auto const& r : rooms)
-        join_locked(c, r);
-}
-
-inline void namespace_::join_locked(client& c, std::string_view room) {
-    if (room == c.id()) return; // the private room is implicit
-    auto& s = state_of(c);
-    if (!s.registered()) {
-        // Not admitted yet: remember the room, join it on admission.
-        auto& pending = c.pending_rooms_;
-        if (std::find(pending.begin(), pending.end(), room) != pending.end()) return;
-        check_room_limit(c, 1);
-        pending.emplace_back(room);
-        return;
-    }
-    if (s.in_room(room)) return;
-    check_room_limit(c, 1);
-    // The core decides what of the room it is owed (a reconnect's missed events, in order, or
-    // a reset); the flush pass sends it.
-    core_.join(s, room, detail::log_clock::now());
-    if (adapter_interest_) {
-        auto const* r = core_.clients().find_room(std::string(room));
-        if (r && r->members().size() == 1) adapter_interest_->room_added(name_, room);
-    }
-    if (c.replay_ == client::replay_state::done)
-        fetch_late_join(c, room, detail::parse_event_id(c.last_event_id()).value_or(0));
-    if (!c.held_) post_flush_pass();
-}
-
-inline void namespace_::leave(client& c, std::string_view room) {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    auto& s = state_of(c);
-    if (!s.registered()) {
-        auto& pending = c.pending_rooms_;
-        pending.erase(std::remove(pending.begin(), pending.end(), room), pending.end());
-        return;
-    }
-    auto const* r = core_.clients().find_room(std::string(room));
-    bool const last = r && r->members().size() == 1 && s.in_room(room);
-    if (core_.leave(s, room, detail::log_clock::now()) && last && adapter_interest_)
-        adapter_interest_->room_removed(name_, room);
-}
-
-inline std::vector<std::string> namespace_::rooms_of(client const& c) const {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    auto const& s = static_cast<detail::client_state const&>(c);
-    std::vector<std::string> out;
-    out.push_back(c.id());
-    if (!s.registered()) {
-        out.insert(out.end(), c.pending_rooms_.begin(), c.pending_rooms_.end());
-        return out;
-    }
-    for (auto const& m : s.memberships())
-        out.push_back(m.room->name());
-    return out;
-}
-
-// ---- introspection ----------------------------------------------------------------------
-
-inline std::size_t namespace_::client_count() const {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    return all_.size();
-}
-
-inline std::vector<client_ptr> namespace_::clients() const {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    return all_;
-}
-
-inline client_ptr namespace_::find_client(std::string_view id) const {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    auto* s = core_.clients().find(id);
-    return s ? client_of(*s).shared_from_this() : nullptr;
-}
-
-inline std::vector<std::string> namespace_::rooms() const {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    std::vector<std::string> out;
-    core_.clients().for_each_room([&](detail::room const& r) {
-        if (!r.members().empty()) out.push_back(r.name());
-    });
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
-inline std::vector<client_ptr> namespace_::room(std::string_view name) const {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    std::vector<client_ptr> out;
-    if (auto const* r = core_.clients().find_room(std::string(name))) {
-        out.reserve(r->members().size());
-        for (auto* s : r->members())
-            out.push_back(client_of(*s).shared_from_this());
-    } else if (auto* s = core_.clients().find(name)) {
-        out.push_back(client_of(*s).shared_from_this());
-    }
-    return out;
-}
-
-inline namespace_stats namespace_::stats() const {
-    namespace_stats s;
-    {
-        std::lock_guard<std::mutex> lock(log_mutex_);
-        s.clients = all_.size();
-        core_.clients().for_each_room([&](detail::room const& r) {
-            if (!r.members().empty()) ++s.rooms;
-        });
-        s.history_events = core_.history_events(detail::log_clock::now());
-    }
-    {
-        std::lock_guard<std::mutex> lock(emit_mutex_);
-        s.last_event_id = last_id_;
-    }
-    s.connections = connections_.load();
-    s.rejected = rejected_.load();
-    s.refused_full = refused_full_.load();
-    s.refused_rate = refused_rate_.load();
-    s.handler_errors = handler_errors_.load();
-    s.events_emitted = events_emitted_.load();
-    s.deliveries = deliveries_.load();
-    s.slow_consumers = slow_consumers_.load();
-    s.oversized_events = oversized_events_.load();
-    s.replays = replays_.load();
-    s.resets = resets_.load();
-    return s;
-}
-
 // ---- timers, settings, close ------------------------------------------------------------
 
 inline void namespace_::heartbeat(event_ptr const& ping) {
@@ -817,42 +367,21 @@ inline void namespace_::expire_history() {
 }
 
 inline void namespace_::set_slow_consumer_policy(sse::slow_consumer_policy p) {
-    policy_.store(p);
+    policies_.set(p);
 }
 
 inline void namespace_::set_slow_consumer_policy(std::string_view room,
                                                  sse::slow_consumer_policy p) {
     validate_room_name(room);
-    std::lock_guard<std::mutex> lock(room_policy_mutex_);
-    room_policies_.insert_or_assign(std::string(room), p);
-    has_room_policies_.store(true, std::memory_order_release);
+    policies_.set(room, p);
 }
 
 inline void namespace_::clear_slow_consumer_policy(std::string_view room) {
-    std::lock_guard<std::mutex> lock(room_policy_mutex_);
-    room_policies_.erase(std::string(room));
-    has_room_policies_.store(!room_policies_.empty(), std::memory_order_release);
+    policies_.clear(room);
 }
 
 inline sse::slow_consumer_policy namespace_::slow_consumer_policy(std::string_view room) const {
-    std::lock_guard<std::mutex> lock(room_policy_mutex_);
-    auto it = room_policies_.find(std::string(room));
-    return it == room_policies_.end() ? policy_.load() : it->second;
-}
-
-inline std::uint64_t namespace_::conflation_key_for(std::string_view event,
-                                                    std::vector<std::string> const& rooms) const {
-    auto const fallback = policy_.load();
-    bool conflate = fallback == sse::slow_consumer_policy::conflate;
-    if (!rooms.empty() && has_room_policies_.load(std::memory_order_acquire)) {
-        std::lock_guard<std::mutex> lock(room_policy_mutex_);
-        conflate = std::all_of(rooms.begin(), rooms.end(), [&](std::string const& r) {
-            auto it = room_policies_.find(r);
-            auto p = it == room_policies_.end() ? fallback : it->second;
-            return p == sse::slow_consumer_policy::conflate;
-        });
-    }
-    return conflate ? detail::conflation_key(event, rooms) : 0;
+    return policies_.get(room);
 }
 
 inline void namespace_::set_history(history_options h) {
@@ -895,47 +424,10 @@ inline void namespace_::close_all(error reason) {
     }
 }
 
-// ---- broadcast_operator ----------------------------------------------------------------
-
-inline broadcast_operator broadcast_operator::to(std::string_view room) const& {
-    return broadcast_operator(*this).to(room);
-}
-inline broadcast_operator broadcast_operator::to(std::string_view room) && {
-    validate_room_name(room);
-    if (std::find(rooms_.begin(), rooms_.end(), room) == rooms_.end()) rooms_.emplace_back(room);
-    return std::move(*this);
-}
-inline broadcast_operator broadcast_operator::to(std::initializer_list<std::string_view> rooms) && {
-    for (auto r : rooms)
-        *this = std::move(*this).to(r);
-    return std::move(*this);
-}
-inline broadcast_operator broadcast_operator::except(std::string_view room) const& {
-    return broadcast_operator(*this).except(room);
-}
-inline broadcast_operator broadcast_operator::except(std::string_view room) && {
-    validate_room_name(room);
-    if (std::find(except_.begin(), except_.end(), room) == except_.end())
-        except_.emplace_back(room);
-    return std::move(*this);
-}
-inline broadcast_operator
-broadcast_operator::except(std::initializer_list<std::string_view> rooms) && {
-    for (auto r : rooms)
-        *this = std::move(*this).except(r);
-    return std::move(*this);
-}
-
-inline void broadcast_operator::emit(std::string_view event, nlohmann::json const& data) const {
-    emit_encoded(encoded_event::make(event, data));
-}
-inline void broadcast_operator::emit(std::string_view event, text data) const {
-    emit_encoded(encoded_event::make(event, data));
-}
-inline void broadcast_operator::emit_encoded(std::shared_ptr<encoded_event> ev) const {
-    if (auto ns = ns_.lock()) ns->emit_event(rooms_, except_, std::move(ev));
-}
-
 } // namespace sse
+
+#include <sse/impl/broadcast.hpp>
+#include <sse/impl/namespace_membership.hpp>
+#include <sse/impl/shared_replay.hpp>
 
 #endif

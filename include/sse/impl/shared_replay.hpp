@@ -1,0 +1,132 @@
+// sse/impl/shared_replay.hpp - namespace_'s replay from an adapter's shared history
+// (a sequencing adapter: Redis with shared_history). Included by impl/namespace.hpp.
+#ifndef SSE_IMPL_SHARED_REPLAY_HPP
+#define SSE_IMPL_SHARED_REPLAY_HPP
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <optional>
+
+namespace sse {
+
+// ---- replay from an adapter's shared history ----------------------------------------------
+// The logs here hold only what this node received; a sequencing adapter (Redis) keeps every
+// room's events. Its replay is fetched, then queued in front of the client's first plan:
+// the client stays held (not planned) meanwhile, at the head it was admitted at, so the
+// missed events (at most that head) and the live ones (after it) cannot interleave.
+
+inline void namespace_::fetch_replay(client& c) {
+    std::vector<std::string> rooms;
+    std::shared_ptr<adapter> a;
+    history_options h;
+    std::optional<std::uint64_t> after;
+    {
+        std::lock_guard<std::mutex> lock(log_mutex_);
+        if (!state_of(c).registered() || c.replay_ != client::replay_state::pending) return;
+        for (auto const& m : state_of(c).memberships())
+            rooms.push_back(m.room->name());
+        after = detail::parse_event_id(c.last_event_id());
+        a = adapter_interest_;
+        h = history_opts_;
+    }
+    if (!after || !a) return finish_replay(c, history_result{"unknown_id", {}}, rooms);
+    a->fetch_history(
+        name_, rooms, *after, h,
+        [self = shared_from_this(), who = c.shared_from_this(), rooms](history_result r) mutable {
+            net::post(who->get_executor(),
+                      [self, who, rooms = std::move(rooms), r = std::move(r)]() {
+                          self->finish_replay(*who, r, rooms);
+                      });
+        });
+}
+
+inline void namespace_::finish_replay(client& c, history_result r,
+                                      std::vector<std::string> const& fetched) {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    if (!state_of(c).registered() || c.replay_ != client::replay_state::pending) return;
+    auto const upto = c.admitted_head_;
+    auto const after = detail::parse_event_id(c.last_event_id()).value_or(0);
+    std::vector<event_ptr> missed;
+    std::size_t bytes = 0;
+    std::string why = r.reset_reason;
+    if (why.empty()) {
+        for (auto& e : r.events) {
+            if (!e.event || e.id <= after || e.id > upto) continue; // later ones come live
+            bool excluded = false;
+            for (auto const& x : e.except)
+                excluded = excluded || state_of(c).in_room(x);
+            if (excluded) continue;
+            e.event->stamp(e.id);
+            bytes += e.event->wire().size();
+            missed.push_back(std::move(e.event));
+        }
+        if (bytes > opts_.max_buffered_bytes / 2) why = "history_too_large";
+    }
+    if (!why.empty()) {
+        resets_.fetch_add(1, std::memory_order_relaxed);
+        c.replay_ = client::replay_state::none; // nothing older is owed after a reset
+        c.enqueue(make_reset(c, why.c_str(), upto));
+    } else {
+        replays_.fetch_add(1, std::memory_order_relaxed);
+        c.replay_ = client::replay_state::done;
+        if (!missed.empty()) c.enqueue_all(missed);
+    }
+    c.held_ = false;
+    core_.wake(state_of(c));
+    post_flush_pass();
+    // Rooms joined while the fetch ran: their missed events are a late join's.
+    if (c.replay_ == client::replay_state::done)
+        for (auto const& m : state_of(c).memberships())
+            if (std::find(fetched.begin(), fetched.end(), m.room->name()) == fetched.end())
+                fetch_late_join(c, m.room->name(), after);
+}
+
+inline void namespace_::fetch_late_join(client& c, std::string_view room, std::uint64_t after) {
+    // The rooms it had besides this one (an event also sent to one of them reached it).
+    std::vector<std::string> had{c.id()};
+    for (auto const& m : state_of(c).memberships())
+        if (m.room->name() != room) had.push_back(m.room->name());
+    auto a = adapter_interest_;
+    if (!a) return;
+    auto const upto = c.admitted_head_;
+    net::post(c.get_executor(), [self = shared_from_this(), who = c.shared_from_this(), a,
+                                 room = std::string(room), after, upto, h = history_opts_,
+                                 had = std::move(had)]() mutable {
+        a->fetch_history(self->name_, {room}, after, h,
+                         [self, who, upto, had = std::move(had)](history_result r) mutable {
+                             net::post(who->get_executor(),
+                                       [self, who, upto, had = std::move(had), r = std::move(r)]() {
+                                           self->finish_late_join(*who, r, upto, had);
+                                       });
+                         });
+    });
+}
+
+inline void namespace_::finish_late_join(client& c, history_result r, std::uint64_t upto,
+                                         std::vector<std::string> const& had) {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    if (!state_of(c).registered() || c.replay_ != client::replay_state::done) return;
+    // Owed: the room's events it missed while disconnected (up to its admission) that no room
+    // it had carried. It has newer ids already, so they cannot follow in order: a reset.
+    bool owed = !r.reset_reason.empty();
+    auto const after = detail::parse_event_id(c.last_event_id()).value_or(0);
+    for (auto const& e : r.events) {
+        if (owed) break;
+        if (e.id <= after || e.id > upto || e.rooms.empty()) continue;
+        bool had_it = false;
+        for (auto const& room : e.rooms)
+            had_it = had_it || std::find(had.begin(), had.end(), room) != had.end();
+        for (auto const& x : e.except)
+            had_it = had_it || state_of(c).in_room(x);
+        owed = !had_it;
+    }
+    if (!owed) return;
+    c.replay_ = client::replay_state::none;
+    core_.reset(state_of(c), detail::reset_reason::history_gap);
+    post_flush_pass();
+}
+
+} // namespace sse
+
+#endif
