@@ -3,6 +3,7 @@
 #define SSE_CLIENT_HPP
 
 #include <sse/detail/flush_queue.hpp>
+#include <sse/detail/lazy_vector.hpp>
 #include <sse/detail/registry.hpp>
 #include <sse/detail/write_queue.hpp>
 #include <sse/error.hpp>
@@ -178,10 +179,10 @@ private:
     bool hold_writes_ = false; // until admitted: the head leaves with the first events
     bool flush_then_close_ = false;
     std::error_code reason_;
-    std::vector<std::function<void(std::error_code)>> disconnect_handlers_;
+    detail::lazy_vector<std::function<void(std::error_code)>> disconnect_handlers_;
 
     // Guarded by the namespace's log lock: rooms joined before admission, joined on it.
-    std::vector<std::string> pending_rooms_;
+    detail::lazy_vector<std::string> pending_rooms_;
 
     std::unique_ptr<net::steady_timer> close_timer_; // on the strand, only while closing
 };

@@ -143,7 +143,8 @@ TEST_CASE("redis adapter: local first, one publish, remote delivery, own echo dr
 
     REQUIRE(eventually([&] { return a.state().echoes == 1 && a.state().published == 1; }));
     CHECK(a.host->count() == 0); // its own emit never comes back to the origin's clients
-    CHECK(b.state().delivered == 1);
+    // b counts a delivery after handing it to its host: the count may trail the host's.
+    REQUIRE(eventually([&] { return b.state().delivered == 1; }));
     CHECK(b.state().received == 1);
     CHECK(b.state().published == 0);
 }

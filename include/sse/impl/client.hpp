@@ -29,6 +29,8 @@ inline client::client(net::any_io_executor ex, std::shared_ptr<namespace_> const
     , nsp_name_(ns->shared_name_)
     , handshake_(std::move(hs))
     , ns_(ns)
+    // Over the stream's executor, an app's strand included: admission then waits for the
+    // handler that called connect() (and the joins it makes right after) to return.
     , strand_(net::make_strand(std::move(ex)))
     , max_buffered_bytes_(ns->opts_.max_buffered_bytes)
     , close_timeout_(ns->opts_.close_timeout)
@@ -102,7 +104,7 @@ inline void client::on_disconnect(std::function<void(std::error_code)> handler) 
     if (!handler) return;
     std::unique_lock<std::mutex> lock(queue_mutex_);
     if (state_.load() != state::closed) {
-        disconnect_handlers_.push_back(std::move(handler));
+        disconnect_handlers_.get().push_back(std::move(handler));
         return;
     }
     auto reason = reason_;
@@ -282,7 +284,7 @@ inline void client::drop_disconnect_handlers() noexcept {
     std::vector<std::function<void(std::error_code)>> handlers;
     {
         std::lock_guard<std::mutex> lock(queue_mutex_);
-        handlers.swap(disconnect_handlers_);
+        handlers = disconnect_handlers_.take();
     }
     // Destroyed here, outside the lock: they may release the last reference to anything.
 }
@@ -329,8 +331,7 @@ inline void client::arm_close_deadline() {
 inline void client::fire_disconnect() {
     std::unique_lock<std::mutex> lock(queue_mutex_);
     state_.store(state::closed);
-    auto handlers = std::move(disconnect_handlers_);
-    disconnect_handlers_.clear();
+    auto handlers = disconnect_handlers_.take();
     auto reason = reason_;
     lock.unlock();
     for (auto& h : handlers) {

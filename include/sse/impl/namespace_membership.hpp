@@ -60,8 +60,7 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     c.admitted_head_ = core_.head();
     if (replay && sequenced_.load()) c.replay_ = client::replay_state::pending;
     if (adapter_interest_) adapter_interest_->room_added(name_, c.id());
-    auto pending = std::move(c.pending_rooms_);
-    c.pending_rooms_ = {};
+    auto pending = c.pending_rooms_.take();
     for (auto const& room : pending)
         join_locked(c, room);
     connections_.fetch_add(1, std::memory_order_relaxed);
@@ -194,10 +193,10 @@ inline void namespace_::join_locked(client& c, std::string_view room) {
     auto& s = state_of(c);
     if (!s.registered()) {
         // Not admitted yet: remember the room, join it on admission.
-        auto& pending = c.pending_rooms_;
+        auto const& pending = c.pending_rooms_;
         if (std::find(pending.begin(), pending.end(), room) != pending.end()) return;
         check_room_limit(c, 1);
-        pending.emplace_back(room);
+        c.pending_rooms_.get().emplace_back(room);
         return;
     }
     if (s.in_room(room)) return;
@@ -218,7 +217,8 @@ inline void namespace_::leave(client& c, std::string_view room) {
     std::lock_guard<std::mutex> lock(log_mutex_);
     auto& s = state_of(c);
     if (!s.registered()) {
-        auto& pending = c.pending_rooms_;
+        if (c.pending_rooms_.empty()) return;
+        auto& pending = c.pending_rooms_.get();
         pending.erase(std::remove(pending.begin(), pending.end(), room), pending.end());
         return;
     }
