@@ -124,7 +124,10 @@ private:
     // Queue an event (several: in one lock); false when the client is not taking events (or
     // just overflowed: then it is closing as a slow consumer, or conflated what it could).
     bool enqueue(event_ptr const& e);
-    bool enqueue_all(std::vector<event_ptr> const& events);
+    // `must_start` non-null: an idle writer is not started here; *must_start says whether the
+    // caller must call begin_write() (outside its locks).
+    bool enqueue_all(std::vector<event_ptr> const& events, bool* must_start = nullptr);
+    void begin_write(); // writing_ set by enqueue_all: send now (plain TCP) or on the strand
     bool push_locked(event_ptr const& e, std::unique_lock<std::mutex>& lock);
     // Starts writing the queued events: through the namespace's flush queue when the socket
     // can be written from any thread, else on the strand. Unlocks.
@@ -166,6 +169,7 @@ private:
     bool last_event_id_malformed_ = false; // replay answers it with a reset
     // Guarded by the namespace's log lock.
     bool held_ = true; // not planned until admitted (and a shared-history replay merged)
+    bool queued_for_plan_ = false; // in the namespace's pass in progress
     enum class replay_state : std::uint8_t { none, pending, done };
     replay_state replay_ = replay_state::none; // a shared-history (adapter) replay
     std::uint32_t bytes_read_ = 0;             // on the strand; capped at max_inbound_bytes

@@ -185,9 +185,11 @@ private:
     // ---- the flush pass: moves what the logs hold for each woken client to its queue ----
     void post_flush_pass(); // log lock held
     void run_flush_pass();
-    void plan_batch(std::vector<client_ptr> const& batch, std::size_t from, std::size_t to);
-    void plan_client(client& c, detail::log_clock::time_point now); // log lock held
-    void plan_woken_now(detail::log_clock::time_point now);         // log lock held
+    // Plans `c` into its queue (log lock held). A write it makes due is started by the caller
+    // (`to_send`, after the lock) or, when null, through the flush queue.
+    void plan_client(client& c, detail::log_clock::time_point now,
+                     std::vector<client_ptr>* to_send);
+    void plan_woken_now(detail::log_clock::time_point now); // log lock held
 
     // ---- registry changes, called by client and admission ----
     enum class admission_result { admitted, gone, full, rate_limited };
@@ -248,13 +250,15 @@ private:
     // The delivery core and what lives under its lock.
     mutable std::mutex log_mutex_;
     detail::delivery_core core_;
-    std::vector<client_ptr> all_;               // keeps the registered clients alive
-    std::shared_ptr<adapter> adapter_interest_; // adapter_ as seen under the log lock
-    net::any_io_executor pass_ex_;              // where flush passes run (an io thread)
-    bool pass_posted_ = false;                  // a pass is queued and has not taken yet
-    std::size_t unplanned_bytes_ = 0;           // appended since the last take of the woken
-    std::vector<detail::client_state*> woken_;  // scratch of take_woken
-    std::vector<event_ptr> planned_;            // scratch of one plan
+    std::vector<client_ptr> all_;                // keeps the registered clients alive
+    std::shared_ptr<adapter> adapter_interest_;  // adapter_ as seen under the log lock
+    net::any_io_executor pass_ex_;               // where flush passes run (an io thread)
+    bool pass_posted_ = false;                   // a pass is queued and has not taken yet
+    std::size_t unplanned_bytes_ = 0;            // appended since the last take of the woken
+    std::vector<detail::client_state*> woken_;   // scratch of take_woken (back-pressure)
+    std::vector<detail::client_state*> to_plan_; // the pass in progress (null: gone since)
+    std::size_t to_plan_next_ = 0;               // its first client not planned yet
+    std::vector<event_ptr> planned_;             // scratch of one plan
     std::atomic<bool> sequenced_{false}; // the adapter orders and keeps this namespace's events
     std::atomic<bool> replay_enabled_{true};
     detail::slow_consumer_policies policies_;

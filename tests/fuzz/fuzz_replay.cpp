@@ -2,14 +2,15 @@
 //
 // The input is a small program: record events into rooms, let time pass, expire, and ask for
 // what a client missed after some Last-Event-ID (given as the header's text, or relative to
-// the newest id). The planner (today sse::detail::history; issue 14 replaces it: retarget
-// `planner` below) must answer either "replay exactly these", where exactly means every
-// recorded event after that id of the asked rooms (and of the broadcasts when asked), each
-// once, in strictly increasing id order, or "reset"; a reset only when something could have
-// been dropped. The reference is the plain list of everything ever recorded.
+// the newest id). The planner (sse::detail::delivery_core: a reconnect is admitted at that
+// id, joins the asked rooms, and its first plan is the replay) must answer either "replay
+// exactly these", where exactly means every recorded event after that id of the asked rooms
+// and of the namespace-wide broadcasts, each once, in strictly increasing id order, or
+// "reset"; a reset only when something could have been dropped, or the id is ahead of every
+// id recorded. The reference is the plain list of everything ever recorded.
 // The id text must be read as the rules say: decimal digits only, 1 to 20 of them, within
 // 64 bits, for parse_event_id; bounded, one line of UTF-8, for usable_last_event_id.
-#include <sse/detail/history.hpp>
+#include <sse/detail/delivery_core.hpp>
 #include <sse/namespace.hpp> // detail::usable_last_event_id
 
 #include <algorithm>
@@ -81,25 +82,41 @@ void check_id_rules(std::string_view text) {
 
 // The planner under test and how to ask it; the rest of the target does not know its type.
 struct planner {
-    sse::detail::history h;
-    sse::event_ptr event = sse::encoded_event::make("e", nlohmann::json(0));
+    sse::detail::delivery_core core;
 
+    static sse::detail::delivery_options options_of(sse::history_options o) {
+        sse::detail::delivery_options d;
+        d.logs.history_events = o.max_events;
+        d.logs.history_age = o.max_age;
+        return d;
+    }
     explicit planner(sse::history_options o)
-        : h(o) {}
+        : core(options_of(o)) {}
     void record(std::uint64_t id, std::vector<std::string> const& rooms,
                 std::chrono::steady_clock::time_point now) {
-        h.record(id, event, rooms, rooms, {}, now);
+        auto e = sse::encoded_event::make("e", nlohmann::json(0));
+        e->stamp(id);
+        if (!core.append(sse::detail::make_record(e, rooms, {}, now), now))
+            fail("an increasing id was refused");
     }
-    void expire(std::chrono::steady_clock::time_point now) { h.expire(now); }
-    /// Ids to replay after `after`, or false for a reset.
-    bool plan(std::uint64_t after, std::vector<std::string> const& rooms, bool broadcasts,
-              std::vector<std::uint64_t>& ids) const {
-        std::vector<sse::detail::history_entry const*> found;
-        if (h.collect(after, rooms, broadcasts, found) == sse::detail::history::verdict::reset)
-            return false;
+    void expire(std::chrono::steady_clock::time_point now) { core.expire(now); }
+    /// Ids to replay after `after` (text: as the header said it), or false for a reset.
+    bool plan(std::string_view after, std::vector<std::string> const& rooms,
+              std::chrono::steady_clock::time_point now, std::vector<std::uint64_t>& ids) {
+        sse::detail::client_state c;
+        bool ok = core.admit(c, "fuzz", after, now) == sse::detail::reset_reason::none;
+        for (auto const& r : rooms)
+            ok = core.join(c, r, now) == sse::detail::reset_reason::none && ok;
+        std::vector<sse::event_ptr> out;
+        auto const p = core.plan(c, sse::detail::plan_limits{}, out, now);
+        core.remove(c, now);
+        if ((p.reset != sse::detail::reset_reason::none) == ok)
+            fail("admit/join and the first plan disagree about a reset");
+        if (!ok) return false;
+        if (p.slow_consumer) fail("a slow consumer at its first plan");
         ids.clear();
-        for (auto const* e : found)
-            ids.push_back(e->id);
+        for (auto const& e : out)
+            ids.push_back(e->id());
         return true;
     }
 };
@@ -143,29 +160,30 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
             break;
         case 3:
         case 4: { // a client comes back
-            std::uint64_t after = 0;
+            std::string after_text;
             if (p.next() % 2 == 0) {
                 auto const text = p.text(p.next() % 24);
                 check_id_rules(text);
-                auto const id = sse::detail::parse_event_id(text);
-                if (!id || !sse::detail::usable_last_event_id(text)) break;
-                after = *id;
+                if (!sse::detail::parse_event_id(text) || !sse::detail::usable_last_event_id(text))
+                    break;
+                after_text = std::string(text);
             } else {
                 std::uint64_t const back = p.next() % 8;
-                after = newest > back ? newest - back : 0;
+                after_text = std::to_string(newest > back ? newest - back : 0);
             }
+            std::uint64_t const after = *sse::detail::parse_event_id(after_text);
             unsigned const asked = p.next() % 16;
-            bool const broadcasts = p.next() % 2 == 0;
             std::vector<std::uint64_t> ids;
-            if (!plan.plan(after, rooms_of(asked), broadcasts, ids)) {
+            if (!plan.plan(after_text, rooms_of(asked), now, ids)) {
+                if (after > newest) break; // not one of ours: a reset is the answer
                 if (!may_have_dropped) fail("a reset though nothing was dropped");
                 if (newest <= after) fail("a reset for a client that missed nothing");
                 break;
             }
+            if (after > newest) fail("an id ahead of every id replayed instead of a reset");
             std::vector<std::uint64_t> want;
             for (auto const& r : all)
-                if (r.id > after && ((r.mask & asked) != 0 || (r.mask == 0 && broadcasts)))
-                    want.push_back(r.id);
+                if (r.id > after && ((r.mask & asked) != 0 || r.mask == 0)) want.push_back(r.id);
             for (std::size_t i = 1; i < ids.size(); ++i)
                 if (ids[i - 1] >= ids[i]) fail("replay ids not strictly increasing");
             if (ids != want) fail("replay is not exactly the missed events of the asked rooms");

@@ -5,7 +5,6 @@
 
 #include <sse/detail/delivery_plan.hpp>
 #include <sse/detail/event_log.hpp>
-#include <sse/detail/history.hpp> // parse_event_id
 #include <sse/detail/registry.hpp>
 
 #include <cstddef>
@@ -44,40 +43,43 @@ struct delivery_options {
     event once per room channel).
 
     @par Thread Safety
-    Not thread-safe. The intended wiring (namespace_) holds ONE lock per namespace, the log
-    lock, around every call here, briefly, and never does I/O under it. Lock order,
+    Not thread-safe. Its owner (namespace_) holds ONE lock per namespace, the log lock,
+    around every call here, briefly, and never does socket I/O under it. Lock order,
     outermost first:
     @code
         emit order  (namespace_: stamps head()+1, hands the packet to the adapter; a
                      sequencing adapter's deliveries come back already stamped)
           -> log lock  (this core: append, admit, join, leave, remove, reset, take_woken,
-                        plan, expire; nothing else is taken under it)
-        a client's write state (its strand) is never held together with the log lock:
-        plan under the lock into the client's vector, release, then write the vector.
+                        plan, expire)
+            -> a client's queue lock (the plan's events are pushed to its write queue
+                                      under the log lock: a client's events enter its
+                                      queue in id order, whichever thread plans it)
     @endcode
 
-    @par Wiring (what namespace_ does with it)
-    - emit / deliver_remote: under the emit order, stamp; lock; `append`; unlock; post ONE
-      flush pass if none is queued. deliver_sequenced (Redis): lock; `append` (false =
-      duplicate, dropped); unlock; post the pass. reset_clients: `reset_room`.
-      last_delivered: `head()`.
-    - admission: lock; `admit(c, id, Last-Event-ID)`; `join` each room the handlers and
-      the handshake asked for; unlock. The first plan (held until the on_connection
-      handlers ran) sends the replay, or the reset, then live events: same code.
-    - flush pass (an io thread, no strand): lock; `take_woken`; unlock. For each woken
-      client in batches: if no write is in flight, lock; `plan` into its vector; unlock;
-      gather-write the vector on its strand. On write completion, if the plan said `more`,
-      plan again (lock, plan, unlock, write). A `slow_consumer` plan applies the policy:
-      disconnect (`remove`, close) or `reset` (its next plan is the reset); a woken client
-      whose write is in flight is checked with `fell_behind`, so the policy does not wait
-      for a stuck socket. Under the conflate policy, plan with `plan_limits::conflate`.
+    @par Wiring (what namespace_ does with it, impl/namespace.hpp)
+    - emit / deliver_remote / deliver_sequenced: under the emit order, stamp; lock;
+      `append` (false = a duplicate, dropped); post ONE flush pass if none is queued;
+      unlock. When the appends not yet planned pass a quarter of a log's byte bound, the
+      emitting thread runs the pass itself (back-pressure instead of drops).
+    - admission: lock; `admit(c, id, Last-Event-ID)`; `join` each room asked for before;
+      unlock. The client is held (not planned) until the on_connection handlers ran; then
+      `wake`, and its first plan sends the replay, or the reset, then live events.
+    - flush pass (an io thread): lock; `take_woken`; unlock. In batches of 256 (later
+      batches posted, so other io threads share them): lock; for each client `plan` with
+      no budget into a scratch vector and push it to the client's write queue (whose byte
+      bound and conflation apply the slow-consumer policy); unlock. The socket write
+      happens later, outside every lock (flush queue or strand).
+    - a `slow_consumer` plan (a log dropped what the client was not sent: it was held too
+      long) is a disconnect under that policy, else a `reset`.
     - a timer (its own, not the heartbeat): lock; `expire(now)`; unlock.
     - disconnect: lock; `remove`; unlock.
     - per-client bytes that are not events (the response head, `retry:`, the connection
-      event, pings, the reset event itself) never enter a log: the connection writes them
-      itself, in front of or between planned batches.
-    `take_woken` hands out `client_state*`: the connection embeds its client_state (as a
-    base or a member it can be found from), which only the registry writes.
+      event, pings, resets) never enter a log: they go straight to the write queue.
+    - a sequencing adapter (Redis shared history): the logs keep no history (the adapter
+      does); a reconnect is admitted at the head and held while its missed events are
+      fetched, which are then queued before its first plan (impl/shared_replay.hpp).
+    `take_woken` hands out `client_state*`: the connection is a client_state (a private
+    base), which only the registry writes.
 */
 class delivery_core {
 public:

@@ -14,13 +14,28 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace sse::detail {
 
 using log_clock = std::chrono::steady_clock;
+
+/// An event id as we write them (decimal, no sign, fits 64 bits), or nothing.
+inline std::optional<std::uint64_t> parse_event_id(std::string_view s) noexcept {
+    if (s.empty() || s.size() > 20) return std::nullopt;
+    std::uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        std::uint64_t d = static_cast<std::uint64_t>(c - '0');
+        if (v > (UINT64_MAX - d) / 10) return std::nullopt;
+        v = v * 10 + d;
+    }
+    return v;
+}
 
 /** One emit as the logs keep it: the shared encoded bytes and who it was for.
 

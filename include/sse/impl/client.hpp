@@ -125,13 +125,26 @@ inline bool client::enqueue(event_ptr const& e) {
     return true;
 }
 
-inline bool client::enqueue_all(std::vector<event_ptr> const& events) {
+inline bool client::enqueue_all(std::vector<event_ptr> const& events, bool* must_start) {
     std::unique_lock<std::mutex> lock(queue_mutex_);
     if (state_.load(std::memory_order_relaxed) != state::open) return false;
     for (auto const& e : events)
         if (!push_locked(e, lock)) return false;
-    if (!writing_ && !hold_writes_ && queue_.has_pending()) start_write_locked(lock);
+    if (writing_ || hold_writes_ || !queue_.has_pending()) return true;
+    if (must_start) {
+        writing_ = true; // the caller's turn: begin_write()
+        *must_start = true;
+        return true;
+    }
+    start_write_locked(lock);
     return true;
+}
+
+inline void client::begin_write() {
+    if (write_through_)
+        flush_ready();
+    else
+        post_write_on_strand();
 }
 
 inline bool client::push_locked(event_ptr const& e, std::unique_lock<std::mutex>& lock) {

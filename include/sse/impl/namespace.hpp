@@ -257,7 +257,7 @@ inline void namespace_::plan_woken_now(detail::log_clock::time_point now) {
     unplanned_bytes_ = 0;
     core_.take_woken(woken_, now);
     for (detail::client_state* s : woken_)
-        if (!client_of(*s).held_) plan_client(client_of(*s), now);
+        if (!client_of(*s).held_) plan_client(client_of(*s), now, nullptr); // flush queue sends
     woken_.clear();
 }
 
@@ -293,41 +293,40 @@ inline void namespace_::post_flush_pass() {
 }
 
 inline void namespace_::run_flush_pass() {
-    // Whom to visit, under the lock; each visit under the lock again, by batch, so that emits
-    // append between batches and a second io thread takes the next batch.
+    // One batch of the clients to plan, under the log lock; the next batch is posted first,
+    // so that emits append between batches and another io thread takes it. A batch starts
+    // the writes it made due right after the lock is released, on this thread: no second
+    // task, no flush-queue push per client.
     constexpr std::size_t batch = 256;
-    auto woken = std::make_shared<std::vector<client_ptr>>();
-    net::any_io_executor ex;
+    std::vector<client_ptr> to_send;
     {
         std::lock_guard<std::mutex> lock(log_mutex_);
         pass_posted_ = false;
-        unplanned_bytes_ = 0;
-        core_.take_woken(woken_, detail::log_clock::now());
-        woken->reserve(woken_.size());
-        // Registered clients are alive (all_ holds them) while the lock is held.
-        for (detail::client_state* s : woken_)
-            if (!client_of(*s).held_) woken->push_back(client_of(*s).shared_from_this());
-        woken_.clear();
-        ex = pass_ex_;
+        auto const now = detail::log_clock::now();
+        if (to_plan_next_ == to_plan_.size()) { // the last pass is done: take the next one
+            to_plan_next_ = 0;
+            unplanned_bytes_ = 0;
+            core_.take_woken(to_plan_, now);
+            for (detail::client_state* s : to_plan_)
+                client_of(*s).queued_for_plan_ = true;
+        }
+        std::size_t const end = std::min(to_plan_next_ + batch, to_plan_.size());
+        if (end < to_plan_.size()) post_flush_pass();
+        to_send.reserve(end - to_plan_next_);
+        for (; to_plan_next_ < end; ++to_plan_next_) {
+            detail::client_state* s = to_plan_[to_plan_next_];
+            if (!s) continue; // disconnected since it was taken
+            client& c = client_of(*s);
+            c.queued_for_plan_ = false;
+            if (!c.held_) plan_client(c, now, &to_send);
+        }
     }
-    for (std::size_t from = batch; from < woken->size(); from += batch)
-        net::post(ex, [self = shared_from_this(), woken, from] {
-            self->plan_batch(*woken, from, std::min(from + batch, woken->size()));
-        });
-    plan_batch(*woken, 0, std::min(batch, woken->size()));
+    for (auto const& c : to_send)
+        c->begin_write();
 }
 
-inline void namespace_::plan_batch(std::vector<client_ptr> const& batch, std::size_t from,
-                                   std::size_t to) {
-    std::lock_guard<std::mutex> lock(log_mutex_);
-    auto const now = detail::log_clock::now();
-    for (std::size_t i = from; i < to; ++i) {
-        client& c = *batch[i];
-        if (state_of(c).registered() && !c.held_) plan_client(c, now);
-    }
-}
-
-inline void namespace_::plan_client(client& c, detail::log_clock::time_point now) {
+inline void namespace_::plan_client(client& c, detail::log_clock::time_point now,
+                                    std::vector<client_ptr>* to_send) {
     // Planned and queued under the log lock: a client's events enter its queue in id order
     // whichever pass (or io thread) plans it.
     planned_.clear();
@@ -349,7 +348,10 @@ inline void namespace_::plan_client(client& c, detail::log_clock::time_point now
         return;
     }
     if (planned_.empty()) return;
-    if (c.enqueue_all(planned_)) deliveries_.fetch_add(planned_.size(), std::memory_order_relaxed);
+    bool start = false; // an idle writer: the caller starts its write outside the lock
+    if (c.enqueue_all(planned_, to_send ? &start : nullptr))
+        deliveries_.fetch_add(planned_.size(), std::memory_order_relaxed);
+    if (start) to_send->push_back(c.shared_from_this());
     planned_.clear();
 }
 

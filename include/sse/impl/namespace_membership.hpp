@@ -136,6 +136,12 @@ inline void namespace_::unregister(client& c) {
         for (auto const& m : s.memberships())
             if (m.room->members().size() == 1) emptied.push_back(m.room->name());
     core_.remove(s, detail::log_clock::now());
+    if (c.queued_for_plan_) { // in the pass in progress: it must not be visited
+        c.queued_for_plan_ = false;
+        auto it = std::find(to_plan_.begin() + static_cast<std::ptrdiff_t>(to_plan_next_),
+                            to_plan_.end(), &s);
+        if (it != to_plan_.end()) *it = nullptr;
+    }
     if (adapter_interest_) {
         for (auto const& room : emptied)
             adapter_interest_->room_removed(name_, room);
