@@ -224,6 +224,9 @@ public:
 
     // ---- the flush pass ----
 
+    /// Whether a flush pass has anyone to take (see registry::woken_any).
+    bool woken_any() const noexcept { return registry_.woken_any(); }
+
     /** The clients a flush pass must visit: everyone with something appended for it since
         the last call (see registry::take_woken). A client whose last plan said `more`, or
         whose write is still in flight, is the caller's to come back to.

@@ -308,6 +308,11 @@ public:
         c.woken_ = true;
     }
 
+    /// Whether take_woken would hand out anyone (or trim a log): a flush pass is due.
+    bool woken_any() const noexcept {
+        return !wake_.empty() || !dirty_rooms_.empty() || namespace_dirty_;
+    }
+
     /** Moves into `out` every client with something appended for it since the last call:
         those woken one by one, the members of the rooms appended to, and everyone after a
         namespace-wide append. Each client once. The cost is that of the fan-out itself,

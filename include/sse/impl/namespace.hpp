@@ -311,7 +311,9 @@ inline void namespace_::run_flush_pass() {
                 client_of(*s).queued_for_plan_ = true;
         }
         std::size_t const end = std::min(to_plan_next_ + batch, to_plan_.size());
-        if (end < to_plan_.size()) post_flush_pass();
+        // More of this pass, or wake-ups that came while it ran (their emits found a pass
+        // posted and did not post one): another run.
+        if (end < to_plan_.size() || core_.woken_any()) post_flush_pass();
         to_send.reserve(end - to_plan_next_);
         for (; to_plan_next_ < end; ++to_plan_next_) {
             detail::client_state* s = to_plan_[to_plan_next_];
