@@ -152,7 +152,8 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
         }
         case 1: { // time passes
             now += std::chrono::seconds(p.next() % 8);
-            may_have_dropped |= !all.empty() && now - first_at > o.max_age;
+            may_have_dropped |=
+                !all.empty() && now - first_at >= o.max_age; // the core: at max_age it is gone
             break;
         }
         case 2:
