@@ -214,26 +214,31 @@ inline void namespace_::deliver(broadcast_packet const& p) {
     }
     // An event without an id (another node's, in a namespace whose ids the adapter gives)
     // cannot enter the logs: it goes straight to the queues of its recipients.
-    std::unordered_set<client*> seen;
-    auto send = [&](detail::client_state& s) {
-        client& c = client_of(s);
+    for_each_recipient(p.rooms, true, [&](client& c) {
         for (auto const& x : p.except)
-            if (s.in_room(x)) return;
-        if (seen.insert(&c).second && c.enqueue(p.event))
-            deliveries_.fetch_add(1, std::memory_order_relaxed);
-    };
+            if (state_of(c).in_room(x)) return;
+        if (c.enqueue(p.event)) deliveries_.fetch_add(1, std::memory_order_relaxed);
+    });
+}
+
+template <class Fn>
+void namespace_::for_each_recipient(std::vector<std::string> const& rooms, bool ids_too, Fn&& fn) {
     auto const& reg = core_.clients();
-    if (p.rooms.empty()) {
+    if (rooms.empty()) {
         for (auto* s : reg.clients())
-            send(*s);
+            fn(client_of(*s));
         return;
     }
-    for (auto const& room : p.rooms) {
+    std::unordered_set<client*> seen; // a client in several of the rooms: once
+    auto once = [&](detail::client_state& s) {
+        if (seen.insert(&client_of(s)).second) fn(client_of(s));
+    };
+    for (auto const& room : rooms) {
         if (auto const* r = reg.find_room(room)) {
             for (auto* s : r->members())
-                send(*s);
-        } else if (auto* s = reg.find(room)) {
-            send(*s);
+                once(*s);
+        } else if (auto* s = ids_too ? reg.find(room) : nullptr) {
+            once(*s);
         }
     }
 }
@@ -265,23 +270,10 @@ inline void namespace_::reset_clients(std::vector<std::string> const& rooms,
                                       std::string_view reason) {
     std::string const why(reason);
     std::lock_guard<std::mutex> lock(log_mutex_);
-    std::unordered_set<client*> seen;
-    auto reset = [&](detail::client_state& s) {
-        client& c = client_of(s);
-        if (!seen.insert(&c).second) return;
+    for_each_recipient(rooms, false, [&](client& c) {
         resets_.fetch_add(1, std::memory_order_relaxed);
         c.enqueue(make_reset(c, why.c_str(), 0));
-    };
-    auto const& reg = core_.clients();
-    if (rooms.empty()) {
-        for (auto* s : reg.clients())
-            reset(*s);
-        return;
-    }
-    for (auto const& room : rooms)
-        if (auto const* r = reg.find_room(room))
-            for (auto* s : r->members())
-                reset(*s);
+    });
 }
 
 // ---- the flush pass ---------------------------------------------------------------------
