@@ -5,6 +5,7 @@
 #include <sse/detail/flush_queue.hpp>
 #include <sse/detail/lazy_vector.hpp>
 #include <sse/detail/registry.hpp>
+#include <sse/detail/strand_pool.hpp>
 #include <sse/detail/write_queue.hpp>
 #include <sse/error.hpp>
 #include <sse/event.hpp>
@@ -91,12 +92,13 @@ public:
     std::size_t buffered_bytes() const;
 
     /// The strand on which this client's socket work runs.
-    net::strand<net::any_io_executor> const& get_executor() const noexcept { return strand_; }
+    net::strand<net::any_io_executor> const& get_executor() const noexcept { return *strand_; }
 
 protected:
     enum class state : std::uint8_t { pending, open, closing, closed };
 
-    client(net::any_io_executor ex, std::shared_ptr<namespace_> const& ns, sse::handshake hs);
+    client(std::shared_ptr<detail::client_strand const> strand,
+           std::shared_ptr<namespace_> const& ns, sse::handshake hs);
 
     // The transport, implemented per stream type by detail::stream_client.
     virtual void do_read() = 0;
@@ -108,8 +110,7 @@ protected:
     virtual void do_close(bool drain) = 0;
     // A non-blocking gather send from the calling thread (plain TCP only, see
     // write_through_): the bytes taken, or would_block / an error. Never blocks.
-    virtual std::size_t write_now(std::vector<net::const_buffer> const& buffers,
-                                  std::error_code& ec) = 0;
+    virtual std::size_t write_now(detail::buffer_range buffers, std::error_code& ec) = 0;
 
     // Called by the transport, on the strand (with an error, from anywhere). False: stop
     // reading, the stream is closing.
@@ -154,7 +155,9 @@ private:
     std::weak_ptr<namespace_> ns_;
 
 protected:
-    net::strand<net::any_io_executor> strand_;
+    // Its own strand (TLS, or a stream on an executor we cannot see through), or one of the
+    // namespace's pooled strands (plain TCP on an io_context): see detail::strand_pool.
+    std::shared_ptr<detail::client_strand const> strand_;
     std::size_t max_buffered_bytes_;
     std::chrono::milliseconds close_timeout_;
     // Set by the transport when write_now() may be used: queued events then leave from the

@@ -59,7 +59,7 @@ struct namespace_stats {
     Every member function is safe to call from any thread. Emits to one namespace are
     ordered: every recipient sees them in the order of their (strictly increasing) ids.
 */
-class namespace_ : public std::enable_shared_from_this<namespace_>, private local_delivery {
+class namespace_ final : public std::enable_shared_from_this<namespace_>, private local_delivery {
     struct private_tag {};
 
 public:
@@ -202,7 +202,8 @@ private:
     admission_result probe(client const& c) const;
     // After the on_connection handlers: the client's first plan may run.
     void end_admission(client& c);
-    void unregister(client& c);
+    // `plan_first`: what the logs hold for `c` goes to its queue first (a graceful close).
+    void unregister(client& c, bool plan_first);
     void join(client& c, std::string_view room);
     void join_all(client& c, std::vector<std::string> const& rooms);
     void check_room_limit(client const& c, std::size_t adding) const; // log lock held
@@ -246,6 +247,8 @@ private:
     std::uint64_t last_id_ = 0;
     std::shared_ptr<adapter> adapter_;
     history_options history_opts_; // a copy readable under the emit lock
+
+    detail::strand_pools strands_; // of plain-TCP clients, per io_context
 
     // Clients with bytes queued (plain TCP): sent in passes, outside every lock here.
     std::shared_ptr<detail::flush_queue<client>> const flush_ =

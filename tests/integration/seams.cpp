@@ -275,3 +275,49 @@ TEST_CASE("seams: a fan-out wider than one flush batch, with emits during the pa
         }
     }
 }
+
+TEST_CASE("seams: events emitted before disconnect() reach the client before its stream ends, "
+          "on 1, 2 and 4 io threads",
+          "[seams][disconnect][threads]") {
+    // An emit only appends to the logs and a flush pass plans later; disconnect() must plan
+    // what is already logged for the client before it leaves the registry (a logout's
+    // "logged_out", an auth_expired), or the event is lost on a busy multi-threaded server.
+    auto const threads = GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{4});
+    auto const per_client = GENERATE(false, true);
+    CAPTURE(threads, per_client);
+    fixture f(seam_options(), threads);
+    seam_route(f);
+    auto& ns = f.ns("/s");
+    constexpr int clients = 120;
+    std::vector<std::unique_ptr<sse_reader>> readers;
+    for (int i = 0; i < clients; ++i) {
+        readers.push_back(std::make_unique<sse_reader>(f.port, "/s", seam_headers("match")));
+        REQUIRE(readers.back()->status() == 200);
+    }
+    for (auto& r : readers)
+        REQUIRE(r->next_event()); // connection: every client is admitted and in the room
+    auto const all = ns.clients();
+    REQUIRE(all.size() == clients);
+    thread_group enders;
+    enders.spawn([&] {
+        if (per_client) {
+            for (auto const& c : all) {
+                c->emit("bye", nlohmann::json{{"to", c->id()}});
+                c->disconnect();
+            }
+        } else {
+            ns.to("match").emit("final", nlohmann::json{{"n", 1}});
+            for (auto const& c : all)
+                c->disconnect();
+        }
+    });
+    enders.join();
+    for (int i = 0; i < clients; ++i) {
+        CAPTURE(i);
+        auto& r = *readers[static_cast<std::size_t>(i)];
+        auto e = r.next_event(10s);
+        REQUIRE(e);
+        CHECK(e->event == (per_client ? "bye" : "final"));
+        CHECK(r.closed(10s));
+    }
+}

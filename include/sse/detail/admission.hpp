@@ -5,6 +5,7 @@
 
 #include <sse/detail/response_head.hpp>
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
 #include <atomic>
@@ -34,16 +35,42 @@ inline void check_refusal(refusal_options const& r) {
                                     "0 <= retry_min <= retry_max and retry_max > 0");
 }
 
+/** Where one client's middleware chain stands. Step `i` may start once, and only after
+    step `i - 1` passed it on; a refusal ends the chain. A middleware may call its `next`
+    from any thread, late, or twice: only the first call of the step that holds the turn
+    counts, so admission and refusal each happen at most once, and never both.
+*/
+class chain_position {
+public:
+    static constexpr std::size_t finished = std::numeric_limits<std::size_t>::max();
+
+    /// Step `index - 1` passed: true for the one call that may now run step `index`.
+    bool advance(std::size_t index) noexcept {
+        std::size_t expected = index - 1;
+        return step_.compare_exchange_strong(expected, index);
+    }
+
+    /// Step `index - 1` refused: true for the one call that ends the chain.
+    bool refuse(std::size_t index) noexcept {
+        std::size_t expected = index - 1;
+        return step_.compare_exchange_strong(expected, finished);
+    }
+
+    bool is_finished() const noexcept { return step_.load() == finished; }
+
+private:
+    std::atomic<std::size_t> step_{0}; // the step allowed to run: 0 = the first middleware
+};
+
 /// The middleware chain of one pending client. Each `next` advances it exactly once.
 struct admission : std::enable_shared_from_this<admission> {
     admission(client_ptr c, std::shared_ptr<namespace_> n,
-              std::shared_ptr<std::vector<middleware> const> mws)
+              std::shared_ptr<std::vector<middleware> const> mws, net::any_io_executor app_ex)
         : who(std::move(c))
         , ns(std::move(n))
         , chain(std::move(mws))
+        , app_executor(std::move(app_ex))
         , head_only(who->handshake().method() == "HEAD") {}
-
-    static constexpr std::size_t finished = std::numeric_limits<std::size_t>::max();
 
     void run(std::size_t index) {
         if (who->close_started_.load()) return; // the peer left while we were deciding
@@ -62,13 +89,11 @@ struct admission : std::enable_shared_from_this<admission> {
 
     // Called by next(): step `index` may run once, and only after step index-1.
     void advance(std::size_t index) {
-        std::size_t expected = index - 1;
-        if (step.compare_exchange_strong(expected, index)) run(index);
+        if (position.advance(index)) run(index);
     }
 
     void refuse(reject r, std::size_t index) {
-        std::size_t expected = index - 1;
-        if (!step.compare_exchange_strong(expected, finished)) return;
+        if (!position.refuse(index)) return;
         ns->rejected_.fetch_add(1, std::memory_order_relaxed);
         who->close(
             error::rejected, true,
@@ -76,40 +101,46 @@ struct admission : std::enable_shared_from_this<admission> {
     }
 
     void admit() {
-        net::post(who->get_executor(), [self = shared_from_this()] {
-            if (self->head_only) return self->answer_head();
-            auto& space = *self->ns;
-            switch (space.admit(*self->who)) {
-            case namespace_::admission_result::admitted:
-                break;
-            case namespace_::admission_result::full:
-                self->refuse_overloaded(space.refused_full_);
-                return;
-            case namespace_::admission_result::rate_limited:
-                self->refuse_overloaded(space.refused_rate_);
-                return;
-            case namespace_::admission_result::gone:
-                if (space.closed_.load()) self->refuse_closed();
-                return;
-            }
-            std::shared_ptr<std::vector<std::function<void(client_ptr)>> const> handlers;
-            {
-                std::lock_guard<std::mutex> lock(space.handlers_mutex_);
-                handlers = space.connection_handlers_;
-            }
-            try {
-                for (auto const& h : *handlers)
-                    h(self->who);
-            } catch (...) {
-                // After admission: the client is dropped (its queued head and first events
-                // still leave, so a browser reconnects later) rather than left registered
-                // with its writes held. Nothing escapes into the app's io_context::run().
-                space.count_handler_error();
-                self->who->close(error::handler_failed, true);
-                return;
-            }
-            space.end_admission(*self->who);
+        // Through the stream's executor first (see namespace_::connect), then the client's.
+        net::post(app_executor, [self = shared_from_this()] {
+            auto& strand = self->who->get_executor();
+            net::dispatch(strand, [self = std::move(self)] { self->admit_on_strand(); });
         });
+    }
+
+    void admit_on_strand() {
+        if (head_only) return answer_head();
+        auto& space = *ns;
+        switch (space.admit(*who)) {
+        case namespace_::admission_result::admitted:
+            break;
+        case namespace_::admission_result::full:
+            refuse_overloaded(space.refused_full_);
+            return;
+        case namespace_::admission_result::rate_limited:
+            refuse_overloaded(space.refused_rate_);
+            return;
+        case namespace_::admission_result::gone:
+            if (space.closed_.load()) refuse_closed();
+            return;
+        }
+        std::shared_ptr<std::vector<std::function<void(client_ptr)>> const> handlers;
+        {
+            std::lock_guard<std::mutex> lock(space.handlers_mutex_);
+            handlers = space.connection_handlers_;
+        }
+        try {
+            for (auto const& h : *handlers)
+                h(who);
+        } catch (...) {
+            // After admission: the client is dropped (its queued head and first events
+            // still leave, so a browser reconnects later) rather than left registered
+            // with its writes held. Nothing escapes into the app's io_context::run().
+            space.count_handler_error();
+            who->close(error::handler_failed, true);
+            return;
+        }
+        space.end_admission(*who);
     }
 
     // At max_clients, the per-address limit or past the admission rate.
@@ -151,8 +182,9 @@ struct admission : std::enable_shared_from_this<admission> {
     client_ptr who;
     std::shared_ptr<namespace_> ns;
     std::shared_ptr<std::vector<middleware> const> chain;
+    net::any_io_executor app_executor; // the stream's, until admission
     bool const head_only;
-    std::atomic<std::size_t> step{0}; // the step allowed to run: 0 = the first middleware
+    chain_position position;
 };
 
 } // namespace detail

@@ -470,6 +470,7 @@ private:
             }
 #endif
             self->ac_ = nullptr;
+            (void)ac; // read only under hiredis 1.x (above)
         };
         if (!hiredis_asio_events::attach(ac, strand_, std::move(forget), error)) {
             redisAsyncFree(ac);

@@ -70,14 +70,17 @@ struct read_storage<false> {};
 template <class Stream>
 class stream_client final : public client, private read_storage<!is_socket<Stream>::value> {
 public:
+    // A strand of its own, over the stream's executor.
     stream_client(Stream&& stream, std::shared_ptr<namespace_> const& ns, sse::handshake hs)
-        : stream_client(std::move(stream), stream.get_executor(), ns, std::move(hs)) {}
+        : stream_client(std::move(stream),
+                        std::make_shared<client_strand const>(
+                            net::make_strand(net::any_io_executor(stream.get_executor()))),
+                        ns, std::move(hs)) {}
 
-    // `ex`: what the client's strand runs on, when the stream's executor was stripped (see
-    // make_stream_client).
-    stream_client(Stream&& stream, net::any_io_executor ex, std::shared_ptr<namespace_> const& ns,
-                  sse::handshake hs)
-        : client(std::move(ex), ns, std::move(hs))
+    // `strand`: a pooled one, for a socket moved to its bare io_context (make_stream_client).
+    stream_client(Stream&& stream, std::shared_ptr<client_strand const> strand,
+                  std::shared_ptr<namespace_> const& ns, sse::handshake hs)
+        : client(std::move(strand), ns, std::move(hs))
         , stream_(std::move(stream)) {
         auto& lowest = beast::get_lowest_layer(stream_);
         disarm_timeout(lowest);
@@ -100,7 +103,7 @@ public:
     }
 
     void start() {
-        net::post(strand_,
+        net::post(*strand_,
                   [self = shared_from_this()] { static_cast<stream_client&>(*self).do_read(); });
     }
 
@@ -120,7 +123,7 @@ private:
                                        me.on_read(ec, 0); // cancelled by our close, or broken
                                        return;
                                    }
-                                   auto& strand = me.strand_;
+                                   auto& strand = *me.strand_;
                                    net::dispatch(strand, [self = std::move(self)] {
                                        static_cast<stream_client&>(*self).do_read();
                                    });
@@ -130,7 +133,7 @@ private:
             stream_.async_read_some(
                 net::buffer(this->read_buffer_),
                 net::bind_executor(
-                    strand_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                    *strand_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                         auto& me = static_cast<stream_client&>(*self);
                         if (me.on_read(ec, n)) me.do_read();
                     }));
@@ -156,14 +159,13 @@ private:
 
     void do_write(std::vector<net::const_buffer> const& buffers) override {
         net::async_write(stream_, buffers,
-                         net::bind_executor(strand_, [self = shared_from_this()](
-                                                         beast::error_code ec, std::size_t) {
+                         net::bind_executor(*strand_, [self = shared_from_this()](
+                                                          beast::error_code ec, std::size_t) {
                              static_cast<stream_client&>(*self).on_write(ec);
                          }));
     }
 
-    std::size_t write_now(std::vector<net::const_buffer> const& buffers,
-                          std::error_code& ec) override {
+    std::size_t write_now(buffer_range buffers, std::error_code& ec) override {
         if constexpr (is_socket<Stream>::value) {
             // Non-blocking (set in the constructor); Asio adds MSG_NOSIGNAL where it exists.
             // It sends at most 64 buffers at once: the caller sends again for the rest.
@@ -199,7 +201,7 @@ private:
         socket.cancel(ec); // the read that stays pending: the drain reads from here on
         socket.non_blocking(true, ec);
         if (ec) return finish_close();
-        drain_timer_ = std::make_unique<net::steady_timer>(strand_, close_timeout_);
+        drain_timer_ = std::make_unique<net::steady_timer>(*strand_, close_timeout_);
         drain_timer_->async_wait([self = shared_from_this()](boost::system::error_code timer_ec) {
             if (!timer_ec) static_cast<stream_client&>(*self).finish_close();
         });
@@ -219,7 +221,7 @@ private:
         }
         socket.async_wait(
             net::socket_base::wait_read,
-            net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec) {
+            net::bind_executor(*strand_, [self = shared_from_this()](beast::error_code ec) {
                 auto& me = static_cast<stream_client&>(*self);
                 if (ec)
                     me.finish_close();
@@ -259,11 +261,13 @@ client_ptr start_stream_client(Stream&& s, Args&&... args) {
 /// On Linux a socket on an io_context (or a strand of one) is also moved to the bare
 /// io_context's executor: 8 bytes instead of a 56-byte any_io_executor, in the socket and in
 /// the wait that stays pending. Its completions do not need the stream's executor: the client
-/// moves onto its own strand, which still wraps the stream's executor.
+/// runs on one of the namespace's pooled strands over that io_context (no strand of its own,
+/// and the app's per-connection strand is released after admission, which hops through it).
 template <class Protocol, class Executor>
 client_ptr
 make_stream_client(beast::basic_stream<Protocol, Executor, beast::unlimited_rate_policy>&& s,
-                   std::shared_ptr<namespace_> const& ns, sse::handshake hs) {
+                   std::shared_ptr<namespace_> const& ns, sse::handshake hs,
+                   strand_pools& strands) {
     auto socket = s.release_socket();
 #if defined(__linux__)
     if constexpr (std::is_same_v<Executor, net::any_io_executor>) {
@@ -271,14 +275,13 @@ make_stream_client(beast::basic_stream<Protocol, Executor, beast::unlimited_rate
             // release() and assign() cost one epoll_ctl each; getsockname gives the protocol.
             beast::error_code ec;
             auto const protocol = socket.local_endpoint(ec).protocol();
-            net::any_io_executor ex = socket.get_executor();
             if (!ec) {
                 auto const fd = socket.release(ec);
                 if (!ec) {
                     net::basic_stream_socket<Protocol, net::io_context::executor_type> bare(*io);
                     bare.assign(protocol, fd, ec);
                     if (!ec)
-                        return start_stream_client(std::move(bare), std::move(ex), ns,
+                        return start_stream_client(std::move(bare), strands.next(*io), ns,
                                                    std::move(hs));
                     ::close(fd); // not registered (out of memory): the stream is lost, and
                                  // the client below, on the closed socket, ends at once
@@ -291,8 +294,8 @@ make_stream_client(beast::basic_stream<Protocol, Executor, beast::unlimited_rate
 }
 
 template <class Stream>
-client_ptr make_stream_client(Stream&& s, std::shared_ptr<namespace_> const& ns,
-                              sse::handshake hs) {
+client_ptr make_stream_client(Stream&& s, std::shared_ptr<namespace_> const& ns, sse::handshake hs,
+                              strand_pools&) {
     return start_stream_client(std::move(s), ns, std::move(hs));
 }
 

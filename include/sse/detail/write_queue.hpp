@@ -7,12 +7,21 @@
 #include <boost/asio/buffer.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <vector>
 
 namespace sse::detail {
+
+/// Some of an array of buffers, as an Asio buffer sequence (a gather send takes it as is).
+struct buffer_range {
+    net::const_buffer const* first;
+    net::const_buffer const* last;
+    net::const_buffer const* begin() const noexcept { return first; }
+    net::const_buffer const* end() const noexcept { return last; }
+};
 
 /** Events waiting for one client's socket: references to shared bytes, never copies.
 
@@ -40,9 +49,34 @@ public:
     /// buffers: all of them, or as many as fit in `max_bytes` (at least one). What stays pending
     /// can still be conflated or dropped; a batch in flight cannot. Call only when nothing is
     /// in flight.
-    std::vector<net::const_buffer> const& prepare(std::size_t max_bytes = SIZE_MAX) {
+    /// Write-through without an in-flight copy: the first events of the backlog as buffers,
+    /// at most `N` of them and `max_bytes` (at least one). Returns how many; `bytes` is their
+    /// size. An idle plain-TCP client so keeps no in-flight or buffer vector at all.
+    template <std::size_t N>
+    std::size_t peek(std::array<net::const_buffer, N>& out, std::size_t max_bytes,
+                     std::size_t& bytes) const noexcept {
         std::size_t k = 0;
-        for (std::size_t batch = 0; k < pending_.size(); ++k) {
+        bytes = 0;
+        for (; k < pending_.size() && k < N; ++k) {
+            auto const w = pending_[k]->wire();
+            if (k > 0 && bytes + w.size() > max_bytes) break;
+            out[k] = net::const_buffer(w.data(), w.size());
+            bytes += w.size();
+        }
+        return k;
+    }
+
+    /// The first `k` events of the backlog were written whole (see peek).
+    void pop(std::size_t k) noexcept {
+        for (std::size_t i = 0; i < k; ++i)
+            bytes_ -= pending_[i]->wire().size();
+        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(k));
+    }
+
+    std::vector<net::const_buffer> const& prepare(std::size_t max_bytes = SIZE_MAX,
+                                                  std::size_t max_events = SIZE_MAX) {
+        std::size_t k = 0;
+        for (std::size_t batch = 0; k < pending_.size() && k < max_events; ++k) {
             std::size_t const n = pending_[k]->wire().size();
             if (k > 0 && batch + n > max_bytes) break;
             batch += n;

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <array>
 #include <limits>
 
 namespace sse {
@@ -23,15 +24,13 @@ inline bool usable_last_event_id(std::string_view v) noexcept {
 inline constexpr std::size_t max_inbound_bytes = 64 * 1024;
 } // namespace detail
 
-inline client::client(net::any_io_executor ex, std::shared_ptr<namespace_> const& ns,
-                      sse::handshake hs)
+inline client::client(std::shared_ptr<detail::client_strand const> strand,
+                      std::shared_ptr<namespace_> const& ns, sse::handshake hs)
     : id_(detail::random_id())
     , nsp_name_(ns->shared_name_)
     , handshake_(std::move(hs))
     , ns_(ns)
-    // Over the stream's executor, an app's strand included: admission then waits for the
-    // handler that called connect() (and the joins it makes right after) to return.
-    , strand_(net::make_strand(std::move(ex)))
+    , strand_(std::move(strand))
     , max_buffered_bytes_(ns->opts_.max_buffered_bytes)
     , close_timeout_(ns->opts_.close_timeout)
     , flush_(ns->flush_.get()) {
@@ -167,7 +166,7 @@ inline void client::start_write_locked(std::unique_lock<std::mutex>& lock) {
     writing_ = true;
     lock.unlock();
     if (write_through_) {
-        flush_->push(shared_from_this(), strand_.get_inner_executor());
+        flush_->push(shared_from_this(), strand_->get_inner_executor());
         return;
     }
     // The socket is touched only on the strand; this post happens once per burst.
@@ -175,7 +174,7 @@ inline void client::start_write_locked(std::unique_lock<std::mutex>& lock) {
 }
 
 inline void client::post_write_on_strand() {
-    net::post(strand_, [self = shared_from_this()] { self->write_on_strand(); });
+    net::post(*strand_, [self = shared_from_this()] { self->write_on_strand(); });
 }
 
 inline void client::write_on_strand() {
@@ -195,25 +194,31 @@ inline void client::flush_ready() {
         // The lock is held across each send: the close takes it before the socket may be
         // closed. The send never blocks, so that is one system call per batch at most.
         while (queue_.has_pending()) {
-            queue_.prepare(max_buffered_bytes_ / 2);
-            while (!queue_.inflight_written()) {
-                std::error_code ec;
-                std::size_t const n = write_now(queue_.inflight_buffers(), ec);
-                if (ec == std::errc::operation_would_block) {
-                    lock.unlock(); // the socket buffer is full: wait for it on the strand
-                    post_write_on_strand();
-                    return;
-                }
-                if (ec) {
-                    queue_.commit();
-                    writing_ = false;
-                    lock.unlock();
-                    close(error::write_failed, false);
-                    return;
-                }
-                queue_.consume(n);
+            // Sent straight from the backlog; only a send the kernel does not take whole
+            // moves its events to the in-flight list, for the strand to finish.
+            std::array<net::const_buffer, 64> buffers; // Asio sends at most 64 at once
+            std::size_t bytes = 0;
+            std::size_t const k = queue_.peek(buffers, max_buffered_bytes_ / 2, bytes);
+            std::error_code ec;
+            std::size_t n = write_now({buffers.data(), buffers.data() + k}, ec);
+            if (ec == std::errc::operation_would_block) {
+                n = 0;
+            } else if (ec) {
+                writing_ = false;
+                lock.unlock();
+                close(error::write_failed, false);
+                return;
             }
-            queue_.commit();
+            if (n == bytes) {
+                queue_.pop(k);
+                continue;
+            }
+            // The socket buffer is full: the rest of these k events waits on the strand.
+            queue_.prepare(max_buffered_bytes_ / 2, k);
+            queue_.consume(n);
+            lock.unlock();
+            post_write_on_strand();
+            return;
         }
         writing_ = false;
         return;
@@ -289,7 +294,7 @@ struct client::queued_close {
 
 inline bool client::close(error reason, bool graceful, event_ptr last) {
     if (close_started_.exchange(true)) return false;
-    net::post(strand_, queued_close(shared_from_this(), reason, graceful, std::move(last)));
+    net::post(*strand_, queued_close(shared_from_this(), reason, graceful, std::move(last)));
     return true;
 }
 
@@ -303,8 +308,10 @@ inline void client::drop_disconnect_handlers() noexcept {
 }
 
 inline void client::close_on_strand(error reason, bool graceful, event_ptr last) {
+    // A graceful close first plans what the logs already hold for it (an emit made just
+    // before disconnect() is sent before the stream ends), while the stream is still open.
+    if (auto ns = ns_.lock()) ns->unregister(*this, graceful && reason != error::slow_consumer);
     state_.store(state::closing);
-    if (auto ns = ns_.lock()) ns->unregister(*this);
 
     std::unique_lock<std::mutex> lock(queue_mutex_);
     reason_ = make_error_code(reason);
@@ -335,7 +342,7 @@ inline void client::close_on_strand(error reason, bool graceful, event_ptr last)
 
 inline void client::arm_close_deadline() {
     // A timer only while closing: an open stream needs none (heartbeats find dead peers).
-    close_timer_ = std::make_unique<net::steady_timer>(strand_, close_timeout_);
+    close_timer_ = std::make_unique<net::steady_timer>(*strand_, close_timeout_);
     close_timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
         if (!ec) self->do_close(false); // the peer does not read: no use waiting longer
     });

@@ -74,13 +74,19 @@ client_ptr namespace_::connect(Stream&& stream, beast::http::request<Body, Field
     beast::error_code ec;
     auto remote = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
     sse::handshake hs(req.base(), remote);
-    auto c = detail::make_stream_client(std::move(stream), shared_from_this(), std::move(hs));
+    // Admission hops through the stream's own executor (an app's strand, often) before the
+    // client's: it then waits for the handler that called connect() to return, and with it
+    // for the joins made right after connect().
+    net::any_io_executor app_executor = stream.get_executor();
+    auto c =
+        detail::make_stream_client(std::move(stream), shared_from_this(), std::move(hs), strands_);
     std::shared_ptr<std::vector<middleware> const> chain;
     {
         std::lock_guard<std::mutex> lock(handlers_mutex_);
         chain = middleware_;
     }
-    auto a = std::make_shared<detail::admission>(c, shared_from_this(), std::move(chain));
+    auto a = std::make_shared<detail::admission>(c, shared_from_this(), std::move(chain),
+                                                 std::move(app_executor));
     if (closed_.load())
         a->refuse_closed();
     else

@@ -123,19 +123,21 @@ inline event_ptr namespace_::make_reset(client const& c, char const* why, std::u
 
 // ---- registry changes -------------------------------------------------------------------
 
-inline void namespace_::unregister(client& c) {
+inline void namespace_::unregister(client& c, bool plan_first) {
     std::lock_guard<std::mutex> lock(log_mutex_);
     auto& s = state_of(c);
     if (!s.registered()) {
         c.pending_rooms_.clear();
         return;
     }
+    auto const now = detail::log_clock::now();
+    if (plan_first && !c.held_) plan_client(c, now, nullptr);
     // Rooms it leaves empty: the adapter loses interest in them.
     std::vector<std::string> emptied;
     if (adapter_interest_)
         for (auto const& m : s.memberships())
             if (m.room->members().size() == 1) emptied.push_back(m.room->name());
-    core_.remove(s, detail::log_clock::now());
+    core_.remove(s, now);
     if (c.queued_for_plan_) { // in the pass in progress: it must not be visited
         c.queued_for_plan_ = false;
         auto it = std::find(to_plan_.begin() + static_cast<std::ptrdiff_t>(to_plan_next_),
