@@ -6,6 +6,8 @@
 #   open_stream NAME CURL-ARGS... opens `curl -sSN CURL-ARGS` as stream NAME
 #   expect NAME REGEX             reads stream NAME until a line matches REGEX; fails (with
 #                                 what it read) if the stream ends first or goes quiet 10 s
+#   expect_end NAME               reads stream NAME to its end; fails if another event comes,
+#                                 curl fails (e.g. its --max-time) or it stays open 10 s
 #   status_of CURL-ARGS...        prints the HTTP status of a request (000: no answer)
 #   fail MESSAGE                  prints MESSAGE and the servers' output, exits 1
 #
@@ -72,6 +74,22 @@ expect() {
         fi
     done
     fail "stream $name ended or went quiet before a line matching: $pattern"
+}
+
+expect_end() {
+    local name=$1 line status
+    local fd=${stream_fd[$name]}
+    while true; do
+        status=0
+        IFS= read -r -t 10 -u "$fd" line || status=$?
+        ((status == 0)) || break
+        line=${line%$'\r'}
+        printf '%s\n' "$line" >>"$work/$name.stream"
+        # The rest of the last event may follow; another event, or curl's own error, may not.
+        [[ "$line" =~ ^(event:|curl:) ]] && fail "stream $name went on: $line"
+    done
+    ((status > 128)) && fail "stream $name did not end" # read timed out
+    echo "$name: ended"
 }
 
 status_of() {
