@@ -1,10 +1,12 @@
 // Redis Cluster: the sans-I/O cluster parts (slot hashing, topology, redirections) against a
 // real cluster of 3 masters and 3 replicas, which redis_cluster_fixture.sh starts and whose
-// ports it writes to $SSE_TEST_REDIS_CLUSTER_PORTS_FILE (seed first). Synchronous hiredis:
-// what is checked here is the parsing and the routing, not the I/O.
+// ports it writes to $SSE_TEST_REDIS_CLUSTER_PORTS_FILE (seed first). Synchronous hiredis, its
+// replies turned into trees by redis_cluster_reply.hpp: what is checked here is the parsing and
+// the routing, not the I/O.
 #include <sse/detail/cluster_redirect.hpp>
 #include <sse/detail/cluster_slots.hpp>
 #include <sse/detail/cluster_topology.hpp>
+#include <sse/detail/redis_cluster_reply.hpp>
 
 #include "support/catch.hpp"
 
@@ -41,34 +43,6 @@ std::vector<std::uint16_t> cluster_ports() {
         ports.push_back(static_cast<std::uint16_t>(p));
     REQUIRE(ports.size() == 6);
     return ports;
-}
-
-// What the adapter will do with hiredis' replies: copy them into the sans-I/O tree.
-cluster_reply to_tree(redisReply const& r) {
-    cluster_reply out;
-    switch (r.type) {
-    case REDIS_REPLY_INTEGER:
-        out.type = cluster_reply::kind::integer;
-        out.integer = r.integer;
-        break;
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
-        out.type = cluster_reply::kind::string;
-        out.text.assign(r.str, r.len);
-        break;
-    case REDIS_REPLY_ERROR:
-        out.type = cluster_reply::kind::error;
-        out.text.assign(r.str, r.len);
-        break;
-    case REDIS_REPLY_ARRAY:
-        out.type = cluster_reply::kind::array;
-        for (std::size_t i = 0; i < r.elements; ++i)
-            out.elements.push_back(to_tree(*r.element[i]));
-        break;
-    default:
-        break; // nil
-    }
-    return out;
 }
 
 struct context_deleter {
@@ -119,7 +93,7 @@ public:
         INFO("port " << port_ << ": " << ctx_->errstr);
         REQUIRE(redisGetReply(ctx_.get(), &raw) == REDIS_OK);
         REQUIRE(raw != nullptr);
-        auto tree = to_tree(*static_cast<redisReply*>(raw));
+        auto tree = sse::detail::to_cluster_reply(*static_cast<redisReply*>(raw));
         freeReplyObject(raw);
         return tree;
     }

@@ -45,6 +45,9 @@ TEST_CASE("cluster_redirect: MOVED and ASK lines", "[cluster]") {
     REQUIRE(v6);
     CHECK(v6->target.host == "::1");
     CHECK(v6->target.port == 7000);
+    auto bracketed = parse_cluster_redirect("ASK 12 [::1]:7000", "seed");
+    REQUIRE(bracketed);
+    CHECK(bracketed->target.host == "::1");
 }
 
 TEST_CASE("cluster_redirect: malformed redirections are not redirections", "[cluster]") {

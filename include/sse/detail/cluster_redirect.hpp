@@ -7,7 +7,7 @@
 //   ASK <slot> <host>:<port>     the slot is being migrated: resend there once, preceded by
 //                                ASKING, and leave the map alone.
 // An empty host (`MOVED 3999 :6381`) means the host the command was sent to. The address is
-// split at its last ':', so an IPv6 host needs no brackets.
+// split at its last ':', so an IPv6 host needs no brackets (brackets are accepted too).
 //
 // `cluster_redirect_policy` is one command's journey: each error reply goes to on_error(),
 // which says what to do; after `max_redirects` redirections it gives up with a clear error,
@@ -71,7 +71,9 @@ inline std::optional<cluster_redirect> parse_cluster_redirect(std::string_view e
     auto const address = error.substr(space + 1);
     auto const colon = address.rfind(':');
     if (!slot || colon == std::string_view::npos) return std::nullopt;
-    auto const host = address.substr(0, colon);
+    auto host = address.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') // "[::1]:7000"
+        host = host.substr(1, host.size() - 2);
     auto const port = parse_number(address.substr(colon + 1), 65535);
     if (!port || *port == 0) return std::nullopt;
     for (char c : host)
