@@ -20,7 +20,7 @@ SSE_APT_PACKAGES=(
     nlohmann-json3-dev
     catch2               # v2.13 on Debian 12; v3 also works
     libssl-dev           # TLS tests and examples
-    redis-server         # tests/redis starts its own instance
+    redis-server         # tests/redis starts its own server and cluster (redis-cli comes with it)
     libbenchmark-dev     # bench/micro_fanout (skipped without it)
     nodejs:node          # tests/demo and tests/browser (node's own test runner)
     npm:npm              # tests/browser: playwright-core from the committed lock file
