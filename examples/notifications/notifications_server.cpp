@@ -35,6 +35,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -317,9 +318,8 @@ int main(int argc, char* argv[]) {
     auto const address = net::ip::make_address(argv[1]);
     auto const port = static_cast<unsigned short>(std::atoi(argv[2]));
 
-    // One thread. end_stream()'s emit is queued by a pass that the emit posts, and its
-    // disconnect by a post to the client's strand; on one thread they run in that order, so
-    // the event leaves before the stream ends. (With several threads the close could win.)
+    // Two io threads: end_stream()'s emit then disconnect() hold on any number of threads
+    // (a graceful close sends what was emitted to the client before it ends the stream).
     net::io_context ioc;
     sse::options opts;
     opts.retry = std::chrono::seconds(1); // how soon a tab comes back after its stream ends
@@ -335,6 +335,8 @@ int main(int argc, char* argv[]) {
         io.close();
         ioc.stop();
     });
+    std::thread second([&ioc] { ioc.run(); });
     ioc.run();
+    second.join();
     return EXIT_SUCCESS;
 }
