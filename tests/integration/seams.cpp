@@ -38,6 +38,18 @@ header_list seam_headers(std::string const& rooms, std::string const& last = {})
     return h;
 }
 
+/// `n` streams of "/s" in `room`, each admitted (its connection event read).
+std::vector<std::unique_ptr<sse_reader>> seam_readers(fixture& f, int n, std::string const& room) {
+    std::vector<std::unique_ptr<sse_reader>> readers;
+    for (int i = 0; i < n; ++i) {
+        readers.push_back(std::make_unique<sse_reader>(f.port, "/s", seam_headers(room)));
+        REQUIRE(readers.back()->status() == 200);
+    }
+    for (auto& r : readers)
+        REQUIRE(r->next_event()); // connection: every client is admitted and in the room
+    return readers;
+}
+
 std::uint64_t seam_id(sse_event const& e) {
     return e.has_id ? std::stoull(e.id) : 0;
 }
@@ -253,13 +265,7 @@ TEST_CASE("seams: a fan-out wider than one flush batch, with emits during the pa
     auto& ns = f.ns("/s");
     constexpr int clients = 700;
     constexpr int events = 60;
-    std::vector<std::unique_ptr<sse_reader>> readers;
-    for (int i = 0; i < clients; ++i) {
-        readers.push_back(std::make_unique<sse_reader>(f.port, "/s", seam_headers("match")));
-        REQUIRE(readers.back()->status() == 200);
-    }
-    for (auto& r : readers)
-        REQUIRE(r->next_event()); // connection: every client is admitted and in the room
+    auto readers = seam_readers(f, clients, "match");
     thread_group emitter;
     emitter.spawn([&] {
         for (int n = 1; n <= events; ++n)
@@ -289,13 +295,7 @@ TEST_CASE("seams: events emitted before disconnect() reach the client before its
     seam_route(f);
     auto& ns = f.ns("/s");
     constexpr int clients = 120;
-    std::vector<std::unique_ptr<sse_reader>> readers;
-    for (int i = 0; i < clients; ++i) {
-        readers.push_back(std::make_unique<sse_reader>(f.port, "/s", seam_headers("match")));
-        REQUIRE(readers.back()->status() == 200);
-    }
-    for (auto& r : readers)
-        REQUIRE(r->next_event()); // connection: every client is admitted and in the room
+    auto readers = seam_readers(f, clients, "match");
     auto const all = ns.clients();
     REQUIRE(all.size() == clients);
     thread_group enders;
