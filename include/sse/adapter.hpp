@@ -23,9 +23,9 @@ struct broadcast_packet {
     std::string_view nsp;                   ///< namespace name, e.g. "/football"
     const std::vector<std::string>& rooms;  ///< target rooms (union); empty = whole namespace
     const std::vector<std::string>& except; ///< rooms whose clients are skipped
-    const event_ptr& event;                 ///< encoded once; stamped unless `sequenced`
+    const event_ptr& event;                 ///< encoded once and stamped
     const history_options& history;         ///< the namespace's history bounds (0 events: off)
-    bool sequenced = false;                 ///< the adapter assigns the id (see adapter::sequences)
+    bool sequenced = false; ///< a shared-history id, the same on every node (adapter::sequences)
 };
 
 /// One event read back from a shared history, for replay.
@@ -34,6 +34,7 @@ struct history_event {
     std::vector<std::string> rooms;
     std::vector<std::string> except;
     std::shared_ptr<encoded_event> event; ///< not stamped: the namespace stamps `id`
+    std::string origin;                   ///< the node that emitted it (adapter::node_id)
 };
 
 /// The answer to `adapter::fetch_history`.
@@ -69,15 +70,15 @@ public:
                                 const std::vector<std::string>& except,
                                 std::shared_ptr<encoded_event> event) = 0;
 
-    /// Delivers an event whose id the adapter assigned (see adapter::sequences), on every node
-    /// including the origin, in id order. An id not above the last one delivered in that
-    /// namespace is dropped (the same event may arrive once per target room).
+    /// Delivers another node's event of a namespace with shared history (see
+    /// adapter::sequences), with the id its origin assigned. The adapter hands each event over
+    /// once. One that comes later than an event with a higher id this node already delivered
+    /// cannot be sent in order: its recipients get the reset event instead (counted as late).
     virtual void deliver_sequenced(std::string_view nsp, const std::vector<std::string>& rooms,
                                    const std::vector<std::string>& except,
                                    std::shared_ptr<encoded_event> event, std::uint64_t id) = 0;
 
-    /// The newest id delivered in `nsp` on this node (0 if none): where to resume after a
-    /// broker gap.
+    /// The newest id delivered in `nsp` on this node (0 if none): where a broker gap starts.
     virtual std::uint64_t last_delivered(std::string_view nsp) const = 0;
 
     /// Tells the local clients of `rooms` (every client when `rooms` is empty) to refetch
@@ -109,11 +110,11 @@ public:
     /// and, for a distributed adapter, to the other nodes.
     virtual void broadcast(const broadcast_packet& packet, local_delivery& local) = 0;
 
-    /** Whether this adapter orders and keeps the events of namespaces with history `h`
-        (a shared history, e.g. Redis). When true, such a namespace does not stamp ids nor
-        deliver locally: `broadcast` gets the packet with `sequenced` set and an unstamped event,
-        and the adapter delivers it on every node, the origin included, through
-        `adapter_host::deliver_sequenced`, in id order. Replay then reads `fetch_history`.
+    /** Whether this adapter keeps the events of namespaces with history `h` for every node
+        (a shared history, e.g. Redis). When true, such a namespace stamps ids that order
+        across nodes (detail/hybrid_id.hpp), `broadcast` gets the packet with `sequenced` set,
+        delivers it locally at once as usual, and the other nodes get it through
+        `adapter_host::deliver_sequenced` with the same id. Replay then reads `fetch_history`.
     */
     virtual bool sequences(history_options const& /*h*/) const noexcept { return false; }
 

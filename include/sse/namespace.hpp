@@ -47,6 +47,8 @@ struct namespace_stats {
     std::uint64_t last_event_id = 0;    ///< id of the newest event
     std::uint64_t replays = 0;          ///< reconnects served from history
     std::uint64_t resets = 0;           ///< reconnects told to reset (gap or unknown id)
+    std::uint64_t late_events = 0;      ///< other nodes' events that came after newer ids had
+                                        ///< been sent: their recipients got a reset instead
     std::size_t history_events = 0;     ///< entries kept for replay, over all rooms
 };
 
@@ -215,7 +217,8 @@ private:
 
     // ---- replay from an adapter's shared history (sequenced namespaces) ----
     bool wants_replay(client const& c) const;
-    void fetch_replay(client& c); // the first one, after admission
+    static bool shared_id_ahead(std::uint64_t id); // a Last-Event-ID no node can have given
+    void fetch_replay(client& c);                  // the first one, after admission
     void finish_replay(client& c, history_result r, std::vector<std::string> const& fetched);
     void fetch_late_join(client& c, std::string_view room, std::uint64_t after); // log lock held
     void finish_late_join(client& c, history_result r, std::uint64_t upto,
@@ -288,6 +291,7 @@ private:
     std::atomic<std::uint64_t> oversized_events_{0};
     std::atomic<std::uint64_t> replays_{0};
     std::atomic<std::uint64_t> resets_{0};
+    std::atomic<std::uint64_t> late_events_{0}; // another node's, behind newer ids: reset
 };
 
 } // namespace sse

@@ -200,6 +200,14 @@ public:
     /// Unregisters `c` (disconnect).
     void remove(client_state& c, log_clock::time_point now) { registry_.remove(c, now); }
 
+    /// `c` already has `id`, which this node may not have delivered yet (a shared-history id
+    /// from another node): nothing at or below it is sent to `c` any more.
+    void resume_after(client_state& c, std::uint64_t id) {
+        if (id <= c.position()) return;
+        registry_.set_position(c, id);
+        registry_.set_sent(c, id);
+    }
+
     /// `c` is due a plan (its planning was held, or it has bytes outside the logs).
     void wake(client_state& c) { registry_.wake(c); }
 

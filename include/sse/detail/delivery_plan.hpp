@@ -62,7 +62,9 @@ public:
         p.position = c.position();
         if (c.pending_reset() != reset_reason::none) {
             p.reset = c.pending_reset();
-            p.position = head;
+            // (A client may stand past the head: it brought a shared-history id from
+            // another node, delivery_core::resume_after.)
+            p.position = std::max(head, c.position());
             // The reset takes the head's id, so that a reconnect resumes after it; never an
             // id the client already has (ids on a stream strictly increase). An unknown
             // Last-Event-ID is replaced by the head's, even when that is lower.

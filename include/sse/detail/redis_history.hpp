@@ -1,35 +1,34 @@
 // sse/detail/redis_history.hpp - the shared history of the Redis adapter: the two Lua scripts
-// that sequence, store and read events, and the decoding of their replies (no I/O).
+// that store and read events, and the decoding of their replies (no I/O).
+//
+// Ids. The emitting node assigns an event's id (detail/hybrid_id.hpp: microseconds since
+// 2020, below 2^53) and delivers it to its own clients at once; the append script
+// only stores and publishes it. Every node and every replay then uses that id, so a client
+// that moves to another node resumes from the same number.
 //
 // Keys (for namespace N under channel prefix P; `base` is N's namespace channel, `P#N#` with
 // N escaped as in redis_channel, so keys of two namespaces never collide):
 //
-//     base#seq           hash, field `id`: the namespace's last event id (HINCRBY), field
-//                        `age`: the max_age of the last emit. Never expires: ids must not
-//                        restart while nodes remember higher ones.
-//     base#t             list: the emit time (ms, Redis clock) of ids seq-len+1 .. seq, one per
-//                        id in order; trimmed by age a little per write; expires after max_age
-//     base<room>#h       stream: the events emitted to <room>, entry id `<event id>-0`, fields
-//                        `m` (the published message) and `t` (emit time, ms); at most
-//                        max_events entries; expires max_age after its last write
-//     base#h             stream: the namespace-wide emits (no target room), same layout
-//     base#o#<origin>    string: the highest per-origin sequence already sequenced (makes a
+//     base#seq           hash, field `id`: the highest event id stored, field `age`: the
+//                        max_age of the last emit. Never expires.
+//     base<room>#z       sorted set: the events emitted to <room>, score = event id, member =
+//                        the published message; at most max_events, none older than max_age
+//                        (by the id's time); expires max_age after its last write
+//     base#z             sorted set: the namespace-wide emits (no target room), same layout
+//     base<room>#zf      string: the highest id trimmed from that log (its replay floor)
+//     base#o#<origin>    string: the highest per-origin sequence already stored (makes a
 //                        script re-sent after a reconnect run once); expires
 //
-// Every stream key ends in `#h` and no other key does, so no room name can reach another key.
+// Every log key ends in `#z` and every floor key in `#zf`, and no other key does, so no room
+// name can reach another key.
 //
-// Ids. An event id is the namespace's sequence at the time the script ran: 1, 2, 3... in the
-// order Redis ran the emits' scripts, whatever node emitted them. Redis runs scripts one at a
-// time and sends pub/sub messages to each subscriber in the order they were published, so
-// every node receives a namespace's events in id order, and every client (on any node) sees
-// the events meant for it in the same total order: strictly increasing ids.
+// Replay. A replay after id A can be served from a log exactly when the log's floor is <= A
+// and A is younger than max_age: an expired log (a cold room) only held events older than
+// max_age. Events arrive at Redis in the order their scripts run, not always in id order
+// (two nodes emit at once); a sorted set keeps each log in id order anyway.
 //
-// Trimming. A log keeps exactly its newest max_events entries: the script deletes the oldest
-// with XDEL, which makes Redis (>= 7.0) remember the newest deleted id in the stream's
-// `max-deleted-entry-id`. A replay after id A can be served from a log exactly when that id
-// is <= A. An expired log (a cold room) can only hold events older than max_age, so the
-// fetch script decides about those from the namespace's time list: if the first event after
-// A is older than max_age (or its time is gone), the answer is "history_gap".
+// Ids ride in the score as text: Lua numbers are doubles, exact below 2^53, but Redis turns
+// a Lua number argument into text with 14 digits, so the scripts pass the strings on.
 #ifndef SSE_DETAIL_REDIS_HISTORY_HPP
 #define SSE_DETAIL_REDIS_HISTORY_HPP
 
@@ -46,15 +45,11 @@
 
 namespace sse::detail {
 
-/// Version byte of a sequenced message: version 1 with the high bit set. Its 8-byte sequence
-/// field holds the namespace event id that Redis assigned (not a per-origin sequence).
-inline constexpr std::uint8_t redis_message_sequenced_flag = 0x80;
+/** Stores and publishes one emit, atomically.
 
-/** Sequences, stores and publishes one emit, atomically.
-
-    ARGV: base, origin, origin sequence, max_events, max_age (ms), message (version 1 as the
-    node encoded it), room count n, the n distinct target rooms, then the channels to publish
-    on. Returns the event id, or 0 when this origin sequence was already sequenced.
+    ARGV: base, origin, origin sequence, max_events, max_age (ms), message (a 0x82 message as
+    the node encoded it), the event id, room count n, the n distinct target rooms, then the
+    channels to publish on. Returns 1, or 0 when this origin sequence was already stored.
 */
 inline constexpr char const* redis_append_script = R"lua(
 local base = ARGV[1]
@@ -63,45 +58,49 @@ local age = tonumber(ARGV[5])
 local last = redis.call('GET', okey)
 if last and tonumber(last) >= tonumber(ARGV[3]) then return 0 end
 redis.call('SET', okey, ARGV[3], 'PX', math.max(age, 60000))
-local id = redis.call('HINCRBY', base .. '#seq', 'id', 1)
+local sid = ARGV[7]
+local id = tonumber(sid)
+local seq = tonumber(redis.call('HGET', base .. '#seq', 'id') or '0')
+if id > seq then redis.call('HSET', base .. '#seq', 'id', sid) end
 redis.call('HSET', base .. '#seq', 'age', ARGV[5])
 local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
-local nows = string.format('%d', now)
-local v = id
-local le = {}
-for i = 1, 8 do
-  le[i] = string.char(v % 256)
-  v = math.floor(v / 256)
-end
-local p = ARGV[6]
-local msg = 'sse' .. string.char(129) .. table.concat(le) .. string.sub(p, 13)
-local tkey = base .. '#t'
-redis.call('RPUSH', tkey, nows)
-for i = 1, 2 do
-  local head = redis.call('LINDEX', tkey, 0)
-  if head and now - tonumber(head) > age then redis.call('LPOP', tkey) else break end
-end
-redis.call('PEXPIRE', tkey, age)
+local oldest = (now - age - 1577836800000) * 1000
+local msg = ARGV[6]
 local maxev = tonumber(ARGV[4])
-local sid = string.format('%d', id) .. '-0'
-local function append(k)
-  redis.call('XADD', k, sid, 'm', msg, 't', nows)
-  for i = 1, 2 do
-    if redis.call('XLEN', k) <= maxev then break end
-    local first = redis.call('XRANGE', k, '-', '+', 'COUNT', 1)
-    redis.call('XDEL', k, first[1][1])
+local function raise_floor(f, v)
+  local old = redis.call('GET', f)
+  if not old or tonumber(old) < tonumber(v) then redis.call('SET', f, v) end
+end
+local function append(room)
+  local k = base .. room .. '#z'
+  local f = k .. 'f'
+  redis.call('ZADD', k, sid, msg)
+  local n = redis.call('ZCARD', k)
+  if n > maxev then
+    local cut = redis.call('ZRANGE', k, n - maxev - 1, n - maxev - 1, 'WITHSCORES')
+    redis.call('ZREMRANGEBYRANK', k, 0, n - maxev - 1)
+    raise_floor(f, cut[2])
+  end
+  if oldest > 0 then
+    local cut = redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. string.format('%d', oldest),
+                           'WITHSCORES')
+    if #cut > 0 then
+      redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. string.format('%d', oldest))
+      raise_floor(f, cut[#cut])
+    end
   end
   redis.call('PEXPIRE', k, age)
+  redis.call('PEXPIRE', f, age)
 end
-local n = tonumber(ARGV[7])
+local n = tonumber(ARGV[8])
 if n == 0 then
-  append(base .. '#h')
+  append('')
 else
-  for i = 1, n do append(base .. ARGV[7 + i] .. '#h') end
+  for i = 1, n do append(ARGV[8 + i]) end
 end
-for i = 8 + n, #ARGV do redis.call('PUBLISH', ARGV[i], msg) end
-return id
+for i = 9 + n, #ARGV do redis.call('PUBLISH', ARGV[i], msg) end
+return 1
 )lua";
 
 /** Reads the events after an id.
@@ -109,8 +108,9 @@ return id
     ARGV: base, after, max_age (ms; 0: the one the last emit stored), then the rooms (the
     namespace log is always read).
     Returns {status, seq, g, g gapped rooms ("" = the namespace log), messages...}; status is
-    "ok", "unknown_id" (after > seq) or "history_gap" (the first missed event is older than
-    max_age, or its time is gone). A gapped room's messages are not returned.
+    "ok", "unknown_id" (after is more than a minute ahead of Redis's clock) or "history_gap"
+    (after is older than max_age). A gapped room's messages are not returned. An id above
+    every stored one (its emit is still on its way to Redis) has nothing after it yet: "ok".
 */
 inline constexpr char const* redis_fetch_script = R"lua(
 local base = ARGV[1]
@@ -119,41 +119,25 @@ local meta = redis.call('HMGET', base .. '#seq', 'id', 'age')
 local seq = tonumber(meta[1] or '0')
 local age = tonumber(ARGV[3])
 if age <= 0 then age = tonumber(meta[2] or '0') end
-if after > seq then return {'unknown_id', seq, 0} end
-if after == seq then return {'ok', seq, 0} end
-local tkey = base .. '#t'
-local len = redis.call('LLEN', tkey)
-local idx = (after + 1) - (seq - len + 1)
-local t = false
-if idx >= 0 then t = redis.call('LINDEX', tkey, idx) end
 local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
-if not t or now - tonumber(t) > age then return {'history_gap', seq, 0} end
+local at = math.floor(after / 1000) + 1577836800000
+if at > now + 60000 then return {'unknown_id', seq, 0} end
+if after >= seq then return {'ok', seq, 0} end
+if now - at > age then return {'history_gap', seq, 0} end
 local gaps = {}
 local msgs = {}
-local from = string.format('%d', after + 1)
 local function scan(room, k)
-  if redis.call('EXISTS', k) == 0 then return end
-  local info = redis.call('XINFO', 'STREAM', k)
-  for i = 1, #info, 2 do
-    if info[i] == 'max-deleted-entry-id' then
-      local d = tonumber(string.match(info[i + 1], '^(%d+)'))
-      if d and d > after then
-        gaps[#gaps + 1] = room
-        return
-      end
-    end
+  local floor = redis.call('GET', k .. 'f')
+  if floor and tonumber(floor) > after then
+    gaps[#gaps + 1] = room
+    return
   end
-  local r = redis.call('XRANGE', k, from, '+')
-  for _, e in ipairs(r) do
-    local f = e[2]
-    for j = 1, #f, 2 do
-      if f[j] == 'm' then msgs[#msgs + 1] = f[j + 1] end
-    end
-  end
+  local r = redis.call('ZRANGEBYSCORE', k, '(' .. ARGV[2], '+inf')
+  for _, m in ipairs(r) do msgs[#msgs + 1] = m end
 end
-scan('', base .. '#h')
-for i = 4, #ARGV do scan(ARGV[i], base .. ARGV[i] .. '#h') end
+scan('', base .. '#z')
+for i = 4, #ARGV do scan(ARGV[i], base .. ARGV[i] .. '#z') end
 local out = {'ok', seq, #gaps}
 for _, g in ipairs(gaps) do out[#out + 1] = g end
 for _, m in ipairs(msgs) do out[#out + 1] = m end
@@ -264,12 +248,13 @@ inline bool decode_redis_fetch_reply(redisReply const& r, redis_fetch_reply& out
     for (std::size_t i = 3 + ngap; i < r.elements; ++i) {
         auto bytes = str(r.element[i]);
         if (decode_redis_message(bytes, m) != decode_status::ok ||
-            (m.version & redis_message_sequenced_flag) == 0 || m.sequence == 0) {
+            m.version != redis_message_shared_id_version || m.event_id == 0) {
             ++out.malformed;
             continue;
         }
         history_event e;
-        e.id = m.sequence;
+        e.id = m.event_id;
+        e.origin = std::string(m.origin);
         e.rooms = std::move(m.rooms);
         e.except = std::move(m.except);
         e.event = encoded_event::from_body(m.event, m.body);

@@ -4,10 +4,12 @@
 // Wire layout, version 1 (all integers unsigned; "varint" is LEB128, at most 10 bytes):
 //
 //     "sse"            3 bytes, magic: anything else on our channels is foreign
-//     version          1 byte, 0x01; 0x81 for a sequenced emit (shared history on)
-//     sequence         8 bytes little-endian: per origin node, +1 per emit (dedup and order);
-//                      in a 0x81 message, the namespace event id Redis assigned
-//     event id         varint: the id the origin stamped (diagnostics; receivers stamp their own)
+//     version          1 byte, 0x01; 0x82 for an emit of a namespace with shared history
+//                      (0x81, from builds where Redis assigned the ids, is refused)
+//     sequence         8 bytes little-endian: per origin node, +1 per emit (dedup and order)
+//     event id         varint: the id the origin stamped. In a 0x01 message for diagnostics
+//                      (receivers stamp their own); in a 0x82 message the event's id on every
+//                      node (detail/hybrid_id.hpp)
 //     origin           varint length + bytes: the publishing node's id
 //     namespace        varint length + bytes
 //     rooms            varint count, then per room varint length + bytes; 0 = whole namespace
@@ -37,6 +39,8 @@ namespace sse::detail {
 
 /// Current version of the wire layout.
 inline constexpr std::uint8_t redis_message_version = 1;
+/// The version byte of an emit whose id the origin assigned for every node (shared history).
+inline constexpr std::uint8_t redis_message_shared_id_version = 0x82;
 /// Offset of the 8-byte sequence number in an encoded message.
 inline constexpr std::size_t redis_message_sequence_offset = 4;
 /// Longest origin id and namespace name accepted when decoding.
@@ -265,9 +269,10 @@ inline decode_status decode_redis_message(std::string_view bytes, redis_message&
     if (bytes.size() < 3 || bytes.substr(0, 3) != "sse") return decode_status::foreign;
     if (bytes.size() < 4) return decode_status::truncated;
     out.version = static_cast<std::uint8_t>(bytes[3]);
-    // 0x81: version 1 whose sequence field is a namespace event id assigned by Redis (see
-    // detail/redis_history.hpp).
-    if ((out.version & 0x7F) != redis_message_version) return decode_status::unsupported_version;
+    // 0x82: the same layout, whose event id holds on every node (detail/redis_history.hpp).
+    // 0x81 (older nodes, Redis-assigned ids) cannot be mixed with it: refused, and counted.
+    if (out.version != redis_message_version && out.version != redis_message_shared_id_version)
+        return decode_status::unsupported_version;
     if (bytes.size() < redis_message_sequence_offset + 8) return decode_status::truncated;
     out.sequence = 0;
     for (std::size_t i = 0; i < 8; ++i)

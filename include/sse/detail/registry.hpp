@@ -26,6 +26,7 @@ enum class reset_reason : std::uint8_t {
     history_too_large, ///< the replay would be larger than the replay bound
     slow_consumer,     ///< it fell off a log's tail and the policy is "reset"
     lost_events,       ///< the adapter lost events it cannot recover (broker gap)
+    late_event,        ///< another node's event came after newer ids were sent: out of order
 };
 
 /// The `reason` field of the reset event.
@@ -43,6 +44,8 @@ inline char const* to_string(reset_reason r) noexcept {
         return "slow_consumer";
     case reset_reason::lost_events:
         return "lost_events";
+    case reset_reason::late_event:
+        return "late_event";
     }
     return "none";
 }

@@ -4,6 +4,7 @@
 #define SSE_IMPL_NAMESPACE_HPP
 
 #include <sse/detail/admission.hpp>
+#include <sse/detail/hybrid_id.hpp>
 #include <sse/detail/response_head.hpp>
 #include <sse/detail/stream_client.hpp>
 #include <sse/detail/unstranded.hpp>
@@ -132,7 +133,10 @@ inline void namespace_::emit_event(std::vector<std::string> const& rooms,
     std::lock_guard<std::mutex> lock(emit_mutex_);
     events_emitted_.fetch_add(1, std::memory_order_relaxed);
     if (sequenced()) {
-        // The adapter assigns the id and delivers it everywhere, here included.
+        // An id that orders across nodes, known now: this node's clients get the event without
+        // waiting for Redis, and every node (and every replay) uses the same id.
+        last_id_ = detail::next_hybrid_id(last_id_, detail::unix_us_now());
+        ev->stamp(last_id_);
         event_ptr shared = std::move(ev);
         adapter_->broadcast(broadcast_packet{name_, rooms, except, shared, history_opts_, true},
                             *this);
@@ -201,10 +205,23 @@ inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
     if (closed_.load() || id == 0 || drop_oversized(*ev)) return;
     std::lock_guard<std::mutex> lock(emit_mutex_);
     ev->set_conflation_key(policies_.conflation_key_for(ev->name(), rooms));
-    ev->stamp(id); // a copy per room channel: the core keeps the first (ids must increase)
-    last_id_ = std::max(last_id_, id);
+    ev->stamp(id);
+    last_id_ = std::max(last_id_, id); // this node's next ids come after it
     event_ptr shared = std::move(ev);
-    deliver(broadcast_packet{name_, rooms, except, shared, history_opts_, true});
+    std::lock_guard<std::mutex> l(log_mutex_);
+    if (id > core_.head()) {
+        append(broadcast_packet{name_, rooms, except, shared, history_opts_, true});
+        return;
+    }
+    // Newer ids went out already (emitted here, or from a third node, while this one was on
+    // its way): its recipients cannot get it in order, so they are told to refetch.
+    late_events_.fetch_add(1, std::memory_order_relaxed);
+    for_each_recipient(rooms, true, [&](client& c) {
+        for (auto const& x : except)
+            if (state_of(c).in_room(x)) return;
+        core_.reset(state_of(c), detail::reset_reason::late_event);
+    });
+    post_flush_pass();
 }
 
 inline std::uint64_t namespace_::last_delivered() const {

@@ -20,6 +20,19 @@ inline namespace_::admission_result namespace_::admit(client& c) {
         hello = encoded_event::make("connection", nlohmann::json{{"clientId", c.id()}});
     auto head_event = encoded_event::raw(std::move(head));
 
+    // A shared-history id (another node's, maybe newer than any here): this node's ids go on
+    // after it (lock order: the emit lock, then the log lock). An id further ahead of this
+    // clock than clocks differ is forged or broken: it gets a reset (fetch_replay).
+    std::unique_lock<std::mutex> ids;
+    std::uint64_t seen = 0;
+    if (sequenced_.load() && wants_replay(c)) {
+        auto const id = detail::parse_event_id(c.last_event_id());
+        if (id && !shared_id_ahead(*id)) {
+            ids = std::unique_lock<std::mutex>(emit_mutex_);
+            seen = *id;
+            last_id_ = std::max(last_id_, seen);
+        }
+    }
     std::lock_guard<std::mutex> lock(log_mutex_);
     if (closed_.load() || c.close_started_.load()) return admission_result::gone;
     if (opts_.max_clients != 0 && all_.size() >= opts_.max_clients) return admission_result::full;
@@ -58,6 +71,7 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     (void)why;      // a reset is sent by the first plan, and counted there
     c.held_ = true; // until end_admission
     c.admitted_head_ = core_.head();
+    core_.resume_after(state_of(c), seen); // live events at or below it: it has them
     if (replay && sequenced_.load()) c.replay_ = client::replay_state::pending;
     if (adapter_interest_) adapter_interest_->room_added(name_, c.id());
     auto pending = c.pending_rooms_.take();
@@ -316,6 +330,7 @@ inline namespace_stats namespace_::stats() const {
     s.oversized_events = oversized_events_.load();
     s.replays = replays_.load();
     s.resets = resets_.load();
+    s.late_events = late_events_.load();
     return s;
 }
 

@@ -31,20 +31,24 @@
 // directions, in sequence order, and are delivered on N's strand in that order.
 //
 // Shared history (redis_options::shared_history, namespaces with history on; the scripts and
-// keys are in detail/redis_history.hpp). `broadcast_sequenced` queues one EVAL of the append
-// script instead of PUBLISHes, through the same queue and window. The script numbers the
-// emit, stores it and publishes it as a 0x81 message carrying the id; every node, the origin
-// included, hands such a message to `deliver_sequenced`. A script re-sent after a reconnect
-// is recognised by its (origin, sequence) and not run twice. Replay reads (`fetch_history`)
+// keys are in detail/redis_history.hpp). The namespace stamps an id that orders across nodes
+// (detail/hybrid_id.hpp) and its clients get the event at once, Redis or not. Then
+// `broadcast_sequenced` queues one EVAL of the append script instead of PUBLISHes, through
+// the same queue and window. The script stores the emit under its id and publishes it as a
+// 0x82 message; every other node hands it to `deliver_sequenced` once (copies dropped by
+// (origin, namespace, id)). A script re-sent after a reconnect is recognised by its (origin,
+// sequence) and not run twice. Replay reads (`fetch_history`)
 // run the fetch script on the publishing connection, tagged so their replies find their
 // callback; a callback pending when that connection drops is answered "history_unavailable".
 //
 // Broker gaps. When the subscriber comes back, for each namespace known to be sequenced the
-// adapter reads the history after the host's last delivered id, for the rooms it has local
+// adapter reads the history after the last id delivered when it went away (its own emits
+// since then do not count), for the rooms it has local
 // clients in and the namespace log, once Redis confirmed the subscriptions (so a message is
 // either in that read or arrives live) and the publisher is up. Messages arriving meanwhile
 // are held; the recovered events are delivered in id order, then the held ones (copies are
-// dropped by id in the namespace). Where the history cannot cover the gap the affected
+// dropped by id). One that is older than what the node delivered meanwhile reaches its
+// clients as a reset (late_event). Where the history cannot cover the gap the affected
 // clients are told to reset.
 //
 // Faults. Each link (publisher, subscriber) has its own reconnect state machine. While the
@@ -166,7 +170,7 @@ public:
         for (auto const& r : packet.rooms)
             if (std::find(rooms.begin(), rooms.end(), r) == rooms.end()) rooms.push_back(r);
         auto& a = m.script_args;
-        a.reserve(10 + rooms.size() + m.channels.size());
+        a.reserve(11 + rooms.size() + m.channels.size());
         a.emplace_back("EVALSHA");
         a.push_back(append_sha());
         a.emplace_back("0");
@@ -175,8 +179,10 @@ public:
         a.emplace_back(); // the origin sequence, under the lock
         a.push_back(std::to_string(packet.history.max_events));
         a.push_back(std::to_string(std::max<std::int64_t>(1, packet.history.max_age.count())));
-        a.push_back(encode_redis_message(0, node_id_, packet.nsp, packet.rooms, packet.except,
-                                         packet.event->body()));
+        a.push_back(encode_redis_message(packet.event->id(), node_id_, packet.nsp, packet.rooms,
+                                         packet.except, packet.event->body()));
+        a.back()[3] = static_cast<char>(redis_message_shared_id_version);
+        a.push_back(std::to_string(packet.event->id()));
         a.push_back(std::to_string(rooms.size()));
         for (auto r : rooms)
             a.emplace_back(r);
@@ -191,6 +197,7 @@ public:
         }
         m.sequence = ++sequence_;
         a[5] = std::to_string(m.sequence);
+        set_redis_message_sequence(a[8], m.sequence);
         intake_.push_back(std::move(m));
         if (!publish_posted_) {
             publish_posted_ = true;
@@ -337,6 +344,7 @@ public:
             sub_up_.store(false, std::memory_order_release);
             subscribed_.store(0, std::memory_order_relaxed);
             pending_subscriptions_.store(0, std::memory_order_relaxed);
+            if (was_up) mark_gap_start();
         }
         if (!was_up) connect_failures_.fetch_add(1, std::memory_order_relaxed);
         // Repeated identical failures while retrying are logged once.
@@ -505,6 +513,7 @@ private:
     // ---- broker-gap recovery (strand) ----
 
     struct held_message {
+        std::string origin;
         std::string nsp;
         std::vector<std::string> rooms;
         std::vector<std::string> except;
@@ -526,6 +535,7 @@ private:
             nsps = sequenced_nsps_;
         }
         if (nsps.empty()) return finish_recovery();
+        gap_from_.clear(); // read once below; a later outage marks its own start
         auto interests = host->local_interests(); // takes the server's locks, not ours
         recovery_running_ = true;
         recovery_left_ = nsps.size();
@@ -534,7 +544,8 @@ private:
             std::vector<std::string> rooms;
             for (auto const& [n, room] : interests)
                 if (n == nsp && !room.empty()) rooms.push_back(room);
-            auto const after = host->last_delivered(nsp);
+            auto const gap = gap_from_.find(nsp);
+            auto const after = gap != gap_from_.end() ? gap->second : host->last_delivered(nsp);
             start_fetch(nsp, rooms, after, age,
                         [self = shared_from_this(), nsp = nsp, rooms](redis_fetch_reply r) {
                             self->recovery_results_.push_back({nsp, rooms, std::move(r)});
@@ -545,6 +556,21 @@ private:
                             }
                         });
         }
+    }
+
+    // The subscriber went away: what other nodes emit from now on is read back from the
+    // history once it returns, after the last id delivered now (not after the ids this node
+    // emits meanwhile: they do not say that other nodes' events up to them arrived).
+    void mark_gap_start() {
+        auto host = host_.lock();
+        if (!host) return;
+        std::map<std::string, std::chrono::milliseconds, std::less<>> nsps;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            nsps = sequenced_nsps_;
+        }
+        for (auto const& kv : nsps)
+            gap_from_.emplace(kv.first, host->last_delivered(kv.first)); // the earliest kept
     }
 
     // The history cannot be read in time (the publisher stays away while messages pile up):
@@ -585,8 +611,10 @@ private:
                 continue;
             }
             for (auto& e : r.events) {
-                host->deliver_sequenced(res.nsp, e.rooms, e.except, std::move(e.event), e.id);
-                ++recovered;
+                if (e.origin == node_id_) continue; // delivered here when it was emitted
+                if (deliver_shared(*host, e.origin, res.nsp, e.rooms, e.except, std::move(e.event),
+                                   e.id))
+                    ++recovered;
             }
             if (!r.gapped.empty()) {
                 bool const all =
@@ -597,8 +625,8 @@ private:
             }
         }
         for (auto& m : held) {
-            host->deliver_sequenced(m.nsp, m.rooms, m.except, std::move(m.event), m.id);
-            delivered_.fetch_add(1, std::memory_order_relaxed);
+            if (deliver_shared(*host, m.origin, m.nsp, m.rooms, m.except, std::move(m.event), m.id))
+                delivered_.fetch_add(1, std::memory_order_relaxed);
         }
         if (!results.empty()) recoveries_.fetch_add(1, std::memory_order_relaxed);
         recovered_events_.fetch_add(recovered, std::memory_order_relaxed);
@@ -852,8 +880,8 @@ private:
         }
         auto st = decode_redis_message(payload, msg_);
         if (st != decode_status::ok) return malformed(channel, to_string(st));
-        bool const sequenced = (msg_.version & redis_message_sequenced_flag) != 0;
-        if (!sequenced && msg_.origin == node_id_) {
+        bool const sequenced = msg_.version == redis_message_shared_id_version;
+        if (msg_.origin == node_id_) { // delivered here when it was emitted
             echoes_.fetch_add(1, std::memory_order_relaxed);
             return;
         }
@@ -882,10 +910,10 @@ private:
         delivered_.fetch_add(1, std::memory_order_relaxed);
     }
 
-    // A message numbered by Redis: every node delivers it, the origin too, in id order.
-    // Copies (one per target room channel) are dropped by id in the namespace.
+    // Another node's emit of a namespace with shared history, with the id its origin gave it.
+    // Copies (one per target room channel, or read back by a recovery) are dropped by id.
     void on_sequenced_message() {
-        if (msg_.sequence == 0) return malformed({}, "sequenced message without an id");
+        if (msg_.event_id == 0) return malformed({}, "shared-history message without an id");
         if (sequenced_nsps_seen_.find(msg_.nsp) == sequenced_nsps_seen_.end()) {
             sequenced_nsps_seen_.emplace(msg_.nsp);
             std::lock_guard<std::mutex> lock(mutex_);
@@ -894,8 +922,8 @@ private:
         }
         auto event = encoded_event::from_body(msg_.event, msg_.body);
         if (holding_) {
-            held_.push_back(
-                {std::string(msg_.nsp), msg_.rooms, msg_.except, std::move(event), msg_.sequence});
+            held_.push_back({std::string(msg_.origin), std::string(msg_.nsp), msg_.rooms,
+                             msg_.except, std::move(event), msg_.event_id});
             if (held_.size() > opts_.max_pending_emits && !recovery_running_) give_up_recovery();
             return;
         }
@@ -903,8 +931,27 @@ private:
         if (!host) return;
         std::lock_guard<std::mutex> gate(deliver_gate_);
         if (closed_flag_.load(std::memory_order_acquire)) return;
-        host->deliver_sequenced(msg_.nsp, msg_.rooms, msg_.except, std::move(event), msg_.sequence);
-        delivered_.fetch_add(1, std::memory_order_relaxed);
+        if (deliver_shared(*host, msg_.origin, msg_.nsp, msg_.rooms, msg_.except, std::move(event),
+                           msg_.event_id))
+            delivered_.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    // Hands another node's shared-history event to the host once: one origin's ids increase
+    // in the order it published them, so an id at or below the last one from that origin (in
+    // that namespace) is a copy. Strand, deliver_gate_ held.
+    bool deliver_shared(adapter_host& host, std::string_view origin, std::string_view nsp,
+                        std::vector<std::string> const& rooms,
+                        std::vector<std::string> const& except,
+                        std::shared_ptr<encoded_event> event, std::uint64_t id) {
+        shared_key_.assign(origin.data(), origin.size());
+        shared_key_ += '\0';
+        shared_key_.append(nsp.data(), nsp.size());
+        if (!shared_filter_.accept(shared_key_, id)) {
+            duplicates_.fetch_add(1, std::memory_order_relaxed);
+            return false;
+        }
+        host.deliver_sequenced(nsp, rooms, except, std::move(event), id);
+        return true;
     }
 
     void malformed(std::string_view channel, char const* why) {
@@ -977,6 +1024,11 @@ private:
     link sub_;
     std::weak_ptr<adapter_host> host_;
     redis_sequence_filter filter_;
+    redis_sequence_filter shared_filter_; // by (origin, namespace), on shared-history ids
+    std::string shared_key_;              // scratch of deliver_shared
+    // Per namespace with shared history: the last id delivered when the subscriber went
+    // away; its recovery reads the history after it (local emits go on meanwhile).
+    std::map<std::string, std::uint64_t, std::less<>> gap_from_;
     redis_message msg_; // reused: its vectors keep their capacity
     std::minstd_rand rng_;
     std::string last_publish_error_;
@@ -1048,14 +1100,11 @@ inline void redis_adapter::attach(std::weak_ptr<adapter_host> host) {
 }
 
 inline void redis_adapter::broadcast(broadcast_packet const& packet, local_delivery& local) {
-    if (packet.sequenced) {
-        // Redis numbers it; it comes back to this node like to any other (no local delivery
-        // first: the exact shared order costs one Redis round trip).
-        impl_->broadcast_sequenced(packet);
-        return;
-    }
     local.deliver(packet); // this node's clients first, without waiting for Redis
-    impl_->broadcast(packet);
+    if (packet.sequenced)
+        impl_->broadcast_sequenced(packet); // stored in the shared history, then published
+    else
+        impl_->broadcast(packet);
 }
 
 inline bool redis_adapter::sequences(history_options const& h) const noexcept {

@@ -16,6 +16,12 @@ namespace sse {
 // the client stays held (not planned) meanwhile, at the head it was admitted at, so the
 // missed events (at most that head) and the live ones (after it) cannot interleave.
 
+inline bool namespace_::shared_id_ahead(std::uint64_t id) {
+    // Node clocks agree within a second (NTP does far better): a larger lead is not an id
+    // any node gave out, and must not move this node's ids ahead for good.
+    return detail::hybrid_id_unix_ms(id) > detail::unix_ms_now() + 1000;
+}
+
 inline void namespace_::fetch_replay(client& c) {
     std::vector<std::string> rooms;
     std::shared_ptr<adapter> a;
@@ -30,7 +36,8 @@ inline void namespace_::fetch_replay(client& c) {
         a = adapter_interest_;
         h = history_opts_;
     }
-    if (!after || !a) return finish_replay(c, history_result{"unknown_id", {}}, rooms);
+    if (!after || !a || shared_id_ahead(*after))
+        return finish_replay(c, history_result{"unknown_id", {}}, rooms);
     a->fetch_history(
         name_, rooms, *after, h,
         [self = shared_from_this(), who = c.shared_from_this(), rooms](history_result r) mutable {
