@@ -42,6 +42,10 @@ public:
     bool sequences(sse::history_options const& h) const noexcept override {
         return inner_->sequences(h);
     }
+    std::chrono::microseconds merge_window() const noexcept override {
+        return inner_->merge_window();
+    }
+    unsigned id_tag() const noexcept override { return inner_->id_tag(); }
     void fetch_history(std::string_view nsp, std::vector<std::string> rooms, std::uint64_t after,
                        sse::history_options const& h,
                        std::function<void(sse::history_result)> done) override {
@@ -72,10 +76,11 @@ public:
     }
     void deliver_sequenced(std::string_view nsp, std::vector<std::string> const& rooms,
                            std::vector<std::string> const& except,
-                           std::shared_ptr<sse::encoded_event> event, std::uint64_t id) override {
+                           std::shared_ptr<sse::encoded_event> event, std::uint64_t id,
+                           std::string_view origin) override {
         record(nsp, event->body());
         if (auto host = host_.lock())
-            host->deliver_sequenced(nsp, rooms, except, std::move(event), id);
+            host->deliver_sequenced(nsp, rooms, except, std::move(event), id, origin);
     }
     std::uint64_t last_delivered(std::string_view nsp) const override {
         auto host = host_.lock();

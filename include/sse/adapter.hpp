@@ -5,6 +5,7 @@
 #include <sse/event.hpp>
 #include <sse/options.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -76,7 +77,8 @@ public:
     /// cannot be sent in order: its recipients get the reset event instead (counted as late).
     virtual void deliver_sequenced(std::string_view nsp, const std::vector<std::string>& rooms,
                                    const std::vector<std::string>& except,
-                                   std::shared_ptr<encoded_event> event, std::uint64_t id) = 0;
+                                   std::shared_ptr<encoded_event> event, std::uint64_t id,
+                                   std::string_view origin) = 0;
 
     /// The newest id delivered in `nsp` on this node (0 if none): where a broker gap starts.
     virtual std::uint64_t last_delivered(std::string_view nsp) const = 0;
@@ -117,6 +119,15 @@ public:
         `adapter_host::deliver_sequenced` with the same id. Replay then reads `fetch_history`.
     */
     virtual bool sequences(history_options const& /*h*/) const noexcept { return false; }
+
+    /** How long a namespace with shared history holds events while two nodes emit to it at
+        once, so that they reach its clients in id order (detail/merge_window.hpp): about the
+        time an event takes from one node to another. 0: never hold. */
+    virtual std::chrono::microseconds merge_window() const noexcept { return {}; }
+
+    /// This node's tag in the shared-history ids it assigns (detail/hybrid_id.hpp, 0..15):
+    /// nodes with different tags never give out the same id.
+    virtual unsigned id_tag() const noexcept { return 0; }
 
     /** Reads the events of `rooms` (and of namespace-wide broadcasts) after id `after` from the
         shared history. Calls `done` exactly once, from any thread, maybe before returning.

@@ -6,11 +6,13 @@
 #include <sse/broadcast.hpp>
 #include <sse/client.hpp>
 #include <sse/detail/delivery_core.hpp>
+#include <sse/detail/merge_window.hpp>
 #include <sse/detail/slow_consumer_policies.hpp>
 #include <sse/detail/token_bucket.hpp>
 #include <sse/middleware.hpp>
 #include <sse/options.hpp>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/message.hpp>
 
@@ -176,10 +178,21 @@ private:
                         std::vector<std::string> const& except, std::shared_ptr<encoded_event> ev);
     void deliver_sequenced(std::vector<std::string> const& rooms,
                            std::vector<std::string> const& except,
-                           std::shared_ptr<encoded_event> ev, std::uint64_t id);
+                           std::shared_ptr<encoded_event> ev, std::uint64_t id,
+                           std::string_view origin);
+    // A shared-history event (this node's, origin "", or another's) through the merge
+    // window: delivered in id order, held, or late (emit lock held).
+    void offer_shared(std::vector<std::string> const& rooms, std::vector<std::string> const& except,
+                      event_ptr const& ev, std::string_view origin);
+    // Appends it, or resets its recipients when newer ids went out already (emit lock held).
+    void deliver_shared(std::vector<std::string> const& rooms,
+                        std::vector<std::string> const& except, event_ptr const& ev);
+    void arm_merge_timer(); // emit lock held
+    void on_merge_timer();
     std::uint64_t last_delivered() const;
     void reset_clients(std::vector<std::string> const& rooms, std::string_view reason);
-    bool sequenced() const; // emit lock held
+    bool sequenced() const;            // emit lock held
+    std::uint64_t merge_width() const; // µs the merge window holds (emit lock held)
     /// The adapter's local delivery: one append to the logs, then a flush pass.
     void deliver(broadcast_packet const& packet) override;
     void append(broadcast_packet const& p); // log lock held
@@ -249,6 +262,16 @@ private:
     mutable std::mutex emit_mutex_;
     std::uint64_t last_id_ = 0;
     std::shared_ptr<adapter> adapter_;
+    // Shared-history events of several nodes, back in id order (detail/merge_window.hpp).
+    struct held_event {
+        std::vector<std::string> rooms;
+        std::vector<std::string> except;
+        event_ptr event;
+    };
+    detail::merge_window<held_event> window_;
+    net::any_io_executor timer_ex_;                  // the server's timer strand (set once)
+    std::shared_ptr<net::steady_timer> merge_timer_; // on timer_ex_, made when first needed
+    bool merge_timer_armed_ = false;
     history_options history_opts_; // a copy readable under the emit lock
 
     detail::strand_pools strands_; // of plain-TCP clients, per io_context

@@ -25,12 +25,11 @@
 //     the emits it kept meanwhile (up to `max_pending_emits`; beyond that, dropped and
 //     counted). Local delivery never stops.
 //   - shared history (`redis_options::shared_history`, on by default, for namespaces with
-//     history on): Redis numbers each such emit (per-namespace ids 1, 2, 3...) in a script
-//     that also stores it in the room's history stream and publishes it; every node, the
-//     origin too, delivers it when Redis sends it, in id order. So all clients on all nodes
-//     see one order, any node can replay a reconnecting client's `Last-Event-ID` from Redis,
-//     and a node whose subscriber was cut reads back what it missed
-//     (detail/redis_history.hpp).
+//     history on): the emitting node gives each such emit an id that orders across nodes and
+//     delivers it locally at once; a script stores it in the room's history in Redis and
+//     publishes it; every node uses the same id. So any node can replay a reconnecting
+//     client's `Last-Event-ID` from Redis, and a node whose subscriber was cut reads back
+//     what it missed (detail/redis_history.hpp).
 #ifndef SSE_REDIS_ADAPTER_HPP
 #define SSE_REDIS_ADAPTER_HPP
 
@@ -110,8 +109,8 @@ struct redis_state {
     /// SUBSCRIBE/UNSUBSCRIBE confirmations still awaited.
     std::size_t pending_subscriptions = 0;
 
-    /// Shared history (`redis_options::shared_history`): emits sequenced by Redis (the
-    /// script answered with an id), replay reads answered, and broker gaps recovered: times
+    /// Shared history (`redis_options::shared_history`): emits stored by the script, replay
+    /// reads answered, and broker gaps recovered: times
     /// the subscriber came back and the events published meanwhile were read back from the
     /// history and delivered (`recovered_events` of them), or could not be
     /// (`history_resets`: namespaces or rooms whose clients were told to reset).
@@ -182,27 +181,42 @@ struct redis_options {
     std::size_t max_room_channels = 16;
 
     /** Keep the history of namespaces with history on (`history_options::max_events > 0`)
-        in Redis, shared by every node, and let Redis number their events.
+        in Redis, shared by every node, with ids that hold on every node.
 
-        Each such emit runs one script (pipelined, no round trip waited for) that takes the
-        namespace's next id (a per-namespace counter: 1, 2, 3...), appends the event to the
-        history stream of each target room (or of the namespace), trims it to `max_events`,
-        and publishes it. Every node, the emitting one included, delivers it when Redis sends it
-        back, in id order. Guarantee: all clients on all nodes see a namespace's events in one
-        total order (the order Redis ran the scripts, which is id order), and a client that
-        reconnects to any node with `Last-Event-ID` gets every event it missed, in order, once,
-        while the history still holds them (else a reset event). The cost: an emit reaches even
-        the local clients one Redis round trip later, and while Redis is away emits wait (up to
-        `max_pending_emits`, then they are dropped everywhere). After a subscriber outage the
-        node reads what it missed from the history (see `redis_state::recoveries`).
+        The emitting node gives each such emit an id that orders across nodes (microseconds
+        since 2020, never at or below an id the node has seen: detail/hybrid_id.hpp) and
+        delivers it to its own clients at once, Redis or not. One script per emit (pipelined,
+        no round trip waited for) then stores it in the history of each target room (a sorted
+        set by id, trimmed to `max_events` and `max_age`) and publishes it; the other nodes
+        deliver it with the same id. Guarantees: every client's ids strictly increase; a
+        client that reconnects to any node with `Last-Event-ID` gets every event it missed,
+        in id order, once, while the history holds them (else the reset event); an event
+        that reaches a node after newer ids went out there is not sent out of order: its
+        recipients get the reset event (`late_event`, counted in
+        `namespace_stats::late_events`). While two nodes emit to one namespace at once,
+        `merge_window` holds events so that this stays rare.
 
-        Needs Redis >= 7.0. Do not let Redis evict keys (`maxmemory-policy noeviction` or a
-        `volatile-*` policy: the id counters have no TTL) and keep its data across restarts
-        (AOF/RDB): a Redis that lost its counters restarts ids at 1, and nodes drop ids they
-        think they already delivered. false: events are numbered per node and replay serves
-        only from each node's memory.
+        While Redis is away local delivery goes on; emits wait for it (up to
+        `max_pending_emits`, then they are dropped and counted) and reach the other nodes
+        when it is back. After a subscriber outage the node reads what it missed from the
+        history (see `redis_state::recoveries`).
+
+        Needs Redis >= 7.0 and node clocks that agree within a second (NTP): ids are times.
+        Do not let Redis evict keys (`maxmemory-policy noeviction` or a `volatile-*` policy).
+        false: events are numbered per node and replay serves only from each node's memory.
     */
     bool shared_history = true;
+
+    /** While two or more nodes emit to one namespace with shared history, each node holds
+        events this long past their id's time and then delivers them in id order, so that an
+        event from another node, which arrives a Redis round trip late, still goes out before
+        the newer local ones (detail/merge_window.hpp). Nothing is held while a single node
+        emits: holding starts when events from a second node come in (the first few may then
+        come late) and stops a minute after the last change of origin. About the time an event takes from
+        one node to another, plus the clocks' difference; 0: never hold (more `late_event`
+        resets when nodes emit at once).
+    */
+    std::chrono::microseconds merge_window = std::chrono::milliseconds(20);
 
     /// Called on the adapter's strand when `connected` changes or an error is recorded, in the
     /// order of the changes, each after the change it reports: another thread's `state()` may
@@ -260,11 +274,12 @@ struct redis_contexts {
     anything to reach Redis (local delivery does not depend on it).
 
     @par Delivery guarantees
-    Namespaces with history on and `shared_history` (see there): one total order per
-    namespace, the same for every client on every node, equal to id order; each node's own
-    emits keep their emit order in it; a replay after `Last-Event-ID` is complete while the
-    history holds the missed events (else the reset event); a subscriber outage is filled
-    from the history (else the affected clients get the reset event).
+    Namespaces with history on and `shared_history` (see there): local delivery never waits
+    for Redis; every client's ids strictly increase, on every node; each node's own emits keep
+    their emit order; a replay after `Last-Event-ID` on any node is complete while the history
+    holds the missed events (else the reset event); a subscriber outage is filled from the
+    history (else the affected clients get the reset event); an event that cannot be sent in
+    order any more is replaced by the reset event (`late_event`), never sent out of order.
 
     Other namespaces: exactly once per client for every emit that Redis carries, in emit order
     per origin node and room. Redis pub/sub stores nothing: a node whose subscriber is disconnected
@@ -312,6 +327,8 @@ public:
     void attach(std::weak_ptr<adapter_host> host) override;
     void broadcast(broadcast_packet const& packet, local_delivery& local) override;
     bool sequences(history_options const& h) const noexcept override;
+    std::chrono::microseconds merge_window() const noexcept override;
+    unsigned id_tag() const noexcept override;
     void fetch_history(std::string_view nsp, std::vector<std::string> rooms, std::uint64_t after,
                        history_options const& h, std::function<void(history_result)> done) override;
     void namespace_added(std::string_view nsp) override;

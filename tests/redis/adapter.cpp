@@ -40,7 +40,7 @@ struct recording_host final : sse::adapter_host {
     // The sequenced (shared history) path is not used by redis_adapter (sequences() is false).
     void deliver_sequenced(std::string_view, std::vector<std::string> const&,
                            std::vector<std::string> const&, std::shared_ptr<sse::encoded_event>,
-                           std::uint64_t) override {
+                           std::uint64_t, std::string_view) override {
         ++unexpected_calls;
     }
     std::uint64_t last_delivered(std::string_view) const override { return 0; }

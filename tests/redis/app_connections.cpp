@@ -31,7 +31,7 @@ struct counting_host final : sse::adapter_host {
     }
     void deliver_sequenced(std::string_view, std::vector<std::string> const&,
                            std::vector<std::string> const&, std::shared_ptr<sse::encoded_event>,
-                           std::uint64_t) override {}
+                           std::uint64_t, std::string_view) override {}
     std::uint64_t last_delivered(std::string_view) const override { return 0; }
     void reset_clients(std::string_view, std::vector<std::string> const&,
                        std::string_view) override {}

@@ -1,8 +1,8 @@
 // sse/detail/redis_history.hpp - the shared history of the Redis adapter: the two Lua scripts
 // that store and read events, and the decoding of their replies (no I/O).
 //
-// Ids. The emitting node assigns an event's id (detail/hybrid_id.hpp: microseconds since
-// 2020, below 2^53) and delivers it to its own clients at once; the append script
+// Ids. The emitting node assigns an event's id (detail/hybrid_id.hpp: its time in 4 µs
+// slots since 2020 and the node's tag, below 2^53) and delivers it to its own clients at once; the append script
 // only stores and publishes it. Every node and every replay then uses that id, so a client
 // that moves to another node resumes from the same number.
 //
@@ -65,7 +65,7 @@ if id > seq then redis.call('HSET', base .. '#seq', 'id', sid) end
 redis.call('HSET', base .. '#seq', 'age', ARGV[5])
 local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
-local oldest = (now - age - 1577836800000) * 1000
+local oldest = (now - age - 1577836800000) * 4000
 local msg = ARGV[6]
 local maxev = tonumber(ARGV[4])
 local function raise_floor(f, v)
@@ -121,7 +121,7 @@ local age = tonumber(ARGV[3])
 if age <= 0 then age = tonumber(meta[2] or '0') end
 local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
-local at = math.floor(after / 1000) + 1577836800000
+local at = math.floor(after / 4000) + 1577836800000
 if at > now + 60000 then return {'unknown_id', seq, 0} end
 if after >= seq then return {'ok', seq, 0} end
 if now - at > age then return {'history_gap', seq, 0} end

@@ -56,6 +56,7 @@ public:
         if (it != namespaces_.end()) return *it->second;
         auto ns = std::make_shared<namespace_>(namespace_::private_tag{}, std::string(name), opts_,
                                                adapter_);
+        ns->timer_ex_ = timer_.get_executor(); // its merge window's timer
         if (closed_) ns->closed_.store(true);
         adapter_->namespace_added(name);
         return *namespaces_.emplace(std::string(name), std::move(ns)).first->second;
@@ -126,8 +127,9 @@ public:
 
     void deliver_sequenced(std::string_view nsp, std::vector<std::string> const& rooms,
                            std::vector<std::string> const& except,
-                           std::shared_ptr<encoded_event> event, std::uint64_t id) override {
-        if (auto ns = find(nsp)) ns->deliver_sequenced(rooms, except, std::move(event), id);
+                           std::shared_ptr<encoded_event> event, std::uint64_t id,
+                           std::string_view origin) override {
+        if (auto ns = find(nsp)) ns->deliver_sequenced(rooms, except, std::move(event), id, origin);
     }
 
     std::uint64_t last_delivered(std::string_view nsp) const override {

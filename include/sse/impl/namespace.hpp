@@ -34,6 +34,11 @@ inline namespace_::namespace_(private_tag, std::string name, options const& opts
     , middleware_(std::make_shared<std::vector<middleware> const>())
     , connection_handlers_(std::make_shared<std::vector<std::function<void(client_ptr)>> const>()) {
     sequenced_.store(sequenced());
+    window_.set_width(merge_width());
+}
+
+inline std::uint64_t namespace_::merge_width() const {
+    return sequenced() ? static_cast<std::uint64_t>(adapter_->merge_window().count()) : 0;
 }
 
 inline detail::delivery_options namespace_::delivery_options_for(history_options const& h) const {
@@ -135,7 +140,7 @@ inline void namespace_::emit_event(std::vector<std::string> const& rooms,
     if (sequenced()) {
         // An id that orders across nodes, known now: this node's clients get the event without
         // waiting for Redis, and every node (and every replay) uses the same id.
-        last_id_ = detail::next_hybrid_id(last_id_, detail::unix_us_now());
+        last_id_ = detail::next_hybrid_id(last_id_, detail::unix_us_now(), adapter_->id_tag());
         ev->stamp(last_id_);
         event_ptr shared = std::move(ev);
         adapter_->broadcast(broadcast_packet{name_, rooms, except, shared, history_opts_, true},
@@ -201,16 +206,41 @@ inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
 
 inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
                                           std::vector<std::string> const& except,
-                                          std::shared_ptr<encoded_event> ev, std::uint64_t id) {
+                                          std::shared_ptr<encoded_event> ev, std::uint64_t id,
+                                          std::string_view origin) {
     if (closed_.load() || id == 0 || drop_oversized(*ev)) return;
     std::lock_guard<std::mutex> lock(emit_mutex_);
     ev->set_conflation_key(policies_.conflation_key_for(ev->name(), rooms));
     ev->stamp(id);
     last_id_ = std::max(last_id_, id); // this node's next ids come after it
-    event_ptr shared = std::move(ev);
+    offer_shared(rooms, except, std::move(ev), origin);
+}
+
+inline void namespace_::offer_shared(std::vector<std::string> const& rooms,
+                                     std::vector<std::string> const& except, event_ptr const& ev,
+                                     std::string_view origin) {
+    auto const now = detail::unix_us_now();
+    switch (window_.offer(ev->id(), origin, now)) {
+    case decltype(window_)::verdict::deliver:
+        deliver_shared(rooms, except, ev);
+        return;
+    case decltype(window_)::verdict::held:
+        window_.hold(ev->id(), held_event{rooms, except, ev});
+        arm_merge_timer();
+        return;
+    case decltype(window_)::verdict::late:
+        deliver_shared(rooms, except, ev); // its recipients get the reset
+        return;
+    }
+}
+
+inline void namespace_::deliver_shared(std::vector<std::string> const& rooms,
+                                       std::vector<std::string> const& except,
+                                       event_ptr const& ev) {
     std::lock_guard<std::mutex> l(log_mutex_);
-    if (id > core_.head()) {
-        append(broadcast_packet{name_, rooms, except, shared, history_opts_, true});
+    if (ev->id() > core_.head()) {
+        window_.released_upto(ev->id());
+        append(broadcast_packet{name_, rooms, except, ev, history_opts_, true});
         return;
     }
     // Newer ids went out already (emitted here, or from a third node, while this one was on
@@ -224,12 +254,41 @@ inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
     post_flush_pass();
 }
 
+inline void namespace_::arm_merge_timer() {
+    if (merge_timer_armed_ || !timer_ex_) return;
+    auto const due = window_.next_due_us();
+    if (!due) return;
+    merge_timer_armed_ = true;
+    // The timer is not thread-safe: it is only touched on its strand.
+    net::post(timer_ex_, [self = shared_from_this(), due = *due] {
+        if (!self->merge_timer_)
+            self->merge_timer_ = std::make_shared<net::steady_timer>(self->timer_ex_);
+        auto const now = detail::unix_us_now();
+        self->merge_timer_->expires_after(std::chrono::microseconds(due > now ? due - now : 0));
+        self->merge_timer_->async_wait(
+            [self](boost::system::error_code) { self->on_merge_timer(); });
+    });
+}
+
+inline void namespace_::on_merge_timer() {
+    std::lock_guard<std::mutex> lock(emit_mutex_);
+    merge_timer_armed_ = false;
+    window_.release(detail::unix_us_now(), [&](std::uint64_t, held_event& h) {
+        deliver_shared(h.rooms, h.except, h.event);
+    });
+    arm_merge_timer();
+}
+
 inline std::uint64_t namespace_::last_delivered() const {
     std::lock_guard<std::mutex> lock(log_mutex_);
     return core_.head();
 }
 
 inline void namespace_::deliver(broadcast_packet const& p) {
+    if (p.sequenced && p.event->id() != 0) {
+        offer_shared(p.rooms, p.except, p.event, {}); // this node's own: origin ""
+        return;
+    }
     std::lock_guard<std::mutex> lock(log_mutex_);
     if (p.event->id() != 0) {
         append(p);
@@ -408,6 +467,7 @@ inline void namespace_::set_history(history_options h) {
     std::lock_guard<std::mutex> lock(log_mutex_);
     history_opts_ = h;
     sequenced_.store(sequenced());
+    window_.set_width(merge_width());
     core_.configure(delivery_options_for(h));
 }
 
@@ -417,6 +477,7 @@ inline void namespace_::set_adapter(std::shared_ptr<adapter> a) {
     adapter_ = std::move(a);
     adapter_interest_ = adapter_;
     sequenced_.store(sequenced());
+    window_.set_width(merge_width());
     core_.configure(delivery_options_for(history_opts_));
     adapter_->namespace_added(name_);
     core_.clients().for_each_room([&](detail::room const& r) {

@@ -97,7 +97,9 @@ public:
         , queue_(opts_.max_pending_emits, opts_.max_in_flight)
         , pub_("publisher", opts_, strand_)
         , sub_("subscriber", opts_, strand_)
-        , rng_(std::random_device{}()) {}
+        , rng_(std::random_device{}()) {
+        id_tag_.store(static_cast<unsigned char>(node_id_.back()) % 16u);
+    }
 
     // The application's own contexts (redis_adapter(ex, redis_contexts, opts)), used for
     // the first connection of each link.
@@ -119,6 +121,7 @@ public:
     }
 
     std::string_view node_id() const noexcept { return node_id_; }
+    unsigned id_tag() const noexcept { return id_tag_.load(std::memory_order_relaxed); }
     redis_options const& options() const noexcept { return opts_; }
 
     // ---- any thread ----------------------------------------------------------------------
@@ -304,6 +307,10 @@ public:
             if (opts_.shared_history) {
                 c.command(redis_connection::tag_ignore, {"SCRIPT", "LOAD", redis_append_script});
                 c.command(redis_connection::tag_ignore, {"SCRIPT", "LOAD", redis_fetch_script});
+                // A tag of its own for the ids this node assigns (until then: one from its
+                // random node id). Claimed once: 16 nodes in a row get different ones.
+                if (!id_tag_claimed_)
+                    c.command(tag_claim_id_tag, {"INCR", opts_.channel_prefix + "#id-tags"});
             }
             queue_.set_connected(true);
             drain_publishes();
@@ -380,6 +387,13 @@ public:
             if (queue_.pending() > 0) drain_publishes();
             return;
         }
+        if (tag == tag_claim_id_tag) {
+            if (reply.type == REDIS_REPLY_INTEGER && reply.integer > 0) {
+                id_tag_.store(static_cast<unsigned>(reply.integer % 16), std::memory_order_relaxed);
+                id_tag_claimed_ = true;
+            }
+            return;
+        }
         if (tag == tag_subscription) on_subscription_push(c, reply);
         if (tag >= tag_fetch_first) {
             on_fetch_reply(reply, tag);
@@ -392,7 +406,8 @@ public:
 private:
     static constexpr int tag_publish = 0;
     static constexpr int tag_subscription = 1;
-    static constexpr int tag_fetch_first = 2; // history reads: one tag each
+    static constexpr int tag_claim_id_tag = 2;
+    static constexpr int tag_fetch_first = 3; // history reads: one tag each
     static constexpr std::size_t channels_per_command = 256;
 
     struct link {
@@ -950,7 +965,7 @@ private:
             duplicates_.fetch_add(1, std::memory_order_relaxed);
             return false;
         }
-        host.deliver_sequenced(nsp, rooms, except, std::move(event), id);
+        host.deliver_sequenced(nsp, rooms, except, std::move(event), id, origin);
         return true;
     }
 
@@ -1029,7 +1044,9 @@ private:
     // Per namespace with shared history: the last id delivered when the subscriber went
     // away; its recovery reads the history after it (local emits go on meanwhile).
     std::map<std::string, std::uint64_t, std::less<>> gap_from_;
-    redis_message msg_; // reused: its vectors keep their capacity
+    std::atomic<unsigned> id_tag_{0};
+    bool id_tag_claimed_ = false; // strand
+    redis_message msg_;           // reused: its vectors keep their capacity
     std::minstd_rand rng_;
     std::string last_publish_error_;
     std::map<int, fetch_callback> fetches_;
@@ -1109,6 +1126,14 @@ inline void redis_adapter::broadcast(broadcast_packet const& packet, local_deliv
 
 inline bool redis_adapter::sequences(history_options const& h) const noexcept {
     return impl_->sequences(h);
+}
+
+inline std::chrono::microseconds redis_adapter::merge_window() const noexcept {
+    return impl_->options().merge_window;
+}
+
+inline unsigned redis_adapter::id_tag() const noexcept {
+    return impl_->id_tag();
 }
 
 inline void redis_adapter::fetch_history(std::string_view nsp, std::vector<std::string> rooms,
