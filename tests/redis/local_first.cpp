@@ -1,0 +1,141 @@
+// Local-first with a shared history (issue 17): an emit reaches this node's clients without
+// waiting for Redis, through Redis outages, stalls and refusals; what the other nodes missed
+// meanwhile reaches them once, in order, or as a reset; a client that moves to the other node
+// resumes exactly. Real redis-server processes (killed, stopped, out of memory), real Beast
+// listeners, real SSE clients.
+#include <sse/redis_adapter.hpp>
+#include <sse/server.hpp>
+
+#include "support/catch.hpp"
+#include "support/sse_reader.hpp"
+
+#include "history_support.hpp"
+#include "redis_support.hpp"
+
+#include <sse/detail/random_id.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+using namespace redis_test;
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// Reads events of `c` until `n` named `name` came or a reset did: their data, in order.
+// Ids must strictly increase on the way. `reset` says whether the reset came instead.
+std::vector<int> read_until(client& c, std::string const& name, std::size_t n, bool& reset,
+                            std::uint64_t& last_id) {
+    std::vector<int> got;
+    reset = false;
+    while (got.size() < n) {
+        auto e = c.reader.next_event();
+        REQUIRE(e);
+        INFO("event '" << e->event << "' id " << e->id << " data " << e->data);
+        if (e->has_id) {
+            auto const id = std::stoull(e->id);
+            REQUIRE(id > last_id);
+            last_id = id;
+        }
+        if (e->event == "reset") {
+            reset = true;
+            break;
+        }
+        REQUIRE(e->event == name);
+        got.push_back(nlohmann::json::parse(e->data).get<int>());
+    }
+    return got;
+}
+
+std::vector<int> range(int from, int to) {
+    std::vector<int> v;
+    for (int i = from; i < to; ++i)
+        v.push_back(i);
+    return v;
+}
+
+} // namespace
+
+TEST_CASE("local first: Redis stopped, the emitting node's clients still get every emit; "
+          "restarted, the other node gets them or a reset; then both ways, and a move",
+          "[redis][local_first]") {
+    redis_process server;
+    auto prefix = "lf" + sse::detail::random_id(8);
+    history_node a(test_options(server.url(), prefix), history());
+    history_node b(test_options(server.url(), prefix), history());
+    client on_a(a, "match");
+    client on_b(b, "match");
+    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
+    std::uint64_t last_a = 0, last_b = 0;
+    bool reset = false;
+    a.ns->to("match").emit("goal", 0);
+    CHECK(read_until(on_a, "goal", 1, reset, last_a) == std::vector<int>{0});
+    CHECK(read_until(on_b, "goal", 1, reset, last_b) == std::vector<int>{0});
+
+    server.kill();
+    REQUIRE(eventually([&] { return !a.redis->state().connected; }));
+    // Without Redis: each of 5 emits reaches A's own client at once (well within 2 s), once,
+    // in order. Before local-first, nothing arrived until Redis came back.
+    for (int i = 1; i <= 5; ++i) {
+        auto const t = steady::now();
+        a.ns->to("match").emit("goal", i);
+        CHECK(read_until(on_a, "goal", 1, reset, last_a) == std::vector<int>{i});
+        CHECK(!reset);
+        CHECK(steady::now() - t < std::chrono::seconds(2));
+    }
+
+    // Redis is back (empty: no persistence here). B gets the 5, once, in order, or a reset.
+    REQUIRE(server.start());
+    auto got = read_until(on_b, "goal", 5, reset, last_b);
+    if (!reset) CHECK(got == range(1, 6));
+    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
+
+    // Then emits from either node reach both, once each, in order.
+    for (int i = 6; i < 10; ++i) {
+        (i % 2 == 0 ? a : b).ns->to("match").emit("goal", i);
+        CHECK(read_until(on_a, "goal", 1, reset, last_a) == std::vector<int>{i});
+        CHECK(read_until(on_b, "goal", 1, reset, last_b) == std::vector<int>{i});
+    }
+
+    // A's client moves to B with its last id, having missed two emits (one from each node):
+    // it gets exactly those, then live ones.
+    on_a.reader.close();
+    a.ns->to("match").emit("goal", 10);
+    b.ns->to("match").emit("goal", 11);
+    CHECK(read_until(on_b, "goal", 2, reset, last_b) == range(10, 12));
+    client moved(b, "match", std::to_string(last_a));
+    std::uint64_t last_moved = last_a;
+    CHECK(read_until(moved, "goal", 2, reset, last_moved) == range(10, 12));
+    CHECK(!reset);
+    a.ns->to("match").emit("goal", 12);
+    CHECK(read_until(moved, "goal", 1, reset, last_moved) == std::vector<int>{12});
+}
+
+TEST_CASE("local first: Redis stalled (SIGSTOP), local delivery goes on; resumed, the other "
+          "node catches up in order",
+          "[redis][local_first]") {
+    redis_process server;
+    auto prefix = "lf" + sse::detail::random_id(8);
+    history_node a(test_options(server.url(), prefix), history());
+    history_node b(test_options(server.url(), prefix), history());
+    client on_a(a, "r");
+    client on_b(b, "r");
+    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
+    std::uint64_t last_a = 0, last_b = 0;
+    bool reset = false;
+
+    server.pause();
+    for (int i = 0; i < 5; ++i) {
+        a.ns->to("r").emit("e", i);
+        CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{i});
+    }
+    server.resume();
+    auto got = read_until(on_b, "e", 5, reset, last_b);
+    if (!reset) CHECK(got == range(0, 5));
+    b.ns->to("r").emit("e", 5);
+    CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{5});
+}
