@@ -95,8 +95,17 @@ struct redis_state {
     /// Emits not published because `max_pending_emits` was reached while Redis was away
     /// or slow.
     std::uint64_t dropped = 0;
+    /// Emits Redis answered with an error (out of memory, read-only replica, an ACL...): the
+    /// other nodes never got them, and were sent a notice to reset those rooms' clients.
+    std::uint64_t refused = 0;
+    /// Notices received that another node lost emits (refused, or past `max_pending_emits`):
+    /// the clients of their rooms here got the reset event (`lost_events`).
+    std::uint64_t lost_notices = 0;
     /// Undecodable or foreign messages on our channels, ignored.
     std::uint64_t malformed = 0;
+    /// Of those: our magic, but a message format this build does not know (a node of
+    /// another sse version: see README "Rolling upgrade"). Logged once per format.
+    std::uint64_t unsupported_versions = 0;
     /// Messages longer than `redis_options::max_message_bytes`, ignored before decoding.
     std::uint64_t oversized = 0;
 
@@ -212,8 +221,8 @@ struct redis_options {
         event from another node, which arrives a Redis round trip late, still goes out before
         the newer local ones (detail/merge_window.hpp). Nothing is held while a single node
         emits: holding starts when events from a second node come in (the first few may then
-        come late) and stops a minute after the last change of origin. About the time an event takes from
-        one node to another, plus the clocks' difference; 0: never hold (more `late_event`
+        come late) and stops a minute after the last change of origin. About the time an event takes
+       from one node to another, plus the clocks' difference; 0: never hold (more `late_event`
         resets when nodes emit at once).
     */
     std::chrono::microseconds merge_window = std::chrono::milliseconds(20);

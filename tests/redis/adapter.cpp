@@ -345,6 +345,33 @@ TEST_CASE("redis adapter: garbage on our channels is counted and ignored", "[red
     CHECK(b.state().received == 3);
 }
 
+TEST_CASE("redis adapter: a message format this build does not know is counted and said clearly",
+          "[redis][adapter]") {
+    auto prefix = fresh_prefix();
+    std::mutex m;
+    std::vector<std::string> errors;
+    auto o = test_options(shared_redis_url(), prefix);
+    o.log = [&](sse::redis_log_level level, std::string_view text) {
+        std::lock_guard<std::mutex> lock(m);
+        if (level == sse::redis_log_level::error) errors.emplace_back(text);
+    };
+    node b(o);
+    b.adapter->namespace_added("/n");
+    REQUIRE(eventually([&] { return b.synced(); }));
+    // What a node of an older build (ids from Redis, format 0x81) publishes, twice.
+    auto old = sse::detail::encode_redis_message(7, "older", "/n", {}, {}, "event: x\ndata: 1\n\n");
+    old[3] = static_cast<char>(0x81);
+    for (int i = 0; i < 2; ++i)
+        CHECK(redis_command(shared_redis_port(), {"PUBLISH", prefix + "#/n#", old}) == "1");
+    REQUIRE(eventually([&] { return b.state().unsupported_versions == 2; }));
+    CHECK(b.state().malformed == 2);
+    CHECK(b.host->count() == 0);
+    std::lock_guard<std::mutex> lock(m);
+    REQUIRE(errors.size() == 1); // once per format
+    CHECK_THAT(errors[0], Catch::Matchers::Contains("format 0x81"));
+    CHECK_THAT(errors[0], Catch::Matchers::Contains("Rolling upgrade"));
+}
+
 TEST_CASE("redis adapter: a message longer than max_message_bytes is counted and ignored",
           "[redis][adapter]") {
     auto prefix = fresh_prefix();

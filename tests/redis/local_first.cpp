@@ -139,3 +139,104 @@ TEST_CASE("local first: Redis stalled (SIGSTOP), local delivery goes on; resumed
     b.ns->to("r").emit("e", 5);
     CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{5});
 }
+
+TEST_CASE("local first: a namespace that turns on the shared history after local emits keeps "
+          "delivering, ids still increasing",
+          "[redis][local_first]") {
+    auto prefix = "lf" + sse::detail::random_id(8);
+    history_node a(test_options(shared_redis_url(), prefix), history());
+    history_node b(test_options(shared_redis_url(), prefix), history());
+    // A starts in memory: ids 1, 2, 3 (its Redis adapter closed by the swap).
+    a.io->adapter(std::make_shared<sse::memory_adapter>());
+    client on_a(a, "r");
+    std::uint64_t last_a = 0, last_b = 0;
+    bool reset = false;
+    for (int i = 0; i < 3; ++i) {
+        a.ns->to("r").emit("e", i);
+        CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{i});
+    }
+    CHECK(last_a == 3);
+    // Then Redis with the shared history: the next emits reach A's client (and B's). Before
+    // issue 17 the shared ids restarted at 1 and A dropped every one at or below 3.
+    a.redis = std::make_shared<sse::redis_adapter>(a.ts.get_executor(),
+                                                   test_options(shared_redis_url(), prefix));
+    a.io->adapter(a.redis);
+    client on_b(b, "r");
+    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
+    for (int i = 3; i < 6; ++i) {
+        a.ns->to("r").emit("e", i);
+        CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{i});
+        CHECK(read_until(on_b, "e", 1, reset, last_b) == std::vector<int>{i});
+    }
+}
+
+TEST_CASE("local first: emits Redis refuses (out of memory) are counted, and the other node's "
+          "clients get a reset instead of silence",
+          "[redis][local_first]") {
+    redis_process server;
+    auto prefix = "lf" + sse::detail::random_id(8);
+    history_node a(test_options(server.url(), prefix), history());
+    history_node b(test_options(server.url(), prefix), history());
+    client on_a(a, "r");
+    client on_b(b, "r");
+    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
+    std::uint64_t last_a = 0, last_b = 0;
+    bool reset = false;
+    a.ns->to("r").emit("e", 0);
+    CHECK(read_until(on_b, "e", 1, reset, last_b) == std::vector<int>{0});
+
+    REQUIRE(redis_command(server.port(), {"CONFIG", "SET", "maxmemory", "1"}) == "OK");
+    a.ns->to("r").emit("e", 1);
+    CHECK(read_until(on_a, "e", 2, reset, last_a) == range(0, 2)); // local first, as ever
+    REQUIRE(eventually([&] { return a.redis->state().refused == 1; }));
+    CHECK_THAT(a.redis->state().last_error, Catch::Matchers::Contains("OOM"));
+    // B's client never gets event 1: it is told to refetch instead.
+    read_until(on_b, "e", 1, reset, last_b);
+    CHECK(reset);
+    CHECK(b.redis->state().lost_notices >= 1);
+
+    REQUIRE(redis_command(server.port(), {"CONFIG", "SET", "maxmemory", "0"}) == "OK");
+    a.ns->to("r").emit("e", 2);
+    CHECK(read_until(on_b, "e", 1, reset, last_b) == std::vector<int>{2});
+}
+
+TEST_CASE("local first: emits beyond max_pending_emits while Redis stalls are counted, and the "
+          "other node's clients get a reset once it answers again",
+          "[redis][local_first]") {
+    redis_process server;
+    auto prefix = "lf" + sse::detail::random_id(8);
+    auto small = test_options(server.url(), prefix);
+    small.max_pending_emits = 2;
+    small.max_in_flight = 1;
+    history_node a(small, history());
+    history_node b(test_options(server.url(), prefix), history());
+    client on_a(a, "r");
+    client on_b(b, "r");
+    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
+    std::uint64_t last_a = 0, last_b = 0;
+    bool reset = false;
+
+    // Redis holds every write for 1.5 s; B's subscriber stays connected meanwhile.
+    REQUIRE(redis_command(server.port(), {"CLIENT", "PAUSE", "1500", "WRITE"}) == "OK");
+    for (int i = 0; i < 6; ++i)
+        a.ns->to("r").emit("e", i);
+    CHECK(read_until(on_a, "e", 6, reset, last_a) == range(0, 6));      // all of them, locally
+    REQUIRE(eventually([&] { return a.redis->state().dropped == 3; })); // 1 in flight, 2 kept
+    // B gets kept ones, in order, once, and a reset (lost_events) for the rest: never silence.
+    auto got = read_until(on_b, "e", 4, reset, last_b);
+    CHECK(reset);
+    for (std::size_t i = 0; i < got.size(); ++i)
+        CHECK(got[i] == static_cast<int>(i));
+    CHECK(b.redis->state().lost_notices == 1);
+    // And on from there. (The reset does not wait for kept events still being planned: those
+    // may follow it, in order, before the next one.)
+    a.ns->to("r").emit("e", 6);
+    for (;;) {
+        auto more = read_until(on_b, "e", 1, reset, last_b);
+        REQUIRE(more.size() == 1);
+        if (more[0] == 6) break;
+        CHECK(more[0] == static_cast<int>(got.size()));
+        got.push_back(more[0]);
+    }
+    CHECK(got.size() <= 3);
+}

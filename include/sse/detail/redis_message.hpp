@@ -4,7 +4,8 @@
 // Wire layout, version 1 (all integers unsigned; "varint" is LEB128, at most 10 bytes):
 //
 //     "sse"            3 bytes, magic: anything else on our channels is foreign
-//     version          1 byte, 0x01; 0x82 for an emit of a namespace with shared history
+//     version          1 byte, 0x01; 0x82 for an emit of a namespace with shared history;
+//                      0x83 for a notice that the origin lost emits to these rooms
 //                      (0x81, from builds where Redis assigned the ids, is refused)
 //     sequence         8 bytes little-endian: per origin node, +1 per emit (dedup and order)
 //     event id         varint: the id the origin stamped. In a 0x01 message for diagnostics
@@ -41,6 +42,9 @@ namespace sse::detail {
 inline constexpr std::uint8_t redis_message_version = 1;
 /// The version byte of an emit whose id the origin assigned for every node (shared history).
 inline constexpr std::uint8_t redis_message_shared_id_version = 0x82;
+/// The version byte of a notice: emits of the origin to these rooms (none: the whole
+/// namespace) were lost before Redis had them; receivers reset those clients. Same layout.
+inline constexpr std::uint8_t redis_message_lost_version = 0x83;
 /// Offset of the 8-byte sequence number in an encoded message.
 inline constexpr std::size_t redis_message_sequence_offset = 4;
 /// Longest origin id and namespace name accepted when decoding.
@@ -271,7 +275,8 @@ inline decode_status decode_redis_message(std::string_view bytes, redis_message&
     out.version = static_cast<std::uint8_t>(bytes[3]);
     // 0x82: the same layout, whose event id holds on every node (detail/redis_history.hpp).
     // 0x81 (older nodes, Redis-assigned ids) cannot be mixed with it: refused, and counted.
-    if (out.version != redis_message_version && out.version != redis_message_shared_id_version)
+    if (out.version != redis_message_version && out.version != redis_message_shared_id_version &&
+        out.version != redis_message_lost_version)
         return decode_status::unsupported_version;
     if (bytes.size() < redis_message_sequence_offset + 8) return decode_status::truncated;
     out.sequence = 0;

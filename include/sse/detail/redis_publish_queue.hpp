@@ -123,6 +123,11 @@ public:
         return n;
     }
 
+    /// The emit the next reply is for (nullptr when none is in flight).
+    redis_outgoing const* oldest_in_flight() const noexcept {
+        return in_flight_.empty() ? nullptr : &in_flight_.front().msg;
+    }
+
     std::size_t pending() const noexcept { return pending_.size(); }
     std::size_t in_flight() const noexcept { return in_flight_.size(); }
     std::size_t in_flight_commands() const noexcept { return in_flight_commands_; }

@@ -149,6 +149,7 @@ public:
         // A hard bound for a strand that does not keep up; the queue applies the real one.
         if (intake_.size() >= opts_.max_pending_emits + opts_.max_in_flight + 1) {
             intake_dropped_.fetch_add(1, std::memory_order_relaxed);
+            if (lost_namespaces_.size() < 1024) lost_namespaces_.emplace(packet.nsp);
             return;
         }
         m.sequence = ++sequence_;
@@ -196,6 +197,7 @@ public:
         learn(packet.nsp, packet.history.max_age);
         if (intake_.size() >= opts_.max_pending_emits + opts_.max_in_flight) {
             intake_dropped_.fetch_add(1, std::memory_order_relaxed);
+            if (lost_namespaces_.size() < 1024) lost_namespaces_.emplace(packet.nsp);
             return;
         }
         m.sequence = ++sequence_;
@@ -276,6 +278,9 @@ public:
         s.dropped = intake_dropped_.load(std::memory_order_relaxed) +
                     queue_dropped_.load(std::memory_order_relaxed);
         s.malformed = malformed_.load(std::memory_order_relaxed);
+        s.refused = refused_.load(std::memory_order_relaxed);
+        s.lost_notices = lost_notices_.load(std::memory_order_relaxed);
+        s.unsupported_versions = unsupported_versions_.load(std::memory_order_relaxed);
         s.oversized = oversized_.load(std::memory_order_relaxed);
         s.sequenced = sequenced_.load(std::memory_order_relaxed);
         s.history_reads = history_reads_.load(std::memory_order_relaxed);
@@ -314,6 +319,7 @@ public:
             }
             queue_.set_connected(true);
             drain_publishes();
+            if (queue_.pending() == 0 && queue_.in_flight() == 0) tell_lost_namespaces(c);
             maybe_start_recovery();
         } else {
             sub_up_.store(true, std::memory_order_release);
@@ -382,8 +388,17 @@ public:
                     last_publish_error_ = std::move(e);
                     notify_state();
                 }
+                if (!emit_refused_) {
+                    emit_refused_ = true;
+                    if (auto const* m = queue_.oldest_in_flight()) tell_lost(c, *m);
+                }
             }
-            if (queue_.acknowledge()) published_.fetch_add(1, std::memory_order_relaxed);
+            if (queue_.acknowledge()) {
+                (emit_refused_ ? refused_ : published_).fetch_add(1, std::memory_order_relaxed);
+                emit_refused_ = false;
+                // What was kept is out: now the notices for what was not.
+                if (queue_.pending() == 0 && queue_.in_flight() == 0) tell_lost_namespaces(c);
+            }
             if (queue_.pending() > 0) drain_publishes();
             return;
         }
@@ -820,7 +835,7 @@ private:
         }
         // Write as we go: the pending bound then only counts emits that could not go out.
         for (auto& m : batch_) {
-            queue_.push(std::move(m));
+            if (!queue_.push(std::move(m))) note_lost(m); // not moved from when refused
             drain_publishes();
         }
         batch_.clear();
@@ -894,6 +909,7 @@ private:
             return;
         }
         auto st = decode_redis_message(payload, msg_);
+        if (st == decode_status::unsupported_version) return unsupported(channel, payload);
         if (st != decode_status::ok) return malformed(channel, to_string(st));
         bool const sequenced = msg_.version == redis_message_shared_id_version;
         if (msg_.origin == node_id_) { // delivered here when it was emitted
@@ -911,6 +927,7 @@ private:
                                                        room);
                       });
         if (!on_its_channel) return malformed(channel, "message on a channel it does not target");
+        if (msg_.version == redis_message_lost_version) return on_lost_notice();
         if (sequenced) return on_sequenced_message();
         if (!filter_.accept(msg_.origin, msg_.sequence)) {
             duplicates_.fetch_add(1, std::memory_order_relaxed);
@@ -967,6 +984,78 @@ private:
         }
         host.deliver_sequenced(nsp, rooms, except, std::move(event), id, origin);
         return true;
+    }
+
+    // A message of a format this build does not know: a node of another version shares the
+    // channels. Counted (also as malformed), and said clearly once per format.
+    void unsupported(std::string_view channel, std::string_view payload) {
+        unsupported_versions_.fetch_add(1, std::memory_order_relaxed);
+        auto const version = static_cast<unsigned char>(payload[3]);
+        bool const first = versions_reported_.insert(version).second;
+        static char const hex[] = "0123456789abcdef";
+        std::string const v = {'0', 'x', hex[version >> 4], hex[version & 15]};
+        malformed_.fetch_add(1, std::memory_order_relaxed);
+        log(first ? redis_log_level::error : redis_log_level::debug,
+            "ignored a message in format " + v + " on channel '" + std::string(channel) +
+                "': a node of another sse version publishes here (this one reads 0x01 and "
+                "0x82); upgrade every node that shares a history together (README: Rolling "
+                "upgrade)");
+    }
+
+    // ---- lost emits: the other nodes are told (strand) ----
+
+    // An emit that will never reach Redis (past max_pending_emits): its namespace's clients on
+    // the other nodes are told once the emits kept meanwhile are out (a notice after them).
+    // Pub/sub does not keep it for a node whose subscriber is away then: that node's recovery
+    // does not see it either (known limit).
+    void note_lost(redis_outgoing const& m) {
+        redis_message d;
+        auto const& bytes = m.script_args.empty() ? m.payload : m.script_args[8];
+        if (decode_redis_message(bytes, d) != decode_status::ok) return;
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (lost_namespaces_.size() < 1024) lost_namespaces_.emplace(d.nsp);
+    }
+
+    void tell_lost_namespaces(redis_connection& c) {
+        std::set<std::string, std::less<>> nsps;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            nsps.swap(lost_namespaces_);
+        }
+        static std::vector<std::string> const none;
+        for (auto const& nsp : nsps)
+            publish_lost(c, nsp, none, {redis_channel(opts_.channel_prefix, nsp, {})});
+    }
+
+    // Redis refused `m`: the nodes that would have received it are told to reset its rooms.
+    void tell_lost(redis_connection& c, redis_outgoing const& m) {
+        redis_message d;
+        auto const& bytes = m.script_args.empty() ? m.payload : m.script_args[8];
+        if (decode_redis_message(bytes, d) != decode_status::ok) return;
+        publish_lost(c, d.nsp, d.rooms, m.channels);
+    }
+
+    void publish_lost(redis_connection& c, std::string_view nsp,
+                      std::vector<std::string> const& rooms,
+                      std::vector<std::string> const& channels) {
+        static std::vector<std::string> const none;
+        auto notice =
+            encode_redis_message(0, node_id_, nsp, rooms, none, "event: lost\ndata: 1\n\n");
+        notice[3] = static_cast<char>(redis_message_lost_version);
+        for (auto const& ch : channels)
+            c.command(redis_connection::tag_ignore, {"PUBLISH", ch, notice});
+    }
+
+    void on_lost_notice() {
+        lost_notices_.fetch_add(1, std::memory_order_relaxed);
+        log(redis_log_level::warning, "node " + std::string(msg_.origin) +
+                                          " lost emits of namespace '" + std::string(msg_.nsp) +
+                                          "' before Redis had them: their clients here reset");
+        auto host = host_.lock();
+        if (!host) return;
+        std::lock_guard<std::mutex> gate(deliver_gate_);
+        if (closed_flag_.load(std::memory_order_acquire)) return;
+        host->reset_clients(msg_.nsp, msg_.rooms, "lost_events");
     }
 
     void malformed(std::string_view channel, char const* why) {
@@ -1078,6 +1167,12 @@ private:
     std::atomic<std::uint64_t> intake_dropped_{0};
     std::atomic<std::uint64_t> queue_dropped_{0};
     std::atomic<std::uint64_t> malformed_{0};
+    std::atomic<std::uint64_t> refused_{0};
+    std::atomic<std::uint64_t> lost_notices_{0};
+    bool emit_refused_ = false;                          // strand: the oldest in flight
+    std::set<std::string, std::less<>> lost_namespaces_; // under mutex_: told on reconnect
+    std::atomic<std::uint64_t> unsupported_versions_{0};
+    std::set<unsigned char> versions_reported_; // strand
     std::atomic<std::uint64_t> oversized_{0};
     std::atomic<std::uint64_t> sequenced_{0};
     std::atomic<std::uint64_t> history_reads_{0};
