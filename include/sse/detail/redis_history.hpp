@@ -2,9 +2,9 @@
 // that store and read events, and the decoding of their replies (no I/O).
 //
 // Ids. The emitting node assigns an event's id (detail/hybrid_id.hpp: its time in 4 µs
-// slots since 2020 and the node's tag, below 2^53) and delivers it to its own clients at once; the append script
-// only stores and publishes it. Every node and every replay then uses that id, so a client
-// that moves to another node resumes from the same number.
+// slots since 2020 and the node's tag, below 2^53) and delivers it to its own clients at
+// once; the append script only stores and publishes it. Every node and every replay then
+// uses that id, so a client that moves to another node resumes from the same number.
 //
 // Keys (for namespace N under channel prefix P; `base` is N's namespace channel, `P#N#` with
 // N escaped as in redis_channel, so keys of two namespaces never collide):
