@@ -13,6 +13,7 @@
 #include <sse/options.hpp>
 
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/message.hpp>
 
@@ -21,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -269,8 +271,14 @@ private:
         event_ptr event;
     };
     detail::merge_window<held_event> window_;
-    net::any_io_executor timer_ex_;                  // the server's timer strand (set once)
-    std::shared_ptr<net::steady_timer> merge_timer_; // on timer_ex_, made when first needed
+    // Its own strand and timer, typed (not an any_io_executor copy of the server's strand:
+    // Boost 1.81 frees such a shared copy without the ordering TSan needs).
+    using merge_strand = net::strand<net::any_io_executor>;
+    using merge_timer =
+        net::basic_waitable_timer<std::chrono::steady_clock,
+                                  net::wait_traits<std::chrono::steady_clock>, merge_strand>;
+    std::optional<merge_strand> merge_strand_; // set once by the server, before any emit
+    std::shared_ptr<merge_timer> merge_timer_; // on merge_strand_, made when first needed
     bool merge_timer_armed_ = false;
     history_options history_opts_; // a copy readable under the emit lock
 

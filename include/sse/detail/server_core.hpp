@@ -32,6 +32,7 @@ class server_core final : public adapter_host, public std::enable_shared_from_th
 public:
     server_core(net::any_io_executor ex, options opts)
         : opts_(std::move(opts))
+        , ex_(ex)
         , timer_(net::make_strand(ex))
         , expiry_timer_(timer_.get_executor())
         , adapter_(std::make_shared<memory_adapter>()) {
@@ -56,7 +57,7 @@ public:
         if (it != namespaces_.end()) return *it->second;
         auto ns = std::make_shared<namespace_>(namespace_::private_tag{}, std::string(name), opts_,
                                                adapter_);
-        ns->timer_ex_ = timer_.get_executor(); // its merge window's timer
+        ns->merge_strand_.emplace(net::make_strand(ex_)); // its merge window's timer
         if (closed_) ns->closed_.store(true);
         adapter_->namespace_added(name);
         return *namespaces_.emplace(std::string(name), std::move(ns)).first->second;
@@ -206,6 +207,7 @@ private:
     }
 
     options const opts_;
+    net::any_io_executor const ex_; // the server's executor (namespaces' strands come from it)
     mutable std::mutex mutex_;
     bool closed_ = false;
     net::steady_timer timer_;        // heartbeat

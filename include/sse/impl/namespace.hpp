@@ -255,14 +255,14 @@ inline void namespace_::deliver_shared(std::vector<std::string> const& rooms,
 }
 
 inline void namespace_::arm_merge_timer() {
-    if (merge_timer_armed_ || !timer_ex_) return;
+    if (merge_timer_armed_ || !merge_strand_) return;
     auto const due = window_.next_due_us();
     if (!due) return;
     merge_timer_armed_ = true;
     // The timer is not thread-safe: it is only touched on its strand.
-    net::post(timer_ex_, [self = shared_from_this(), due = *due] {
+    net::post(*merge_strand_, [self = shared_from_this(), due = *due] {
         if (!self->merge_timer_)
-            self->merge_timer_ = std::make_shared<net::steady_timer>(self->timer_ex_);
+            self->merge_timer_ = std::make_shared<merge_timer>(*self->merge_strand_);
         auto const now = detail::unix_us_now();
         self->merge_timer_->expires_after(std::chrono::microseconds(due > now ? due - now : 0));
         self->merge_timer_->async_wait(
