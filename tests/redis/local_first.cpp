@@ -313,3 +313,35 @@ TEST_CASE("adapter swap: what Redis does not take within close_drain is counted 
     CHECK(!old->state().publisher_connected);
     server.resume();
 }
+
+TEST_CASE("late join: a room new to a node loses nothing published before Redis confirmed its "
+          "subscription",
+          "[redis][local_first][late_join]") {
+    redis_process server;
+    auto prefix = "lj" + sse::detail::random_id(8);
+    history_node a(test_options(server.url(), prefix), history());
+    history_node b(test_options(server.url(), prefix), history());
+    client on_b(b, "other");
+    REQUIRE(eventually([&] { return a.synced(1) && b.synced(3); }));
+
+    // Redis holds every command for 300 ms, then runs them in the order they came: A's emit
+    // to room x first, then B's SUBSCRIBE to x, sent for a client that joins x meanwhile. The
+    // emit is after the join in id order (B has delivered nothing newer), so it is owed to
+    // the client. Before the catch-up read, B never heard of it, and nobody was told.
+    REQUIRE(redis_command(server.port(), {"CLIENT", "PAUSE", "300", "ALL"}) == "OK");
+    a.ns->to("x").emit("e", 1);
+    REQUIRE(eventually([&] { return a.redis->state().pending == 0; })); // written
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    client joiner(b, "x");
+    std::uint64_t last = 0;
+    bool reset = false;
+    CHECK(read_until(joiner, "e", 1, reset, last) == std::vector<int>{1});
+    CHECK(!reset);
+    // Then live, once each, in order.
+    REQUIRE(eventually([&] { return b.synced(5); }));
+    a.ns->to("x").emit("e", 2);
+    b.ns->to("x").emit("e", 3);
+    CHECK(read_until(joiner, "e", 2, reset, last) == range(2, 4));
+    CHECK(!reset);
+    CHECK(b.ns->stats().late_events == 0);
+}
