@@ -61,21 +61,40 @@ done
 if ((build_failed)); then echo "fuzz: a fuzz target failed to build" >&2; exit 1; fi
 echo "fuzz: targets ready ($(($(date +%s) - t0)) s)"
 
+# Each target is one libFuzzer process (one core): they run side by side, as many at a time
+# as there are cores, each with its own log and exit status.
+run_one() {
+    local target="$1" rc=0
+    mkdir -p "$out/corpus_$target"
+    (cd "$out" && "./fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 "corpus_$target" "../tests/fuzz/corpus/$target") \
+        >"$out/fuzz_$target.log" 2>&1 || rc=$?
+    echo "$rc" >"$out/fuzz_$target.rc"
+}
+parallel=$(nproc)
+running=0
+for target in "${targets[@]}"; do
+    echo "fuzz: running $target for ${seconds}s"
+    run_one "$target" &
+    running=$((running + 1))
+    if ((running >= parallel)); then
+        wait -n || true
+        running=$((running - 1))
+    fi
+done
+wait
+
 status=0
 for target in "${targets[@]}"; do
-    corpus="$out/corpus_$target"
     log="$out/fuzz_$target.log"
-    mkdir -p "$corpus"
-    echo "fuzz: running $target for ${seconds}s"
-    rc=0
-    (cd "$out" && "./fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 "corpus_$target" "../tests/fuzz/corpus/$target") >"$log" 2>&1 || rc=$?
+    rc=$(cat "$out/fuzz_$target.rc" 2>/dev/null || echo 1)
     if ((rc != 0)); then
         # The report (stack, the input's file name) is at the end of the log.
         tail -n 60 "$log"
         echo "fuzz: $target FAILED (exit $rc); the input is the crash-*/leak-*/timeout-* file named above, in $out/; full log $log" >&2
         status=1
     else
+        echo "fuzz: $target"
         grep -E '^(Done|stat::(number_of_executed_units|new_units_added|peak_rss_mb))' "$log" || true
     fi
 done

@@ -198,10 +198,12 @@ private:
     /// The adapter's local delivery: one append to the logs, then a flush pass.
     void deliver(broadcast_packet const& packet) override;
     void append(broadcast_packet const& p); // log lock held
-    // `fn(client&)` for each client of `rooms` once, every client when empty (log lock held).
-    // `ids_too`: a name that is no room may be a client's id (its private room).
+    // `fn(client&)` for each client of `rooms` once, every client when empty, skipping the
+    // clients in a room of `except` (log lock held). `ids_too`: a name that is no room may be
+    // a client's id (its private room).
     template <class Fn>
-    void for_each_recipient(std::vector<std::string> const& rooms, bool ids_too, Fn&& fn);
+    void for_each_recipient(std::vector<std::string> const& rooms,
+                            std::vector<std::string> const& except, bool ids_too, Fn&& fn);
 
     // ---- the flush pass: moves what the logs hold for each woken client to its queue ----
     void post_flush_pass(); // log lock held

@@ -81,7 +81,7 @@ auto on_url(std::string const& url, std::string const& prefix) {
     return with_options(prefix, [url](sse::redis_options& o) { o.url = url; });
 }
 
-std::string fresh_prefix() {
+std::string app_prefix() {
     return "a" + sse::detail::random_id(8);
 }
 
@@ -107,7 +107,7 @@ TEST_CASE("redis app connections: a factory on a Unix socket talks to a node on 
           "[redis][app_connections]") {
     auto const path = unix_socket_path();
     redis_process server({"--unixsocket", path, "--unixsocketperm", "700"});
-    auto const prefix = fresh_prefix();
+    auto const prefix = app_prefix();
     std::atomic<int> calls{0};
     app_node a(with_options(prefix, [&](sse::redis_options& o) {
         o.connect = [&calls, path](sse::redis_role) {
@@ -131,7 +131,7 @@ TEST_CASE("redis app connections: a factory on a Unix socket talks to a node on 
 TEST_CASE("redis app connections: Redis restarted, the factory makes the new connections",
           "[redis][app_connections][restart]") {
     redis_process server;
-    auto const prefix = fresh_prefix();
+    auto const prefix = app_prefix();
     tcp_factory factory{server.port()};
     app_node a(with_options(prefix, [&](sse::redis_options& o) { o.connect = factory; }));
     app_node b(on_url(server.url(), prefix));
@@ -161,7 +161,7 @@ TEST_CASE("redis app connections: the URL still gives the password and the datab
           "[redis][app_connections]") {
     redis_process server({"--requirepass", "right"});
     SECTION("right password, database 3") {
-        app_node a(with_options(fresh_prefix(), [&](sse::redis_options& o) {
+        app_node a(with_options(app_prefix(), [&](sse::redis_options& o) {
             o.url = "redis://:right@/3"; // no host: the factory connects
             o.connect = tcp_factory{server.port()};
         }));
@@ -174,7 +174,7 @@ TEST_CASE("redis app connections: the URL still gives the password and the datab
         CHECK_THAT(line.substr(0, line.find('\n')), Catch::Matchers::Contains(" db=3 "));
     }
     SECTION("wrong password: refused, retried, never connected") {
-        app_node a(with_options(fresh_prefix(), [&](sse::redis_options& o) {
+        app_node a(with_options(app_prefix(), [&](sse::redis_options& o) {
             o.url = "redis://:wrong@127.0.0.1";
             o.connect = tcp_factory{server.port()};
         }));
@@ -186,7 +186,7 @@ TEST_CASE("redis app connections: the URL still gives the password and the datab
 
 TEST_CASE("redis app connections: contexts the adapter cannot use are failed attempts",
           "[redis][app_connections]") {
-    auto const prefix = fresh_prefix();
+    auto const prefix = app_prefix();
     auto const port = shared_redis_port();
     std::mutex m;
     std::vector<std::string> errors;
@@ -260,7 +260,7 @@ TEST_CASE("redis app connections: contexts the adapter cannot use are failed att
 
 TEST_CASE("redis app connections: two contexts given up front", "[redis][app_connections]") {
     redis_process server;
-    auto const prefix = fresh_prefix();
+    auto const prefix = app_prefix();
     app_node b(on_url(server.url(), prefix));
     SECTION("used first; without a factory a lost link stays down, local delivery goes on") {
         app_node a([&](net::any_io_executor ex) {
@@ -312,7 +312,7 @@ TEST_CASE("redis app connections: given contexts are freed even if never used; m
     {
         auto const given = tcp_contexts(port);
         CHECK(fd_count() == before + 2);
-        sse::redis_adapter a(io.get_executor(), given, test_options(fresh_prefix()));
+        sse::redis_adapter a(io.get_executor(), given, test_options(app_prefix()));
         a.close(); // at once: whether or not the strand attached them yet, they are freed
     }
     CHECK(io.drain());
@@ -339,7 +339,7 @@ TEST_CASE("redis app connections: hiredis 1.x contexts made with REDIS_OPT_NOAUT
     // hiredis does not free such a context when its connection is lost, nor report the loss
     // through the disconnect callback: the adapter must still notice, free it and reconnect.
     redis_process server;
-    auto const prefix = fresh_prefix();
+    auto const prefix = app_prefix();
     auto const port = server.port();
     auto const before = fd_count();
     {

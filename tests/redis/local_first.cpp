@@ -303,7 +303,7 @@ TEST_CASE("adapter swap: what Redis does not take within close_drain is counted 
     a.ns->to("r").emit("e", 3);
     CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{3});
     CHECK(eventually([&] { return old->state().dropped == 3; }));
-    CHECK(!old->state().publisher_connected);
+    CHECK(eventually([&] { return !old->state().publisher_connected; }));
     server.resume();
 }
 

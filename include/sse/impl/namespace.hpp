@@ -249,9 +249,7 @@ inline void namespace_::deliver_shared(std::vector<std::string> const& rooms,
     // its way): the recipients it was for cannot get it in order, so they are told to
     // refetch. One that joined its room after it (in id order) was not owed it.
     bool any = false;
-    for_each_recipient(rooms, true, [&](client& c) {
-        for (auto const& x : except)
-            if (state_of(c).in_room(x)) return;
+    for_each_recipient(rooms, except, true, [&](client& c) {
         if (!detail::delivery_core::owed(state_of(c), rooms, ev->id())) return;
         any = true;
         core_.reset(state_of(c), detail::reset_reason::late_event);
@@ -303,24 +301,28 @@ inline void namespace_::deliver(broadcast_packet const& p) {
     }
     // An event without an id (another node's, in a namespace whose ids the adapter gives)
     // cannot enter the logs: it goes straight to the queues of its recipients.
-    for_each_recipient(p.rooms, true, [&](client& c) {
-        for (auto const& x : p.except)
-            if (state_of(c).in_room(x)) return;
+    for_each_recipient(p.rooms, p.except, true, [&](client& c) {
         if (c.enqueue(p.event)) deliveries_.fetch_add(1, std::memory_order_relaxed);
     });
 }
 
 template <class Fn>
-void namespace_::for_each_recipient(std::vector<std::string> const& rooms, bool ids_too, Fn&& fn) {
+void namespace_::for_each_recipient(std::vector<std::string> const& rooms,
+                                    std::vector<std::string> const& except, bool ids_too, Fn&& fn) {
     auto const& reg = core_.clients();
+    auto visit = [&](detail::client_state& s) {
+        for (auto const& x : except)
+            if (s.in_room(x)) return;
+        fn(client_of(s));
+    };
     if (rooms.empty()) {
         for (auto* s : reg.clients())
-            fn(client_of(*s));
+            visit(*s);
         return;
     }
     std::unordered_set<client*> seen; // a client in several of the rooms: once
     auto once = [&](detail::client_state& s) {
-        if (seen.insert(&client_of(s)).second) fn(client_of(s));
+        if (seen.insert(&client_of(s)).second) visit(s);
     };
     for (auto const& room : rooms) {
         if (auto const* r = reg.find_room(room)) {
@@ -359,7 +361,7 @@ inline void namespace_::reset_clients(std::vector<std::string> const& rooms,
                                       std::string_view reason) {
     std::string const why(reason);
     std::lock_guard<std::mutex> lock(log_mutex_);
-    for_each_recipient(rooms, false, [&](client& c) {
+    for_each_recipient(rooms, {}, false, [&](client& c) {
         resets_.fetch_add(1, std::memory_order_relaxed);
         c.enqueue(make_reset(c, why.c_str(), 0));
     });
