@@ -34,8 +34,8 @@ struct namespace_metrics {
 /// A Redis adapter's state as metrics (filled by `collect` of <sse/redis_metrics.hpp>; this
 /// header does not depend on hiredis).
 struct redis_metrics {
-    bool up = false;                   ///< both connections up
-    std::uint64_t reconnects = 0;      ///< connections re-established
+    bool up = false;              ///< both connections up
+    std::uint64_t reconnects = 0; ///< connections re-established
     std::uint64_t connect_failures = 0;
     std::uint64_t published = 0;       ///< emits Redis acknowledged
     std::uint64_t refused = 0;         ///< emits Redis answered with an error
@@ -228,8 +228,7 @@ inline void append_prometheus(std::string& out, metrics_snapshot const& m) {
     };
     one("sse_redis_adapter_up", "gauge", "Whether the Redis adapter is connected (1) or not (0).",
         std::uint64_t(r.up ? 1 : 0));
-    one("sse_redis_reconnects_total", "counter", "Redis connections re-established.",
-        r.reconnects);
+    one("sse_redis_reconnects_total", "counter", "Redis connections re-established.", r.reconnects);
     one("sse_redis_connect_failures_total", "counter", "Failed Redis connection attempts.",
         r.connect_failures);
     one("sse_redis_published_total", "counter", "Emits published to Redis.", r.published);

@@ -55,9 +55,10 @@ struct namespace_stats {
     std::uint64_t late_events = 0;      ///< other nodes' events that came after newer ids had
                                         ///< been sent: their recipients got a reset instead
     std::size_t history_events = 0;     ///< entries kept for replay, over all rooms
-    std::uint64_t queued_bytes = 0;      ///< bytes queued to clients, not yet written
-    std::uint64_t queued_bytes_peak = 0; ///< the most queued_bytes seen (sampled after each
-                                         ///< flush pass and by stats())
+    /// Bytes queued to clients, not yet written.
+    std::uint64_t queued_bytes = 0;
+    /// The most queued_bytes seen (sampled after each flush pass and by stats()).
+    std::uint64_t queued_bytes_peak = 0;
     /// Emit-to-socket-write latency: one observation per socket write that carries emitted
     /// events, from the emit of the oldest of them (heartbeats and resets alone: none).
     latency_histogram write_latency;

@@ -68,8 +68,8 @@ TEST_CASE("metrics: clients, emits, deliveries and one latency observation per w
     CHECK(text.find(metrics_line("sse_events_emitted_total", lm, e)) != std::string::npos);
     CHECK(text.find(metrics_line("sse_deliveries_total", lm, n * e)) != std::string::npos);
     CHECK(text.find("\n# TYPE sse_emit_to_write_seconds histogram\n") != std::string::npos);
-    CHECK(text.find(metrics_line("sse_emit_to_write_seconds_bucket", lm + ",le=\"+Inf\"",
-                                 n * e)) != std::string::npos);
+    CHECK(text.find(metrics_line("sse_emit_to_write_seconds_bucket", lm + ",le=\"+Inf\"", n * e)) !=
+          std::string::npos);
     CHECK(text.find(metrics_line("sse_emit_to_write_seconds_count", lm, n * e)) !=
           std::string::npos);
     CHECK(text.find(metrics_line("sse_connected_clients", "namespace=\"/other\"", 1)) !=

@@ -23,8 +23,7 @@ sse::metrics_snapshot metrics_unit_snapshot(std::string name) {
 
 } // namespace
 
-TEST_CASE("metrics: families with HELP and TYPE, _total counters, base units",
-          "[unit][metrics]") {
+TEST_CASE("metrics: families with HELP and TYPE, _total counters, base units", "[unit][metrics]") {
     auto const text = sse::to_prometheus(metrics_unit_snapshot("/football"));
     CHECK(text.find("# HELP sse_connected_clients Clients connected now.\n"
                     "# TYPE sse_connected_clients gauge\n"
@@ -32,11 +31,11 @@ TEST_CASE("metrics: families with HELP and TYPE, _total counters, base units",
     CHECK(text.find("# TYPE sse_events_emitted_total counter\n"
                     "sse_events_emitted_total{namespace=\"/football\"} 7\n") != std::string::npos);
     CHECK(text.find("sse_queued_bytes{namespace=\"/football\"} 10\n") != std::string::npos);
-    CHECK(text.find("sse_queued_peak_bytes{namespace=\"/football\"} 4096\n") !=
-          std::string::npos);
-    CHECK(text.find("sse_emit_to_write_seconds_bucket{namespace=\"/football\",le=\"5e-05\"} 0\n"
-                    "sse_emit_to_write_seconds_bucket{namespace=\"/football\",le=\"0.0001\"} 1\n") !=
-          std::string::npos);
+    CHECK(text.find("sse_queued_peak_bytes{namespace=\"/football\"} 4096\n") != std::string::npos);
+    CHECK(
+        text.find("sse_emit_to_write_seconds_bucket{namespace=\"/football\",le=\"5e-05\"} 0\n"
+                  "sse_emit_to_write_seconds_bucket{namespace=\"/football\",le=\"0.0001\"} 1\n") !=
+        std::string::npos);
     CHECK(text.find("sse_emit_to_write_seconds_bucket{namespace=\"/football\",le=\"10.0\"} 2\n"
                     "sse_emit_to_write_seconds_bucket{namespace=\"/football\",le=\"+Inf\"} 3\n"
                     "sse_emit_to_write_seconds_sum{namespace=\"/football\"} 12.5\n"
@@ -55,8 +54,7 @@ TEST_CASE("metrics: families with HELP and TYPE, _total counters, base units",
     CHECK(text.find("sse_redis") == std::string::npos);
 }
 
-TEST_CASE("metrics: label values escape backslash, double quote and line feed",
-          "[unit][metrics]") {
+TEST_CASE("metrics: label values escape backslash, double quote and line feed", "[unit][metrics]") {
     auto const text = sse::to_prometheus(metrics_unit_snapshot("/a\"b\\c\nd"));
     CHECK(text.find("sse_connected_clients{namespace=\"/a\\\"b\\\\c\\nd\"} 2\n") !=
           std::string::npos);

@@ -47,8 +47,8 @@ public:
 
     /// A socket write of events, the oldest emitted at `emitted`, starts now.
     void observe_write(clock::time_point emitted) noexcept {
-        auto const ns = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - emitted)
-                            .count();
+        auto const ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - emitted).count();
         std::uint64_t const v = ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
         std::size_t i = 0;
         while (i < bounds_ns.size() && v > bounds_ns[i])
@@ -95,8 +95,8 @@ public:
 
 private:
     static constexpr std::array<std::uint64_t, latency_histogram::size> bounds_ns = {
-        50'000,      100'000,     250'000,       500'000,       1'000'000,    2'500'000,
-        5'000'000,   10'000'000,  25'000'000,    50'000'000,    100'000'000,  250'000'000,
+        50'000,      100'000,       250'000,       500'000,       1'000'000,     2'500'000,
+        5'000'000,   10'000'000,    25'000'000,    50'000'000,    100'000'000,   250'000'000,
         500'000'000, 1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000};
 
     struct alignas(64) shard {

@@ -189,7 +189,8 @@ inline void namespace_::emit_to_client(client& c, std::shared_ptr<encoded_event>
     std::vector<std::string> const rooms{c.id()};
     std::lock_guard<std::mutex> l(log_mutex_);
     if (!state_of(c).registered()) return; // not admitted yet, or gone
-    core_.append(detail::make_record(shared, rooms, {}, now), now); // its private log
+    // Its private log, at the emit's time (read once, above).
+    core_.append(detail::make_record(shared, rooms, {}, now), now);
     post_flush_pass();
 }
 
