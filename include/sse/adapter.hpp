@@ -149,6 +149,11 @@ public:
     /// This node's id, unique per adapter instance (used to drop a node's own echo).
     virtual std::string_view node_id() const noexcept = 0;
 
+    /// Called when this adapter replaces `previous` on a server (`io.adapter(...)`), before
+    /// `attach`: what `previous` still publishes (see redis_options::close_drain) comes from
+    /// this node, and must be dropped as an echo, not delivered a second time.
+    virtual void succeed(std::string_view /*previous_node_id*/) {}
+
     /// Releases connections and timers. After it, no call reaches the host. Idempotent.
     virtual void close() {}
 };

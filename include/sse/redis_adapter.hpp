@@ -93,7 +93,7 @@ struct redis_state {
     /// reconnect), dropped.
     std::uint64_t duplicates = 0;
     /// Emits not published because `max_pending_emits` was reached while Redis was away
-    /// or slow.
+    /// or slow, or because `close_drain` ran out after `close()`.
     std::uint64_t dropped = 0;
     /// Emits Redis answered with an error (out of memory, read-only replica, an ACL...): the
     /// other nodes never got them, and were sent a notice to reset those rooms' clients.
@@ -233,6 +233,16 @@ struct redis_options {
     */
     std::chrono::microseconds merge_window = std::chrono::milliseconds(20);
 
+    /** How long a closed adapter keeps publishing what this node emitted before the close.
+
+        `close()` (an adapter swap with `io.adapter(...)`, `io.close()`, the destructor) stops
+        delivery to this node at once, but the emits still waiting for Redis (queued, or sent
+        and not yet answered) are published first, reconnecting if need be, for up to this
+        long; what is left then is counted in `dropped` and logged. The io_context must keep
+        running meanwhile. 0: drop them at once.
+    */
+    std::chrono::milliseconds close_drain = std::chrono::seconds(2);
+
     /// Called on the adapter's strand when `connected` changes or an error is recorded, in the
     /// order of the changes, each after the change it reports: another thread's `state()` may
     /// show a change a moment before its callback runs. Must not block; may call
@@ -350,6 +360,7 @@ public:
     void room_added(std::string_view nsp, std::string_view room) override;
     void room_removed(std::string_view nsp, std::string_view room) override;
     std::string_view node_id() const noexcept override;
+    void succeed(std::string_view previous_node_id) override;
 
     /** Stops: no publish, and no delivery to the host after this returns (one in progress on
         the adapter's strand is waited for, unless `close` is called from inside it). The

@@ -13,6 +13,7 @@
 #include "support/sse_reader.hpp"
 #include "support/test_server.hpp"
 
+#include "history_support.hpp"
 #include "redis_support.hpp"
 
 #include <sse/detail/random_id.hpp>
@@ -28,49 +29,10 @@ using sse_test::sse_reader;
 
 namespace {
 
-// One node of the cluster.
-struct server_node {
-    explicit server_node(sse::redis_options ro) {
-        sse::options o;
-        o.heartbeat_interval = std::chrono::milliseconds(0);
-        io = std::make_unique<sse::server>(ts.get_executor(), o);
-        redis = std::make_shared<sse::redis_adapter>(ts.get_executor(), std::move(ro));
-        io->adapter(redis);
-        ns = &io->of("/s");
-        // The app's route: "/s?rooms=a,b" streams and joins rooms a and b.
-        port = ts.listen([this](sse_test::plain_stream&& s, sse_test::request&& r) {
-            std::string target(r.target());
-            auto c = ns->connect(std::move(s), std::move(r));
-            auto q = target.find("rooms=");
-            if (q == std::string::npos) return;
-            std::string rooms = target.substr(q + 6);
-            for (std::size_t at = 0; at <= rooms.size();) {
-                auto comma = rooms.find(',', at);
-                if (comma == std::string::npos) comma = rooms.size();
-                if (comma > at) c->join(std::string_view(rooms).substr(at, comma - at));
-                at = comma + 1;
-            }
-        });
-    }
-    ~server_node() {
-        io->close(); // closes the adapter too
-        CHECK(eventually([&] { return !redis->state().connected; }));
-        ts.stop();
-    }
-
-    /// The adapter is connected and Redis confirmed every channel it wants, which are at
-    /// least `wanted` (the namespace, its rooms, its clients' private rooms).
-    bool synced(std::size_t wanted) const {
-        auto s = redis->state();
-        return s.connected && s.pending_subscriptions == 0 && s.wanted_channels >= wanted &&
-               s.subscribed_channels == s.wanted_channels;
-    }
-
-    sse_test::test_server ts;
-    std::unique_ptr<sse::server> io;
-    std::shared_ptr<sse::redis_adapter> redis;
-    sse::namespace_* ns = nullptr;
-    unsigned short port = 0;
+// One node of the cluster: a history_node (history_support.hpp) with history off.
+struct server_node : history_node {
+    explicit server_node(sse::redis_options ro)
+        : history_node(std::move(ro), {}) {}
 };
 
 // A connected SSE client and its id.

@@ -240,3 +240,76 @@ TEST_CASE("local first: emits beyond max_pending_emits while Redis stalls are co
     }
     CHECK(got.size() <= 3);
 }
+
+TEST_CASE("adapter swap: the emits the old Redis adapter still holds are published before it "
+          "closes",
+          "[redis][local_first][swap]") {
+    bool const shared = GENERATE(true, false);
+    CAPTURE(shared);
+    redis_process server;
+    auto prefix = "sw" + sse::detail::random_id(8);
+    auto h = shared ? history() : sse::history_options{};
+    auto one_at_a_time = test_options(server.url(), prefix);
+    one_at_a_time.max_in_flight = 1; // the others wait in the adapter's queue, not in a socket
+    history_node a(one_at_a_time, h);
+    history_node b(test_options(server.url(), prefix), h);
+    client on_a(a, "r");
+    client on_b(b, "r");
+    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
+    std::uint64_t last_a = 0, last_b = 0;
+    bool reset = false;
+
+    server.pause();
+    for (int i = 0; i < 5; ++i) {
+        a.ns->to("r").emit("e", i);
+        CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{i});
+    }
+    // A swaps adapters (a configuration reload) while its old one holds 1 emit in flight and
+    // 4 queued. Before the drain, close() cleared them: B never got 1 to 4, and no reset.
+    auto old = a.redis;
+    a.redis = std::make_shared<sse::redis_adapter>(a.ts.get_executor(),
+                                                   test_options(server.url(), prefix));
+    a.io->adapter(a.redis);
+    CHECK(old->state().closed);
+    server.resume();
+    CHECK(read_until(on_b, "e", 5, reset, last_b) == range(0, 5));
+    CHECK(!reset);
+    REQUIRE(eventually([&] { return !old->state().publisher_connected; })); // drained, closed
+    CHECK(old->state().dropped == 0);
+    CHECK(old->state().published == 5);
+
+    // The new adapter carries on, both ways.
+    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
+    a.ns->to("r").emit("e", 5);
+    CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{5});
+    CHECK(read_until(on_b, "e", 1, reset, last_b) == std::vector<int>{5});
+    b.ns->to("r").emit("e", 6);
+    CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{6});
+}
+
+TEST_CASE("adapter swap: what Redis does not take within close_drain is counted as dropped",
+          "[redis][local_first][swap]") {
+    redis_process server;
+    auto prefix = "sw" + sse::detail::random_id(8);
+    auto short_drain = test_options(server.url(), prefix);
+    short_drain.max_in_flight = 1;
+    short_drain.close_drain = std::chrono::milliseconds(200);
+    history_node a(short_drain, history());
+    client on_a(a, "r");
+    REQUIRE(eventually([&] { return a.synced(2); }));
+    std::uint64_t last_a = 0;
+    bool reset = false;
+
+    server.pause();
+    for (int i = 0; i < 3; ++i)
+        a.ns->to("r").emit("e", i);
+    CHECK(read_until(on_a, "e", 3, reset, last_a) == range(0, 3));
+    auto old = a.redis;
+    a.io->adapter(std::make_shared<sse::memory_adapter>());
+    // Local delivery goes on through the swap, and the 3 are counted once the drain gives up.
+    a.ns->to("r").emit("e", 3);
+    CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{3});
+    CHECK(eventually([&] { return old->state().dropped == 3; }));
+    CHECK(!old->state().publisher_connected);
+    server.resume();
+}

@@ -80,6 +80,7 @@ public:
             old = adapter_;
             adapter_ = a;
         }
+        if (old && old != a) a->succeed(old->node_id());
         a->attach(weak_from_this());
         for (auto& ns : snapshot())
             ns->set_adapter(a);

@@ -98,7 +98,8 @@ public:
         , queue_(opts_.max_pending_emits, opts_.max_in_flight)
         , pub_("publisher", opts_, strand_)
         , sub_("subscriber", opts_, strand_)
-        , rng_(std::random_device{}()) {
+        , rng_(std::random_device{}())
+        , drain_timer_(strand_) {
         id_tag_.store(static_cast<unsigned char>(node_id_.back()) % 16u);
     }
 
@@ -249,13 +250,23 @@ public:
         if (changed) schedule_subscription_flush();
     }
 
+    // Before attach (server_core::set_adapter): posted first, so it is in place before any
+    // subscription exists, hence before any message from `previous` can arrive.
+    void succeed(std::string_view previous) {
+        net::post(strand_, [self = shared_from_this(), p = std::string(previous)]() mutable {
+            if (self->predecessors_.size() == max_predecessors)
+                self->predecessors_.erase(self->predecessors_.begin());
+            self->predecessors_.push_back(std::move(p));
+        });
+    }
+
     void close() {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (closed_) return;
             closed_ = true;
             closed_flag_.store(true, std::memory_order_release);
-            intake_.clear();
+            // intake_ stays: begin_close publishes it (redis_options::close_drain).
         }
         // A delivery in progress on the strand finishes before close() returns; none starts
         // after. From inside the strand (an app closing from a delivery) there is nothing to
@@ -263,7 +274,7 @@ public:
         if (!strand_.running_in_this_thread()) {
             std::lock_guard<std::mutex> wait_for_delivery(deliver_gate_);
         }
-        net::post(strand_, [self = shared_from_this()] { self->teardown(); });
+        net::post(strand_, [self = shared_from_this()] { self->begin_close(); });
     }
 
     redis_state state() const {
@@ -279,7 +290,8 @@ public:
         s.echoes = echoes_.load(std::memory_order_relaxed);
         s.duplicates = duplicates_.load(std::memory_order_relaxed);
         s.dropped = intake_dropped_.load(std::memory_order_relaxed) +
-                    queue_dropped_.load(std::memory_order_relaxed);
+                    queue_dropped_.load(std::memory_order_relaxed) +
+                    dropped_at_close_.load(std::memory_order_relaxed);
         s.malformed = malformed_.load(std::memory_order_relaxed);
         s.refused = refused_.load(std::memory_order_relaxed);
         s.lost_notices = lost_notices_.load(std::memory_order_relaxed);
@@ -405,6 +417,7 @@ public:
                 if (queue_.pending() == 0 && queue_.in_flight() == 0) tell_lost_namespaces(c);
             }
             if (queue_.pending() > 0) drain_publishes();
+            if (draining_ && unpublished() == 0) teardown(); // the last one is out
             return;
         }
         if (tag == tag_claim_id_tag) {
@@ -646,7 +659,7 @@ private:
                 continue;
             }
             for (auto& e : r.events) {
-                if (e.origin == node_id_) continue; // delivered here when it was emitted
+                if (is_own(e.origin)) continue; // delivered here when it was emitted
                 if (deliver_shared(*host, e.origin, res.nsp, e.rooms, e.except, std::move(e.event),
                                    e.id))
                     ++recovered;
@@ -754,7 +767,8 @@ private:
         case redis_reconnect::action::wait:
             l.timer.expires_after(a.delay);
             l.timer.async_wait([self = shared_from_this(), &l](boost::system::error_code ec) {
-                if (ec || self->closed_flag_.load(std::memory_order_acquire)) return;
+                // A closed adapter's publisher still reconnects while it drains.
+                if (ec || self->torn_down_) return;
                 self->act(l, l.fsm.on_timer());
             });
             break;
@@ -941,7 +955,7 @@ private:
         if (st == decode_status::unsupported_version) return unsupported(channel, payload);
         if (st != decode_status::ok) return malformed(channel, to_string(st));
         bool const sequenced = msg_.version == redis_message_shared_id_version;
-        if (msg_.origin == node_id_) { // delivered here when it was emitted
+        if (is_own(msg_.origin)) { // delivered here when it was emitted
             echoes_.fetch_add(1, std::memory_order_relaxed);
             note_echo(msg_.sequence);
             return;
@@ -1088,6 +1102,12 @@ private:
         host->reset_clients(msg_.nsp, msg_.rooms, "lost_events");
     }
 
+    // This adapter's emits, or those a previous adapter of this server still publishes.
+    bool is_own(std::string_view origin) const {
+        return origin == node_id_ ||
+               std::find(predecessors_.begin(), predecessors_.end(), origin) != predecessors_.end();
+    }
+
     void malformed(std::string_view channel, char const* why) {
         auto n = malformed_.fetch_add(1, std::memory_order_relaxed) + 1;
         // The first one is worth a warning; a flood is not worth a flood of logs.
@@ -1095,7 +1115,38 @@ private:
             "ignored a malformed message on channel '" + std::string(channel) + "': " + why);
     }
 
+    // After close(): this node stops hearing from Redis at once (no delivery reaches the
+    // host any more), but what it emitted before still goes out, for up to close_drain: a
+    // swap hands its emits to Redis instead of dropping them.
+    void begin_close() {
+        act(sub_, sub_.fsm.close());
+        free_given(sub_);
+        sub_up_.store(false, std::memory_order_release);
+        fail_fetches();
+        held_.clear();
+        recovery_results_.clear();
+        host_.reset();
+        on_intake(); // the emits made before close() join the queue and go out
+        if (unpublished() == 0 || opts_.close_drain.count() <= 0) return teardown();
+        draining_ = true;
+        drain_timer_.expires_after(opts_.close_drain);
+        drain_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            if (!ec) self->teardown();
+        });
+        notify_state();
+    }
+
+    std::size_t unpublished() const noexcept { return queue_.pending() + queue_.in_flight(); }
+
     void teardown() {
+        if (std::exchange(torn_down_, true)) return;
+        drain_timer_.cancel();
+        if (auto const left = unpublished(); left > 0) {
+            dropped_at_close_.fetch_add(left, std::memory_order_relaxed);
+            log(redis_log_level::warning,
+                "closed with " + std::to_string(left) +
+                    " emits not published: Redis did not take them within close_drain");
+        }
         act(pub_, pub_.fsm.close());
         act(sub_, sub_.fsm.close());
         free_given(pub_);
@@ -1182,6 +1233,11 @@ private:
     std::size_t recovery_left_ = 0;
     std::vector<recovery_result> recovery_results_;
     std::vector<held_message> held_;
+    static constexpr std::size_t max_predecessors = 4;
+    std::vector<std::string> predecessors_; // node ids of the adapters this one replaced
+    bool draining_ = false;                 // closed, publishing what is left (begin_close)
+    bool torn_down_ = false;                // nothing runs any more
+    net::steady_timer drain_timer_;
 
     // Read by state() from any thread.
     std::atomic<bool> closed_flag_{false};
@@ -1205,6 +1261,7 @@ private:
     std::atomic<std::uint64_t> duplicates_{0};
     std::atomic<std::uint64_t> intake_dropped_{0};
     std::atomic<std::uint64_t> queue_dropped_{0};
+    std::atomic<std::uint64_t> dropped_at_close_{0};
     std::atomic<std::uint64_t> malformed_{0};
     std::atomic<std::uint64_t> refused_{0};
     std::atomic<std::uint64_t> lost_notices_{0};
@@ -1294,6 +1351,10 @@ inline std::string_view redis_adapter::node_id() const noexcept {
 
 inline void redis_adapter::close() {
     impl_->close();
+}
+
+inline void redis_adapter::succeed(std::string_view previous_node_id) {
+    impl_->succeed(previous_node_id);
 }
 
 inline redis_state redis_adapter::state() const {
