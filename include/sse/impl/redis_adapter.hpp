@@ -957,7 +957,8 @@ private:
         bool const sequenced = msg_.version == redis_message_shared_id_version;
         if (is_own(msg_.origin)) { // delivered here when it was emitted
             echoes_.fetch_add(1, std::memory_order_relaxed);
-            note_echo(msg_.sequence);
+            // A predecessor's (adapter::succeed) numbers its own sequence: not ours to time.
+            if (msg_.origin == node_id_) note_echo(msg_.sequence);
             return;
         }
         // A message must be on a channel its own target names: else it was crafted or
