@@ -15,19 +15,31 @@
 //     its (counting) host gives "delivered/s", end to end through Redis.
 // --window is the publisher's max_in_flight; --window 1 shows what one round trip per emit
 // would cost. Prints one line per figure; timings on a shared machine vary, run it a few times.
+//
+// Latency: `--paced R` emits R events per second from one thread instead (at most --emits),
+// and prints the median and percentiles of the time from broadcast() to the other node's
+// delivery: what a remote client waits for Redis beyond what a local one does (local delivery
+// happens inside broadcast()). `--shared-history` sends them as a namespace with history and
+// redis_options::shared_history does (one EVALSHA that stores and publishes; ids from the
+// clock), instead of a PUBLISH.
 #include <sse/redis_adapter.hpp>
+
+#include <sse/detail/hybrid_id.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace net = boost::asio;
@@ -35,15 +47,30 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
+// Counts deliveries; in the paced mode also records when each id arrived.
 struct counting_host final : sse::adapter_host {
     void deliver_remote(std::string_view, std::vector<std::string> const&,
                         std::vector<std::string> const&,
                         std::shared_ptr<sse::encoded_event>) override {
-        delivered.fetch_add(1, std::memory_order_relaxed);
+        // Unstamped (the receiving namespace numbers it): one origin's emits come in emit
+        // order, so the n-th arrival is the emit the sender stamped n.
+        arrived(delivered.load(std::memory_order_relaxed) + 1);
     }
     void deliver_sequenced(std::string_view, std::vector<std::string> const&,
                            std::vector<std::string> const&, std::shared_ptr<sse::encoded_event>,
-                           std::uint64_t, std::string_view) override {}
+                           std::uint64_t id, std::string_view) override {
+        arrived(id);
+    }
+    void arrived(std::uint64_t id) {
+        if (timed) {
+            std::lock_guard<std::mutex> lock(m);
+            arrivals.emplace_back(id, clock_type::now());
+        }
+        delivered.fetch_add(1, std::memory_order_relaxed);
+    }
+    bool timed = false;
+    std::mutex m;
+    std::vector<std::pair<std::uint64_t, clock_type::time_point>> arrivals;
     std::uint64_t last_delivered(std::string_view) const override { return 0; }
     void reset_clients(std::string_view, std::vector<std::string> const&,
                        std::string_view) override {}
@@ -83,16 +110,83 @@ double per_second(std::uint64_t n, clock_type::duration d) {
     return static_cast<double>(n) / std::chrono::duration<double>(d).count();
 }
 
+// The paced mode: `emits` events at `rate` per second to one room, each timed from
+// broadcast() to its arrival at `sub_host`. Prints percentiles; false if some never came.
+bool run_paced(sse::redis_adapter& pub, counting_host& sub_host, std::string const& nsp,
+               std::string const& room, std::uint64_t emits, double rate, bool shared) {
+    nlohmann::json data = {{"match", "arsenal-vs-chelsea"}, {"score", "1-0"}};
+    auto const encoded = sse::encoded_event::make("score_update", data);
+    sse::history_options h;
+    if (shared) h.max_events = 1000;
+    std::vector<std::pair<std::uint64_t, clock_type::time_point>> sent;
+    sent.reserve(static_cast<std::size_t>(emits));
+    sub_host.timed = true;
+    no_local local;
+    std::vector<std::string> const none, target{room};
+    auto const period =
+        std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(1.0 / rate));
+    auto next = clock_type::now();
+    std::uint64_t last_id = 0;
+    for (std::uint64_t i = 0; i < emits; ++i) {
+        std::this_thread::sleep_until(next);
+        next += period;
+        auto ev = sse::encoded_event::from_body(encoded->name(), encoded->body());
+        // As a namespace stamps them: a clock-based id (shared history) or a counter.
+        last_id =
+            shared ? sse::detail::next_hybrid_id(last_id, sse::detail::unix_us_now(), pub.id_tag())
+                   : i + 1;
+        ev->stamp(last_id);
+        sse::event_ptr shared_ev = std::move(ev);
+        auto const t = clock_type::now();
+        pub.broadcast(sse::broadcast_packet{nsp, target, none, shared_ev, h, shared}, local);
+        sent.emplace_back(last_id, t);
+    }
+    bool const all =
+        wait_for([&] { return sub_host.delivered.load() >= emits; }, std::chrono::seconds(30));
+    std::vector<double> us;
+    {
+        std::lock_guard<std::mutex> lock(sub_host.m);
+        std::unordered_map<std::uint64_t, clock_type::time_point> when(sent.begin(), sent.end());
+        for (auto const& [id, at] : sub_host.arrivals)
+            if (auto it = when.find(id); it != when.end())
+                us.push_back(std::chrono::duration<double, std::micro>(at - it->second).count());
+    }
+    std::sort(us.begin(), us.end());
+    auto pct = [&](double q) {
+        return us.empty() ? 0.0
+                          : us[std::min(us.size() - 1, static_cast<std::size_t>(q * us.size()))];
+    };
+    std::printf("  paced %.0f/s, %s: %zu of %llu arrived; broadcast() to the other node's "
+                "delivery, us: p50 %.0f  p90 %.0f  p99 %.0f  max %.0f\n",
+                rate, shared ? "shared history (EVALSHA)" : "PUBLISH", us.size(),
+                static_cast<unsigned long long>(emits), pct(0.5), pct(0.9), pct(0.99),
+                us.empty() ? 0.0 : us.back());
+    return all;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     std::string url = "redis://127.0.0.1:6379";
     std::uint64_t emits = 200000;
     std::size_t payload = 100, rooms = 1, window = 4096, threads = 1;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    double paced = 0;
+    bool shared_history = false;
+    for (int i = 1; i < argc; i += 2) {
         std::string_view k = argv[i];
+        if (k == "--shared-history") {
+            shared_history = true;
+            --i;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            std::cerr << "option " << k << " needs a value\n";
+            return 2;
+        }
         char const* v = argv[i + 1];
-        if (k == "--url")
+        if (k == "--paced")
+            paced = std::strtod(v, nullptr);
+        else if (k == "--url")
             url = v;
         else if (k == "--emits")
             emits = std::strtoull(v, nullptr, 10);
@@ -158,6 +252,14 @@ int main(int argc, char** argv) {
             std::chrono::seconds(5))) {
         std::cerr << "could not connect to " << url << ": " << pub->state().last_error << '\n';
         return 1;
+    }
+
+    if (paced > 0) {
+        bool const ok =
+            run_paced(*pub, *sub_host, namespaces[0], room_names[0], emits, paced, shared_history);
+        pub->close();
+        sub->close();
+        return ok ? 0 : 1;
     }
 
     nlohmann::json data = {{"match", "arsenal-vs-chelsea"}, {"pad", std::string(payload, 'x')}};

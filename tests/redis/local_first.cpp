@@ -58,86 +58,104 @@ std::vector<int> range(int from, int to) {
     return v;
 }
 
+// Two nodes on a redis-server of their own (the tests stop, pause or fill it), each with a
+// client in one room, synced. `tune_a` adjusts node A's adapter options.
+struct two_nodes {
+    explicit two_nodes(std::string const& room, sse::history_options h = history(),
+                       void (*tune_a)(sse::redis_options&) = nullptr)
+        : a(options(tune_a), h)
+        , b(options(nullptr), h)
+        , on_a(a, room)
+        , on_b(b, room) {
+        REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
+    }
+
+    sse::redis_options options(void (*tune)(sse::redis_options&)) {
+        auto o = test_options(server.url(), prefix);
+        if (tune) tune(o);
+        return o;
+    }
+
+    // The next `n` events named `name` of A's (B's) client, or fewer and `reset` set.
+    std::vector<int> read_a(std::string const& name, std::size_t n) {
+        return read_until(on_a, name, n, reset, last_a);
+    }
+    std::vector<int> read_b(std::string const& name, std::size_t n) {
+        return read_until(on_b, name, n, reset, last_b);
+    }
+
+    redis_process server;
+    std::string prefix = "lf" + sse::detail::random_id(8);
+    history_node a, b;
+    client on_a, on_b;
+    std::uint64_t last_a = 0, last_b = 0;
+    bool reset = false;
+};
+
 } // namespace
 
 TEST_CASE("local first: Redis stopped, the emitting node's clients still get every emit; "
           "restarted, the other node gets them or a reset; then both ways, and a move",
           "[redis][local_first]") {
-    redis_process server;
-    auto prefix = "lf" + sse::detail::random_id(8);
-    history_node a(test_options(server.url(), prefix), history());
-    history_node b(test_options(server.url(), prefix), history());
-    client on_a(a, "match");
-    client on_b(b, "match");
-    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
-    std::uint64_t last_a = 0, last_b = 0;
-    bool reset = false;
-    a.ns->to("match").emit("goal", 0);
-    CHECK(read_until(on_a, "goal", 1, reset, last_a) == std::vector<int>{0});
-    CHECK(read_until(on_b, "goal", 1, reset, last_b) == std::vector<int>{0});
+    two_nodes f("match");
+    f.a.ns->to("match").emit("goal", 0);
+    CHECK(f.read_a("goal", 1) == std::vector<int>{0});
+    CHECK(f.read_b("goal", 1) == std::vector<int>{0});
 
-    server.kill();
-    REQUIRE(eventually([&] { return !a.redis->state().connected; }));
+    f.server.kill();
+    REQUIRE(eventually([&] { return !f.a.redis->state().connected; }));
     // Without Redis: each of 5 emits reaches A's own client at once (well within 2 s), once,
     // in order. Before local-first, nothing arrived until Redis came back.
     for (int i = 1; i <= 5; ++i) {
         auto const t = steady::now();
-        a.ns->to("match").emit("goal", i);
-        CHECK(read_until(on_a, "goal", 1, reset, last_a) == std::vector<int>{i});
-        CHECK(!reset);
+        f.a.ns->to("match").emit("goal", i);
+        CHECK(f.read_a("goal", 1) == std::vector<int>{i});
+        CHECK(!f.reset);
         CHECK(steady::now() - t < std::chrono::seconds(2));
     }
 
     // Redis is back (empty: no persistence here). B gets the 5, once, in order, or a reset.
-    REQUIRE(server.start());
-    auto got = read_until(on_b, "goal", 5, reset, last_b);
-    if (!reset) CHECK(got == range(1, 6));
-    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
+    REQUIRE(f.server.start());
+    auto got = f.read_b("goal", 5);
+    if (!f.reset) CHECK(got == range(1, 6));
+    REQUIRE(eventually([&] { return f.a.synced(3) && f.b.synced(3); }));
 
     // Then emits from either node reach both, once each, in order.
     for (int i = 6; i < 10; ++i) {
-        (i % 2 == 0 ? a : b).ns->to("match").emit("goal", i);
-        CHECK(read_until(on_a, "goal", 1, reset, last_a) == std::vector<int>{i});
-        CHECK(read_until(on_b, "goal", 1, reset, last_b) == std::vector<int>{i});
+        (i % 2 == 0 ? f.a : f.b).ns->to("match").emit("goal", i);
+        CHECK(f.read_a("goal", 1) == std::vector<int>{i});
+        CHECK(f.read_b("goal", 1) == std::vector<int>{i});
     }
 
     // A's client moves to B with its last id, having missed two emits (one from each node):
     // it gets exactly those, then live ones.
-    on_a.reader.close();
-    a.ns->to("match").emit("goal", 10);
-    b.ns->to("match").emit("goal", 11);
-    CHECK(read_until(on_b, "goal", 2, reset, last_b) == range(10, 12));
-    client moved(b, "match", std::to_string(last_a));
-    std::uint64_t last_moved = last_a;
-    CHECK(read_until(moved, "goal", 2, reset, last_moved) == range(10, 12));
-    CHECK(!reset);
-    a.ns->to("match").emit("goal", 12);
-    CHECK(read_until(moved, "goal", 1, reset, last_moved) == std::vector<int>{12});
+    f.on_a.reader.close();
+    f.a.ns->to("match").emit("goal", 10);
+    f.b.ns->to("match").emit("goal", 11);
+    CHECK(f.read_b("goal", 2) == range(10, 12));
+    client moved(f.b, "match", std::to_string(f.last_a));
+    std::uint64_t last_moved = f.last_a;
+    CHECK(read_until(moved, "goal", 2, f.reset, last_moved) == range(10, 12));
+    CHECK(!f.reset);
+    f.a.ns->to("match").emit("goal", 12);
+    CHECK(read_until(moved, "goal", 1, f.reset, last_moved) == std::vector<int>{12});
 }
 
 TEST_CASE("local first: Redis stalled (SIGSTOP), local delivery goes on; resumed, the other "
           "node catches up in order",
           "[redis][local_first]") {
-    redis_process server;
-    auto prefix = "lf" + sse::detail::random_id(8);
-    history_node a(test_options(server.url(), prefix), history());
-    history_node b(test_options(server.url(), prefix), history());
-    client on_a(a, "r");
-    client on_b(b, "r");
-    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
-    std::uint64_t last_a = 0, last_b = 0;
-    bool reset = false;
+    two_nodes f("r");
 
-    server.pause();
+    f.server.pause();
     for (int i = 0; i < 5; ++i) {
-        a.ns->to("r").emit("e", i);
-        CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{i});
+        f.a.ns->to("r").emit("e", i);
+        CHECK(f.read_a("e", 1) == std::vector<int>{i});
     }
-    server.resume();
-    auto got = read_until(on_b, "e", 5, reset, last_b);
-    if (!reset) CHECK(got == range(0, 5));
-    b.ns->to("r").emit("e", 5);
-    CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{5});
+    f.server.resume();
+    auto got = f.read_b("e", 5);
+    if (!f.reset) CHECK(got == range(0, 5));
+    f.b.ns->to("r").emit("e", 5);
+    CHECK(f.read_a("e", 1) == std::vector<int>{5});
 }
 
 TEST_CASE("local first: a namespace that turns on the shared history after local emits keeps "
@@ -173,66 +191,50 @@ TEST_CASE("local first: a namespace that turns on the shared history after local
 TEST_CASE("local first: emits Redis refuses (out of memory) are counted, and the other node's "
           "clients get a reset instead of silence",
           "[redis][local_first]") {
-    redis_process server;
-    auto prefix = "lf" + sse::detail::random_id(8);
-    history_node a(test_options(server.url(), prefix), history());
-    history_node b(test_options(server.url(), prefix), history());
-    client on_a(a, "r");
-    client on_b(b, "r");
-    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
-    std::uint64_t last_a = 0, last_b = 0;
-    bool reset = false;
-    a.ns->to("r").emit("e", 0);
-    CHECK(read_until(on_b, "e", 1, reset, last_b) == std::vector<int>{0});
+    two_nodes f("r");
+    f.a.ns->to("r").emit("e", 0);
+    CHECK(f.read_b("e", 1) == std::vector<int>{0});
 
-    REQUIRE(redis_command(server.port(), {"CONFIG", "SET", "maxmemory", "1"}) == "OK");
-    a.ns->to("r").emit("e", 1);
-    CHECK(read_until(on_a, "e", 2, reset, last_a) == range(0, 2)); // local first, as ever
-    REQUIRE(eventually([&] { return a.redis->state().refused == 1; }));
-    CHECK_THAT(a.redis->state().last_error, Catch::Matchers::Contains("OOM"));
+    REQUIRE(redis_command(f.server.port(), {"CONFIG", "SET", "maxmemory", "1"}) == "OK");
+    f.a.ns->to("r").emit("e", 1);
+    CHECK(f.read_a("e", 2) == range(0, 2)); // local first, as ever
+    REQUIRE(eventually([&] { return f.a.redis->state().refused == 1; }));
+    CHECK_THAT(f.a.redis->state().last_error, Catch::Matchers::Contains("OOM"));
     // B's client never gets event 1: it is told to refetch instead.
-    read_until(on_b, "e", 1, reset, last_b);
-    CHECK(reset);
-    CHECK(b.redis->state().lost_notices >= 1);
+    f.read_b("e", 1);
+    CHECK(f.reset);
+    CHECK(f.b.redis->state().lost_notices >= 1);
 
-    REQUIRE(redis_command(server.port(), {"CONFIG", "SET", "maxmemory", "0"}) == "OK");
-    a.ns->to("r").emit("e", 2);
-    CHECK(read_until(on_b, "e", 1, reset, last_b) == std::vector<int>{2});
+    REQUIRE(redis_command(f.server.port(), {"CONFIG", "SET", "maxmemory", "0"}) == "OK");
+    f.a.ns->to("r").emit("e", 2);
+    CHECK(f.read_b("e", 1) == std::vector<int>{2});
 }
 
 TEST_CASE("local first: emits beyond max_pending_emits while Redis stalls are counted, and the "
           "other node's clients get a reset once it answers again",
           "[redis][local_first]") {
-    redis_process server;
-    auto prefix = "lf" + sse::detail::random_id(8);
-    auto small = test_options(server.url(), prefix);
-    small.max_pending_emits = 2;
-    small.max_in_flight = 1;
-    history_node a(small, history());
-    history_node b(test_options(server.url(), prefix), history());
-    client on_a(a, "r");
-    client on_b(b, "r");
-    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
-    std::uint64_t last_a = 0, last_b = 0;
-    bool reset = false;
+    two_nodes f("r", history(), [](sse::redis_options& o) {
+        o.max_pending_emits = 2;
+        o.max_in_flight = 1;
+    });
 
     // Redis holds every write for 1.5 s; B's subscriber stays connected meanwhile.
-    REQUIRE(redis_command(server.port(), {"CLIENT", "PAUSE", "1500", "WRITE"}) == "OK");
+    REQUIRE(redis_command(f.server.port(), {"CLIENT", "PAUSE", "1500", "WRITE"}) == "OK");
     for (int i = 0; i < 6; ++i)
-        a.ns->to("r").emit("e", i);
-    CHECK(read_until(on_a, "e", 6, reset, last_a) == range(0, 6));      // all of them, locally
-    REQUIRE(eventually([&] { return a.redis->state().dropped == 3; })); // 1 in flight, 2 kept
+        f.a.ns->to("r").emit("e", i);
+    CHECK(f.read_a("e", 6) == range(0, 6));                               // all of them, locally
+    REQUIRE(eventually([&] { return f.a.redis->state().dropped == 3; })); // 1 in flight, 2 kept
     // B gets kept ones, in order, once, and a reset (lost_events) for the rest: never silence.
-    auto got = read_until(on_b, "e", 4, reset, last_b);
-    CHECK(reset);
+    auto got = f.read_b("e", 4);
+    CHECK(f.reset);
     for (std::size_t i = 0; i < got.size(); ++i)
         CHECK(got[i] == static_cast<int>(i));
-    CHECK(b.redis->state().lost_notices == 1);
+    CHECK(f.b.redis->state().lost_notices == 1);
     // And on from there. (The reset does not wait for kept events still being planned: those
     // may follow it, in order, before the next one.)
-    a.ns->to("r").emit("e", 6);
+    f.a.ns->to("r").emit("e", 6);
     for (;;) {
-        auto more = read_until(on_b, "e", 1, reset, last_b);
+        auto more = f.read_b("e", 1);
         REQUIRE(more.size() == 1);
         if (more[0] == 6) break;
         CHECK(more[0] == static_cast<int>(got.size()));
@@ -246,45 +248,36 @@ TEST_CASE("adapter swap: the emits the old Redis adapter still holds are publish
           "[redis][local_first][swap]") {
     bool const shared = GENERATE(true, false);
     CAPTURE(shared);
-    redis_process server;
-    auto prefix = "sw" + sse::detail::random_id(8);
-    auto h = shared ? history() : sse::history_options{};
-    auto one_at_a_time = test_options(server.url(), prefix);
-    one_at_a_time.max_in_flight = 1; // the others wait in the adapter's queue, not in a socket
-    history_node a(one_at_a_time, h);
-    history_node b(test_options(server.url(), prefix), h);
-    client on_a(a, "r");
-    client on_b(b, "r");
-    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
-    std::uint64_t last_a = 0, last_b = 0;
-    bool reset = false;
+    // A keeps 1 emit in flight: the others wait in the adapter's queue, not in a socket.
+    two_nodes f("r", shared ? history() : sse::history_options{},
+                [](sse::redis_options& o) { o.max_in_flight = 1; });
 
-    server.pause();
+    f.server.pause();
     for (int i = 0; i < 5; ++i) {
-        a.ns->to("r").emit("e", i);
-        CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{i});
+        f.a.ns->to("r").emit("e", i);
+        CHECK(f.read_a("e", 1) == std::vector<int>{i});
     }
     // A swaps adapters (a configuration reload) while its old one holds 1 emit in flight and
     // 4 queued. Before the drain, close() cleared them: B never got 1 to 4, and no reset.
-    auto old = a.redis;
-    a.redis = std::make_shared<sse::redis_adapter>(a.ts.get_executor(),
-                                                   test_options(server.url(), prefix));
-    a.io->adapter(a.redis);
+    auto old = f.a.redis;
+    f.a.redis = std::make_shared<sse::redis_adapter>(f.a.ts.get_executor(),
+                                                     test_options(f.server.url(), f.prefix));
+    f.a.io->adapter(f.a.redis);
     CHECK(old->state().closed);
-    server.resume();
-    CHECK(read_until(on_b, "e", 5, reset, last_b) == range(0, 5));
-    CHECK(!reset);
+    f.server.resume();
+    CHECK(f.read_b("e", 5) == range(0, 5));
+    CHECK(!f.reset);
     REQUIRE(eventually([&] { return !old->state().publisher_connected; })); // drained, closed
     CHECK(old->state().dropped == 0);
     CHECK(old->state().published == 5);
 
     // The new adapter carries on, both ways.
-    REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
-    a.ns->to("r").emit("e", 5);
-    CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{5});
-    CHECK(read_until(on_b, "e", 1, reset, last_b) == std::vector<int>{5});
-    b.ns->to("r").emit("e", 6);
-    CHECK(read_until(on_a, "e", 1, reset, last_a) == std::vector<int>{6});
+    REQUIRE(eventually([&] { return f.a.synced(3) && f.b.synced(3); }));
+    f.a.ns->to("r").emit("e", 5);
+    CHECK(f.read_a("e", 1) == std::vector<int>{5});
+    CHECK(f.read_b("e", 1) == std::vector<int>{5});
+    f.b.ns->to("r").emit("e", 6);
+    CHECK(f.read_a("e", 1) == std::vector<int>{6});
 }
 
 TEST_CASE("adapter swap: what Redis does not take within close_drain is counted as dropped",
@@ -312,4 +305,36 @@ TEST_CASE("adapter swap: what Redis does not take within close_drain is counted 
     CHECK(eventually([&] { return old->state().dropped == 3; }));
     CHECK(!old->state().publisher_connected);
     server.resume();
+}
+
+TEST_CASE("late join: a room new to a node loses nothing published before Redis confirmed its "
+          "subscription",
+          "[redis][local_first][late_join]") {
+    redis_process server;
+    auto prefix = "lj" + sse::detail::random_id(8);
+    history_node a(test_options(server.url(), prefix), history());
+    history_node b(test_options(server.url(), prefix), history());
+    client on_b(b, "other");
+    REQUIRE(eventually([&] { return a.synced(1) && b.synced(3); }));
+
+    // Redis holds every command for 300 ms, then runs them in the order they came: A's emit
+    // to room x first, then B's SUBSCRIBE to x, sent for a client that joins x meanwhile. The
+    // emit is after the join in id order (B has delivered nothing newer), so it is owed to
+    // the client. Before the catch-up read, B never heard of it, and nobody was told.
+    REQUIRE(redis_command(server.port(), {"CLIENT", "PAUSE", "300", "ALL"}) == "OK");
+    a.ns->to("x").emit("e", 1);
+    REQUIRE(eventually([&] { return a.redis->state().pending == 0; })); // written
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    client joiner(b, "x");
+    std::uint64_t last = 0;
+    bool reset = false;
+    CHECK(read_until(joiner, "e", 1, reset, last) == std::vector<int>{1});
+    CHECK(!reset);
+    // Then live, once each, in order.
+    REQUIRE(eventually([&] { return b.synced(5); }));
+    a.ns->to("x").emit("e", 2);
+    b.ns->to("x").emit("e", 3);
+    CHECK(read_until(joiner, "e", 2, reset, last) == range(2, 4));
+    CHECK(!reset);
+    CHECK(b.ns->stats().late_events == 0);
 }

@@ -277,6 +277,36 @@ public:
         return false;
     }
 
+    /** Whether the logs here already hold event `id` for `rooms` (the namespace log when
+        `rooms` is empty). An adapter may bring an event twice (a catch-up read and the live
+        message): a copy must not count as late. As far as the logs reach back.
+    */
+    bool holds(std::vector<std::string> const& rooms, std::uint64_t id) const noexcept {
+        auto in = [id](event_log const& log) {
+            auto const i = log.first_after(id - 1);
+            return i < log.size() && log[i].id == id;
+        };
+        if (rooms.empty()) return in(registry_.namespace_log());
+        for (auto const& room : rooms)
+            if (auto const* r = registry_.find_room(room); r && in(r->log())) return true;
+        return false;
+    }
+
+    /** Whether an event `id` for `rooms` was for `c`: namespace-wide, to its private room, or
+        to a room it joined before `id` (in id order). A late event that `c` joined after is
+        not owed to it, so it need not be reset for it.
+    */
+    static bool owed(client_state const& c, std::vector<std::string> const& rooms,
+                     std::uint64_t id) noexcept {
+        if (rooms.empty()) return true;
+        for (auto const& room : rooms) {
+            if (room == c.id()) return true;
+            for (auto const& m : c.memberships())
+                if (m.from < id && m.room->name() == room) return true;
+        }
+        return false;
+    }
+
     /// Entries a replay may still send (the namespace log and every room's history window).
     std::size_t history_events(log_clock::time_point now) const noexcept {
         std::size_t n = registry_.namespace_log().replayable(opts_.logs, now);

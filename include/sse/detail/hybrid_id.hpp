@@ -27,6 +27,9 @@ namespace sse::detail {
 inline constexpr std::uint64_t hybrid_id_epoch_us = 1577836800000000ULL; // 2020-01-01T00:00Z
 inline constexpr std::uint64_t hybrid_id_slot_us = 4;
 inline constexpr std::uint64_t hybrid_id_tags = 16;
+/// Node clocks agree within this (NTP does far better): ids from other nodes are trusted as
+/// far as it, and a catch-up read reaches back this far.
+inline constexpr std::uint64_t max_clock_skew_us = 1000000;
 
 /// The first id of the slot of Unix time `unix_us` (0 before the epoch).
 constexpr std::uint64_t hybrid_id_at(std::uint64_t unix_us) noexcept {

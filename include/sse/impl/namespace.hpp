@@ -249,14 +249,21 @@ inline void namespace_::deliver_shared(std::vector<std::string> const& rooms,
         append(broadcast_packet{name_, rooms, except, ev, history_opts_, true});
         return;
     }
+    // A copy of one delivered already (a catch-up read and the live message): nothing to do.
+    if (core_.holds(rooms, ev->id())) return;
     // Newer ids went out already (emitted here, or from a third node, while this one was on
-    // its way): its recipients cannot get it in order, so they are told to refetch.
-    late_events_.fetch_add(1, std::memory_order_relaxed);
+    // its way): the recipients it was for cannot get it in order, so they are told to
+    // refetch. One that joined its room after it (in id order) was not owed it.
+    bool any = false;
     for_each_recipient(rooms, true, [&](client& c) {
         for (auto const& x : except)
             if (state_of(c).in_room(x)) return;
+        if (!detail::delivery_core::owed(state_of(c), rooms, ev->id())) return;
+        any = true;
         core_.reset(state_of(c), detail::reset_reason::late_event);
     });
+    if (!any) return;
+    late_events_.fetch_add(1, std::memory_order_relaxed);
     post_flush_pass();
 }
 

@@ -228,7 +228,10 @@ inline void namespace_::join_locked(client& c, std::string_view room) {
     core_.join(s, room, detail::log_clock::now());
     if (adapter_interest_) {
         auto const* r = core_.clients().find_room(std::string(room));
-        if (r && r->members().size() == 1) adapter_interest_->room_added(name_, room);
+        if (r && r->members().size() == 1) {
+            adapter_interest_->room_added(name_, room);
+            if (sequenced_.load()) catch_up_room(c, room);
+        }
     }
     if (c.replay_ == client::replay_state::done)
         fetch_late_join(c, room, detail::parse_event_id(c.last_event_id()).value_or(0));

@@ -41,6 +41,12 @@
 // run the fetch script on the publishing connection, tagged so their replies find their
 // callback; a callback pending when that connection drops is answered "history_unavailable".
 //
+// New rooms. A room's channel is subscribed when it gets its first local client; until
+// Redis confirms it, that room's messages pass this node by. So a history read
+// (`fetch_history`) waits until Redis answered every SUBSCRIBE sent before it
+// (`when_subscribed`), and the namespace reads a new room's recent history that way
+// (namespace_::catch_up_room) and delivers what it lacks.
+//
 // Broker gaps. When the subscriber comes back, for each namespace known to be sequenced the
 // adapter reads the history after the last id delivered when it went away (its own emits
 // since then do not count), for the rooms it has local
@@ -227,17 +233,21 @@ public:
         net::post(strand_,
                   [self = shared_from_this(), nsp = std::string(nsp), rooms = std::move(rooms),
                    after, age = h.max_age, done = std::move(done)]() mutable {
-                      self->start_fetch(nsp, rooms, after, age,
-                                        [done = std::move(done)](redis_fetch_reply r) {
-                                            history_result out;
-                                            if (!r.status.empty())
-                                                out.reset_reason = std::move(r.status);
-                                            else if (!r.gapped.empty())
-                                                out.reset_reason = "history_gap";
-                                            else
-                                                out.events = std::move(r.events);
-                                            done(std::move(out));
-                                        });
+                      auto read = [self, nsp = std::move(nsp), rooms = std::move(rooms), after, age,
+                                   done = std::move(done)]() mutable {
+                          self->start_fetch(nsp, rooms, after, age,
+                                            [done = std::move(done)](redis_fetch_reply r) {
+                                                history_result out;
+                                                if (!r.status.empty())
+                                                    out.reset_reason = std::move(r.status);
+                                                else if (!r.gapped.empty())
+                                                    out.reset_reason = "history_gap";
+                                                else
+                                                    out.events = std::move(r.events);
+                                                done(std::move(out));
+                                            });
+                      };
+                      self->when_subscribed(std::move(read));
                   });
     }
 
@@ -342,6 +352,7 @@ public:
             sub_up_.store(true, std::memory_order_release);
             subscribed_.store(0, std::memory_order_relaxed);
             pending_subscriptions_.store(0, std::memory_order_relaxed);
+            subscription_answered(true);
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 subs_.reset(); // the tracker is the replay list
@@ -375,6 +386,7 @@ public:
             subscribed_.store(0, std::memory_order_relaxed);
             pending_subscriptions_.store(0, std::memory_order_relaxed);
             if (was_up) mark_gap_start();
+            subscription_answered(true); // the recovery covers what it misses from now on
         }
         if (!was_up) connect_failures_.fetch_add(1, std::memory_order_relaxed);
         // Repeated identical failures while retrying are logged once.
@@ -842,8 +854,35 @@ private:
                                     lens.data()))
                 return false;
             pending_subscriptions_.fetch_add(n, std::memory_order_relaxed);
+            subscriptions_asked_ += n;
         }
         return true;
+    }
+
+    // A history read runs once Redis answered every SUBSCRIBE sent before it was asked for
+    // (the room a client just joined, or reconnects into, is among them: its subscription
+    // was flushed to this strand before the read was posted). Otherwise an event published
+    // between the read and the subscription would be in neither. Redis answers in order.
+    void when_subscribed(std::function<void()> read) {
+        if (subscriptions_answered_ >= subscriptions_asked_) return read();
+        after_subscribe_.emplace_back(subscriptions_asked_, std::move(read));
+    }
+
+    // Redis answered one more (un)subscription; or, with `all`, the subscriber connection
+    // came or went (nothing is pending on it any more).
+    void subscription_answered(bool all) {
+        subscriptions_answered_ = all ? subscriptions_asked_ : subscriptions_answered_ + 1;
+        std::size_t n = 0;
+        while (n < after_subscribe_.size() && after_subscribe_[n].first <= subscriptions_answered_)
+            ++n;
+        if (n == 0) return;
+        std::vector<std::function<void()>> due;
+        for (std::size_t i = 0; i < n; ++i)
+            due.push_back(std::move(after_subscribe_[i].second));
+        after_subscribe_.erase(after_subscribe_.begin(),
+                               after_subscribe_.begin() + static_cast<std::ptrdiff_t>(n));
+        for (auto& read : due)
+            read();
     }
 
     void on_intake() {
@@ -912,6 +951,7 @@ private:
             if (r.element[2]->type == REDIS_REPLY_INTEGER)
                 subscribed_.store(static_cast<std::size_t>(r.element[2]->integer),
                                   std::memory_order_relaxed);
+            subscription_answered(false);
             if (pending_subscriptions_.load(std::memory_order_relaxed) > 0 &&
                 pending_subscriptions_.fetch_sub(1, std::memory_order_relaxed) == 1)
                 maybe_start_recovery();
@@ -1123,6 +1163,7 @@ private:
         act(sub_, sub_.fsm.close());
         free_given(sub_);
         sub_up_.store(false, std::memory_order_release);
+        subscription_answered(true); // the reads waiting for it fail now (closed)
         fail_fetches();
         held_.clear();
         recovery_results_.clear();
@@ -1234,6 +1275,10 @@ private:
     std::size_t recovery_left_ = 0;
     std::vector<recovery_result> recovery_results_;
     std::vector<held_message> held_;
+    std::uint64_t subscriptions_asked_ = 0; // channels in SUBSCRIBE/UNSUBSCRIBE commands sent
+    std::uint64_t subscriptions_answered_ = 0;
+    // History reads waiting for the answers up to their number (when_subscribed).
+    std::vector<std::pair<std::uint64_t, std::function<void()>>> after_subscribe_;
     static constexpr std::size_t max_predecessors = 4;
     std::vector<std::string> predecessors_; // node ids of the adapters this one replaced
     bool draining_ = false;                 // closed, publishing what is left (begin_close)

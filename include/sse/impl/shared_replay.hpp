@@ -17,9 +17,9 @@ namespace sse {
 // missed events (at most that head) and the live ones (after it) cannot interleave.
 
 inline bool namespace_::shared_id_ahead(std::uint64_t id) {
-    // Node clocks agree within a second (NTP does far better): a larger lead is not an id
-    // any node gave out, and must not move this node's ids ahead for good.
-    return detail::hybrid_id_unix_ms(id) > detail::unix_ms_now() + 1000;
+    // A larger lead than the clocks' agreement is not an id any node gave out, and must not
+    // move this node's ids ahead for good.
+    return detail::hybrid_id_unix_ms(id) > detail::unix_ms_now() + detail::max_clock_skew_us / 1000;
 }
 
 inline void namespace_::fetch_replay(client& c) {
@@ -108,6 +108,47 @@ inline void namespace_::fetch_late_join(client& c, std::string_view room, std::u
                                        });
                          });
     });
+}
+
+// A room new to this node: the adapter subscribes to it asynchronously, so what other nodes
+// publish to it until Redis confirms the subscription would reach no client here. Once the
+// subscription is in place (the adapter runs the read only then), the room's history after
+// the head at the join is read: what is missing is delivered, in id order (a copy of a live
+// message is dropped; one that newer ids overtook resets the clients it was for). If the
+// history no longer covers it, the room's clients get the reset event.
+inline void namespace_::catch_up_room(client& c, std::string_view room) {
+    auto a = adapter_interest_;
+    // What would have reached the room had its subscription been instant: ids above the head
+    // at the join (smaller ones could not go to its clients), emitted at most a second (the
+    // clock agreement the ids assume) before the join (an idle node's head may be old: the
+    // room's whole history is not owed).
+    auto const after = std::max(
+        core_.head(), detail::hybrid_id_at(detail::unix_us_now() - detail::max_clock_skew_us));
+    // Posted: the answer may come at once, and it takes the emit lock (taken before this one).
+    net::post(c.get_executor(), [self = shared_from_this(), a, room = std::string(room), after,
+                                 h = history_opts_]() {
+        a->fetch_history(self->name_, {room}, after, h,
+                         [self, room, here = std::string(a->node_id())](history_result r) {
+                             self->finish_catch_up(room, here, std::move(r));
+                         });
+    });
+}
+
+inline void namespace_::finish_catch_up(std::string const& room, std::string const& here,
+                                        history_result r) {
+    if (r.reset_reason == "history_unavailable") {
+        // Redis is away (or not reached yet): this node is not subscribed either, and the
+        // adapter's recovery reads the room's history when its subscriber is back.
+        return;
+    }
+    if (!r.reset_reason.empty()) {
+        reset_clients({room}, r.reset_reason);
+        return;
+    }
+    for (auto& e : r.events) {
+        if (e.origin == here) continue; // emitted here: in the logs already
+        deliver_sequenced(e.rooms, e.except, std::move(e.event), e.id, e.origin);
+    }
 }
 
 inline void namespace_::finish_late_join(client& c, history_result r, std::uint64_t upto,
