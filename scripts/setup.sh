@@ -25,6 +25,7 @@ SSE_APT_PACKAGES=(
     nodejs:node          # tests/demo and tests/browser (node's own test runner)
     npm:npm              # tests/browser: playwright-core from the committed lock file
     chromium:chromium    # tests/browser drives Debian's chromium (no browser download)
+    python3-prometheus-client # tests/demo/metrics_parse.py: /metrics through the real parser
     curl:curl            # tests/examples read each example's stream with curl -N
     nginx                # tests/browser/h2_front: the README's HTTP/2 front (deploy/nginx)
     openssl:openssl      # certificates made at test time (TLS example, the nginx front)

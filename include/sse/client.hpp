@@ -4,6 +4,7 @@
 
 #include <sse/detail/flush_queue.hpp>
 #include <sse/detail/lazy_vector.hpp>
+#include <sse/detail/meters.hpp>
 #include <sse/detail/registry.hpp>
 #include <sse/detail/strand_pool.hpp>
 #include <sse/detail/write_queue.hpp>
@@ -48,7 +49,7 @@ class client : public std::enable_shared_from_this<client>,
 public:
     client(client const&) = delete;
     client& operator=(client const&) = delete;
-    virtual ~client() = default;
+    virtual ~client();
 
     /// Unique, unguessable id: 22 characters of [0-9A-Za-z].
     std::string const& id() const noexcept { return id_; }
@@ -146,6 +147,12 @@ private:
     void fire_disconnect();
     void drop_disconnect_handlers() noexcept;
     void arm_close_deadline();
+    // The queue's byte count changed: the namespace's queued-bytes meter follows (once per
+    // batch, not per event). queue_mutex_ held.
+    void account_locked() noexcept;
+    // A socket write of the first `k` backlog events (or of the in-flight batch) starts: its
+    // latency is observed (one clock read). queue_mutex_ held.
+    void observe_write_locked(std::chrono::steady_clock::time_point oldest) noexcept;
     // The Last-Event-ID header, else the lastEventId query parameter, as sent.
     static std::string_view sent_last_event_id(sse::handshake const& hs) noexcept;
 
@@ -164,6 +171,8 @@ protected:
     // namespace's flush queue, with no strand hop, composed write or completion per client.
     bool write_through_ = false;
     detail::flush_queue<client>* flush_; // the namespace's; used only while it calls us
+    // The namespace's meters (shared: a stream may outlive its namespace).
+    std::shared_ptr<detail::namespace_meters> meters_;
 
 private:
     // The small fields side by side, where they pack into one word with write_through_.
@@ -182,6 +191,7 @@ private:
     // Guarded by queue_mutex_.
     mutable std::mutex queue_mutex_;
     detail::write_queue queue_;
+    std::size_t accounted_bytes_ = 0; // queue_.bytes() as the meters last heard it
     bool writing_ = false;
     bool hold_writes_ = false; // until admitted: the head leaves with the first events
     bool flush_then_close_ = false;

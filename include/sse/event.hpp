@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -100,6 +101,16 @@ public:
     std::uint64_t conflation_key() const noexcept { return conflation_key_; }
     void set_conflation_key(std::uint64_t key) noexcept { conflation_key_ = key; }
 
+    /// When the event was emitted on this node (steady clock; set by the namespace under its
+    /// emit lock, before the event is shared), or the epoch for bytes that were never emitted
+    /// (heartbeats, resets). A write measures its latency from it (sse/metrics.hpp).
+    std::chrono::steady_clock::time_point emitted_at() const noexcept {
+        return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(emitted_));
+    }
+    void set_emitted_at(std::chrono::steady_clock::time_point t) noexcept {
+        emitted_ = t.time_since_epoch().count();
+    }
+
 private:
     encoded_event() = default;
     void begin_body(std::string_view name, std::size_t data_size_hint);
@@ -112,6 +123,7 @@ private:
     std::uint32_t name_size_ = 0;
     std::uint64_t id_ = 0;
     std::uint64_t conflation_key_ = 0;
+    std::chrono::steady_clock::rep emitted_ = 0;
 };
 
 /// A shared, immutable encoded event.

@@ -7,6 +7,7 @@
 #include <sse/client.hpp>
 #include <sse/detail/delivery_core.hpp>
 #include <sse/detail/merge_window.hpp>
+#include <sse/detail/meters.hpp>
 #include <sse/detail/slow_consumer_policies.hpp>
 #include <sse/detail/token_bucket.hpp>
 #include <sse/middleware.hpp>
@@ -54,6 +55,13 @@ struct namespace_stats {
     std::uint64_t late_events = 0;      ///< other nodes' events that came after newer ids had
                                         ///< been sent: their recipients got a reset instead
     std::size_t history_events = 0;     ///< entries kept for replay, over all rooms
+    /// Bytes queued to clients, not yet written.
+    std::uint64_t queued_bytes = 0;
+    /// The most queued_bytes seen (sampled after each flush pass and by stats()).
+    std::uint64_t queued_bytes_peak = 0;
+    /// Emit-to-socket-write latency: one observation per socket write that carries emitted
+    /// events, from the emit of the oldest of them (heartbeats and resets alone: none).
+    latency_histogram write_latency;
 };
 
 /** A namespace ("/football"): clients grouped in rooms, a middleware chain, and emits.
@@ -291,6 +299,9 @@ private:
     // Clients with bytes queued (plain TCP): sent in passes, outside every lock here.
     std::shared_ptr<detail::flush_queue<client>> const flush_ =
         std::make_shared<detail::flush_queue<client>>();
+    // Queued bytes and write latency, in per-thread shards; clients keep a reference.
+    std::shared_ptr<detail::namespace_meters> const meters_ =
+        std::make_shared<detail::namespace_meters>();
 
     // The delivery core and what lives under its lock.
     mutable std::mutex log_mutex_;

@@ -129,6 +129,12 @@ struct redis_state {
     std::uint64_t recovered_events = 0;
     std::uint64_t history_resets = 0;
 
+    /// How far behind the subscriber is: how long this node's last own message that came
+    /// back on the subscriber connection took from its publish (PUBLISH queued) to its
+    /// receipt, on this node's clock. Zero until one came back (a node hears its own
+    /// messages only on channels it subscribes to: rooms with local clients, its namespaces).
+    std::chrono::microseconds subscriber_lag{0};
+
     /// The last error, for humans; empty when none happened yet. It is kept after recovery.
     std::string last_error;
 };

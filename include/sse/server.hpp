@@ -24,6 +24,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <map>
 #include <memory>
 #include <string_view>
 
@@ -71,6 +72,10 @@ public:
     /// closed. Delivery goes on across the swap.
     void adapter(std::shared_ptr<sse::adapter> a) { core_->set_adapter(std::move(a)); }
     std::shared_ptr<sse::adapter> adapter() const { return core_->get_adapter(); }
+
+    /// The counters of every namespace created so far, by name (see `sse/metrics.hpp` for
+    /// the Prometheus text of them).
+    std::map<std::string, namespace_stats, std::less<>> stats() const { return core_->stats(); }
 
     /// Names of the namespaces created so far.
     std::vector<std::string> namespaces() const { return core_->namespace_names(); }

@@ -8,10 +8,13 @@
 #include <sse/error.hpp>
 #include <sse/event.hpp>
 #include <sse/handshake.hpp>
+#include <sse/latency_histogram.hpp>
+#include <sse/metrics.hpp>
 #include <sse/middleware.hpp>
 #include <sse/namespace.hpp>
 #include <sse/options.hpp>
 #include <sse/redis_adapter.hpp>
+#include <sse/redis_metrics.hpp>
 #include <sse/server.hpp>
 #include <sse/typed.hpp>
 #include <sse/version.hpp>
@@ -29,5 +32,5 @@ int main() {
     boost::beast::tcp_stream stream(ioc);
     boost::beast::http::request<boost::beast::http::empty_body> req;
     (void)ns.connect(std::move(stream), std::move(req));
-    return 0;
+    return sse::to_prometheus(sse::collect(io)).empty() ? 1 : 0;
 }

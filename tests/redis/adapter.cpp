@@ -3,6 +3,8 @@
 // own io_context and thread, as separate processes would. cluster.cpp does the same with
 // real sse::server nodes and SSE clients.
 #include <sse/redis_adapter.hpp>
+#include <sse/redis_metrics.hpp>
+#include <sse/server.hpp>
 
 #include "support/catch.hpp"
 
@@ -620,5 +622,54 @@ TEST_CASE("redis adapter: destroyed without close, nothing leaks", "[redis][adap
         REQUIRE(eventually([&] { return a->state().connected; }));
     }
     REQUIRE(eventually([&] { return fd_count() == before; }));
+    CHECK(io.drain());
+}
+
+TEST_CASE("redis adapter: metrics, the adapter's state and subscriber lag (issue 15)",
+          "[redis][adapter][metrics]") {
+    auto prefix = fresh_prefix();
+    node a(test_options(shared_redis_url(), prefix));
+    a.adapter->namespace_added("/n");
+    REQUIRE(eventually([&] { return a.synced(); }));
+    CHECK(a.state().subscriber_lag == std::chrono::microseconds(0)); // nothing came back yet
+    for (int i = 0; i < 3; ++i)
+        a.emit("/n", {}, {}, "hello", {{"i", i}});
+    REQUIRE(eventually([&] { return a.state().echoes == 3 && a.state().published == 3; }));
+    auto const s = a.state();
+    // Publish to return on one loopback Redis: more than nothing, far less than a second.
+    CHECK(s.subscriber_lag > std::chrono::microseconds(0));
+    CHECK(s.subscriber_lag < std::chrono::seconds(1));
+
+    sse::metrics_snapshot m;
+    m.redis = sse::to_metrics(s);
+    CHECK(m.redis->up);
+    CHECK(m.redis->published == 3);
+    CHECK(m.redis->subscriber_lag_seconds == Approx(double(s.subscriber_lag.count()) / 1e6));
+    auto const text = sse::to_prometheus(m);
+    CHECK(text.find("# TYPE sse_redis_adapter_up gauge\nsse_redis_adapter_up 1\n") !=
+          std::string::npos);
+    CHECK(text.find("\nsse_redis_published_total 3\n") != std::string::npos);
+    CHECK(text.find("# TYPE sse_redis_subscriber_lag_seconds gauge\n") != std::string::npos);
+}
+
+TEST_CASE("redis adapter: collect(server, adapter) adds the Redis series to the namespaces'",
+          "[redis][adapter][metrics]") {
+    io_thread io;
+    auto adapter = std::make_shared<sse::redis_adapter>(
+        io.get_executor(), test_options(shared_redis_url(), fresh_prefix()));
+    {
+        sse::server srv{io.get_executor()};
+        srv.adapter(adapter);
+        srv.of("/n");
+        REQUIRE(eventually([&] { return adapter->state().connected; }));
+        auto const m = sse::collect(srv, *adapter);
+        REQUIRE(m.namespaces.size() == 1);
+        CHECK(m.namespaces[0].name == "/n");
+        REQUIRE(m.redis);
+        CHECK(m.redis->up);
+        auto const text = sse::to_prometheus(m);
+        CHECK(text.find("sse_connected_clients{namespace=\"/n\"} 0\n") != std::string::npos);
+        CHECK(text.find("\nsse_redis_adapter_up 1\n") != std::string::npos);
+    }
     CHECK(io.drain());
 }

@@ -92,6 +92,19 @@ public:
         return adapter_;
     }
 
+    std::map<std::string, namespace_stats, std::less<>> stats() const {
+        std::vector<std::shared_ptr<namespace_>> all;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            for (auto const& kv : namespaces_)
+                all.push_back(kv.second);
+        }
+        std::map<std::string, namespace_stats, std::less<>> out;
+        for (auto const& ns : all) // outside the server's lock: each takes its own
+            out.emplace(ns->name(), ns->stats());
+        return out;
+    }
+
     std::vector<std::string> namespace_names() const {
         std::lock_guard<std::mutex> lock(mutex_);
         std::vector<std::string> out;

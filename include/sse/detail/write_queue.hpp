@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -64,6 +65,17 @@ public:
             bytes += w.size();
         }
         return k;
+    }
+
+    /// When the oldest emitted event among the first `k` of the backlog was emitted; the
+    /// epoch when none of them was (heartbeats, raw bytes). Events queue in id order, so
+    /// this is nearly always the first one.
+    std::chrono::steady_clock::time_point first_emitted(std::size_t k) const noexcept {
+        return first_emitted_of(pending_, k);
+    }
+    /// The same for the whole in-flight batch.
+    std::chrono::steady_clock::time_point inflight_first_emitted() const noexcept {
+        return first_emitted_of(inflight_, inflight_.size());
     }
 
     /// The first `k` events of the backlog were written whole (see peek).
@@ -187,6 +199,15 @@ public:
     }
 
 private:
+    static std::chrono::steady_clock::time_point
+    first_emitted_of(std::vector<event_ptr> const& events, std::size_t k) noexcept {
+        for (std::size_t i = 0; i < k && i < events.size(); ++i) {
+            auto const t = events[i]->emitted_at();
+            if (t != std::chrono::steady_clock::time_point{}) return t;
+        }
+        return {};
+    }
+
     std::vector<event_ptr> pending_;
     std::vector<event_ptr> inflight_;
     std::vector<net::const_buffer> buffers_;

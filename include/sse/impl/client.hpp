@@ -33,9 +33,26 @@ inline client::client(std::shared_ptr<detail::client_strand const> strand,
     , strand_(std::move(strand))
     , max_buffered_bytes_(ns->opts_.max_buffered_bytes)
     , close_timeout_(ns->opts_.close_timeout)
-    , flush_(ns->flush_.get()) {
+    , flush_(ns->flush_.get())
+    , meters_(ns->meters_) {
     std::string_view const last = sent_last_event_id(handshake_);
     last_event_id_malformed_ = !last.empty() && !detail::usable_last_event_id(last);
+}
+
+inline client::~client() {
+    // Its queue goes with it: what the meters still count of it leaves them.
+    if (accounted_bytes_ != 0) meters_->queued(-static_cast<std::int64_t>(accounted_bytes_));
+}
+
+inline void client::account_locked() noexcept {
+    auto const now = queue_.bytes();
+    if (now == accounted_bytes_) return;
+    meters_->queued(static_cast<std::int64_t>(now) - static_cast<std::int64_t>(accounted_bytes_));
+    accounted_bytes_ = now;
+}
+
+inline void client::observe_write_locked(std::chrono::steady_clock::time_point oldest) noexcept {
+    if (oldest != std::chrono::steady_clock::time_point{}) meters_->observe_write(oldest);
 }
 
 inline std::string_view client::sent_last_event_id(sse::handshake const& hs) noexcept {
@@ -120,6 +137,7 @@ inline bool client::enqueue(event_ptr const& e) {
     std::unique_lock<std::mutex> lock(queue_mutex_);
     if (state_.load(std::memory_order_relaxed) != state::open) return false;
     if (!push_locked(e, lock)) return false;
+    account_locked();
     if (!writing_ && !hold_writes_) start_write_locked(lock);
     return true;
 }
@@ -129,6 +147,7 @@ inline bool client::enqueue_all(std::vector<event_ptr> const& events, bool* must
     if (state_.load(std::memory_order_relaxed) != state::open) return false;
     for (auto const& e : events)
         if (!push_locked(e, lock)) return false;
+    account_locked(); // once per batch
     if (writing_ || hold_writes_ || !queue_.has_pending()) return true;
     if (must_start) {
         writing_ = true; // the caller's turn: begin_write()
@@ -179,9 +198,12 @@ inline void client::post_write_on_strand() {
 
 inline void client::write_on_strand() {
     std::unique_lock<std::mutex> lock(queue_mutex_);
-    // A batch left half-written by flush_ready() goes first; else the next one.
+    // A batch left half-written by flush_ready() goes first (its write was observed there);
+    // else the next one.
+    bool const resumed = queue_.in_flight();
     auto const& buffers =
-        queue_.in_flight() ? queue_.inflight_buffers() : queue_.prepare(max_buffered_bytes_ / 2);
+        resumed ? queue_.inflight_buffers() : queue_.prepare(max_buffered_bytes_ / 2);
+    if (!resumed) observe_write_locked(queue_.inflight_first_emitted());
     lock.unlock(); // never hold the lock while the socket is written asynchronously
     do_write(buffers);
 }
@@ -205,10 +227,12 @@ inline void client::flush_ready() {
                 n = 0;
             } else if (ec) {
                 writing_ = false;
+                account_locked();
                 lock.unlock();
                 close(error::write_failed, false);
                 return;
             }
+            if (n > 0) observe_write_locked(queue_.first_emitted(k));
             if (n == bytes) {
                 queue_.pop(k);
                 continue;
@@ -216,11 +240,13 @@ inline void client::flush_ready() {
             // The socket buffer is full: the rest of these k events waits on the strand.
             queue_.prepare(max_buffered_bytes_ / 2, k);
             queue_.consume(n);
+            account_locked();
             lock.unlock();
             post_write_on_strand();
             return;
         }
         writing_ = false;
+        account_locked(); // once per flushed batch
         return;
     }
     lock.unlock();
@@ -230,6 +256,7 @@ inline void client::flush_ready() {
 inline void client::on_write(std::error_code ec) {
     std::unique_lock<std::mutex> lock(queue_mutex_);
     queue_.commit();
+    account_locked();
     if (ec) {
         writing_ = false;
         lock.unlock();
@@ -240,6 +267,7 @@ inline void client::on_write(std::error_code ec) {
     bool const more = queue_.has_pending() && (s == state::open || flush_then_close_);
     if (more) {
         auto const& buffers = queue_.prepare(max_buffered_bytes_ / 2);
+        observe_write_locked(queue_.inflight_first_emitted());
         lock.unlock();
         do_write(buffers);
         return;
@@ -317,6 +345,7 @@ inline void client::close_on_strand(error reason, bool graceful, event_ptr last)
     reason_ = make_error_code(reason);
     if (reason == error::slow_consumer) queue_.drop_pending();
     if (graceful && last) queue_.push(std::move(last), std::numeric_limits<std::size_t>::max());
+    account_locked();
     bool shutdown_now = true;
     if (graceful && (writing_ || queue_.has_pending())) {
         // Flush what is queued, then close; a stuck peer is cut off after close_timeout.
@@ -325,6 +354,7 @@ inline void client::close_on_strand(error reason, bool graceful, event_ptr last)
         if (!writing_) {
             writing_ = true;
             auto const& buffers = queue_.prepare(max_buffered_bytes_ / 2);
+            observe_write_locked(queue_.inflight_first_emitted());
             lock.unlock();
             do_write(buffers);
         } else {

@@ -137,6 +137,8 @@ inline void namespace_::emit_event(std::vector<std::string> const& rooms,
     ev->set_conflation_key(policies_.conflation_key_for(ev->name(), rooms));
     std::lock_guard<std::mutex> lock(emit_mutex_);
     events_emitted_.fetch_add(1, std::memory_order_relaxed);
+    // The one clock read of an emit: the write latency's start, and the logs' append time.
+    ev->set_emitted_at(detail::log_clock::now());
     if (sequenced()) {
         // An id that orders across nodes, known now: this node's clients get the event without
         // waiting for Redis, and every node (and every replay) uses the same id.
@@ -174,6 +176,8 @@ inline void namespace_::emit_to_client(client& c, std::shared_ptr<encoded_event>
     if (closed_.load()) return;
     check_event_size(*ev);
     std::lock_guard<std::mutex> lock(emit_mutex_);
+    auto const now = detail::log_clock::now();
+    ev->set_emitted_at(now);
     if (sequenced()) {
         // The ids belong to the adapter: a personal event goes without an id, straight to the
         // client's queue (it is not replayable anyway: nobody else keeps it).
@@ -185,8 +189,8 @@ inline void namespace_::emit_to_client(client& c, std::shared_ptr<encoded_event>
     std::vector<std::string> const rooms{c.id()};
     std::lock_guard<std::mutex> l(log_mutex_);
     if (!state_of(c).registered()) return; // not admitted yet, or gone
-    auto const now = detail::log_clock::now();
-    core_.append(detail::make_record(shared, rooms, {}, now), now); // its private log
+    // Its private log, at the emit's time (read once, above).
+    core_.append(detail::make_record(shared, rooms, {}, now), now);
     post_flush_pass();
 }
 
@@ -197,6 +201,7 @@ inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
     ev->set_conflation_key(policies_.conflation_key_for(ev->name(), rooms));
     // Another node's event gets this node's next id, so ids stay ordered per stream.
     std::lock_guard<std::mutex> lock(emit_mutex_);
+    ev->set_emitted_at(detail::log_clock::now()); // emitted here when it arrived
     // With a sequencing adapter the ids are the shared ones: an unsequenced event (from a node
     // whose namespace has history off) goes without an id rather than take one of them.
     if (!sequenced()) ev->stamp(++last_id_);
@@ -211,6 +216,7 @@ inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
     if (closed_.load() || id == 0 || drop_oversized(*ev)) return;
     std::lock_guard<std::mutex> lock(emit_mutex_);
     ev->set_conflation_key(policies_.conflation_key_for(ev->name(), rooms));
+    ev->set_emitted_at(detail::log_clock::now()); // emitted here when it arrived
     ev->stamp(id);
     last_id_ = std::max(last_id_, id); // this node's next ids come after it
     offer_shared(rooms, except, std::move(ev), origin);
@@ -335,7 +341,11 @@ void namespace_::for_each_recipient(std::vector<std::string> const& rooms,
 }
 
 inline void namespace_::append(broadcast_packet const& p) {
-    auto const now = detail::log_clock::now();
+    // An emit of this node reaches here under the emit lock that stamped its time: reused
+    // (one clock read per emit). A shared-history event may have waited in the merge window.
+    auto const at = p.event->emitted_at();
+    auto const now =
+        !p.sequenced && at != detail::log_clock::time_point{} ? at : detail::log_clock::now();
     // One shared record, one append per target log: nothing here depends on the audience.
     auto record = detail::make_record(p.event, p.rooms, p.except, now);
     if (!core_.append(record, now)) return;
@@ -355,6 +365,7 @@ inline void namespace_::plan_woken_now(detail::log_clock::time_point now) {
     for (detail::client_state* s : woken_)
         if (!client_of(*s).held_) plan_client(client_of(*s), now, nullptr); // flush queue sends
     woken_.clear();
+    meters_->sample_peak();
 }
 
 inline void namespace_::reset_clients(std::vector<std::string> const& rooms,
@@ -405,6 +416,8 @@ inline void namespace_::run_flush_pass() {
             c.queued_for_plan_ = false;
             if (!c.held_) plan_client(c, now, &to_send);
         }
+        // The batch is queued and none of it written yet: the queues' high point.
+        if (!to_send.empty()) meters_->sample_peak();
     }
     for (auto const& c : to_send)
         c->begin_write();

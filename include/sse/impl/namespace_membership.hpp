@@ -334,6 +334,9 @@ inline namespace_stats namespace_::stats() const {
     s.replays = replays_.load();
     s.resets = resets_.load();
     s.late_events = late_events_.load();
+    s.queued_bytes = meters_->sample_peak();
+    s.queued_bytes_peak = std::max(meters_->peak(), s.queued_bytes);
+    s.write_latency = meters_->latency();
     return s;
 }
 

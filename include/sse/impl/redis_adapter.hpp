@@ -78,6 +78,7 @@
 #include <boost/asio/strand.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <iostream>
 #include <map>
@@ -161,6 +162,7 @@ public:
         }
         m.sequence = ++sequence_;
         set_redis_message_sequence(m.payload, m.sequence);
+        note_published(m.sequence);
         intake_.push_back(std::move(m));
         if (!publish_posted_) {
             publish_posted_ = true;
@@ -210,6 +212,7 @@ public:
         m.sequence = ++sequence_;
         a[5] = std::to_string(m.sequence);
         set_redis_message_sequence(a[8], m.sequence);
+        note_published(m.sequence);
         intake_.push_back(std::move(m));
         if (!publish_posted_) {
             publish_posted_ = true;
@@ -312,6 +315,8 @@ public:
         s.subscribed_channels = subscribed_.load(std::memory_order_relaxed);
         s.pending_subscriptions = pending_subscriptions_.load(std::memory_order_relaxed);
         s.pending = queue_pending_.load(std::memory_order_relaxed);
+        s.subscriber_lag =
+            std::chrono::microseconds(subscriber_lag_us_.load(std::memory_order_relaxed));
         std::lock_guard<std::mutex> lock(mutex_);
         s.closed = closed_;
         s.pending += intake_.size();
@@ -953,6 +958,30 @@ private:
         }
     }
 
+    static std::int64_t steady_us() noexcept {
+        return std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+
+    // Own message `sequence` is queued for PUBLISH now (mutex_ held).
+    void note_published(std::uint64_t sequence) noexcept {
+        auto& slot = published_at_[sequence % lag_ring];
+        slot.at_us.store(steady_us(), std::memory_order_relaxed);
+        slot.sequence.store(sequence, std::memory_order_release);
+    }
+
+    // Own message `sequence` came back on the subscriber connection (strand). A slot already
+    // reused by a newer message, or one not written yet, is skipped.
+    void note_echo(std::uint64_t sequence) noexcept {
+        auto const& slot = published_at_[sequence % lag_ring];
+        if (slot.sequence.load(std::memory_order_acquire) != sequence) return;
+        auto const at = slot.at_us.load(std::memory_order_relaxed);
+        if (slot.sequence.load(std::memory_order_acquire) != sequence) return;
+        subscriber_lag_us_.store(std::max<std::int64_t>(0, steady_us() - at),
+                                 std::memory_order_relaxed);
+    }
+
     void on_message(std::string_view channel, std::string_view payload) {
         received_.fetch_add(1, std::memory_order_relaxed);
         if (payload.size() > opts_.max_message_bytes) {
@@ -968,6 +997,8 @@ private:
         bool const sequenced = msg_.version == redis_message_shared_id_version;
         if (is_own(msg_.origin)) { // delivered here when it was emitted
             echoes_.fetch_add(1, std::memory_order_relaxed);
+            // A predecessor's (adapter::succeed) numbers its own sequence: not ours to time.
+            if (msg_.origin == node_id_) note_echo(msg_.sequence);
             return;
         }
         // A message must be on a channel its own target names: else it was crafted or
@@ -1264,6 +1295,15 @@ private:
     std::atomic<std::uint64_t> received_{0};
     std::atomic<std::uint64_t> delivered_{0};
     std::atomic<std::uint64_t> echoes_{0};
+    // Subscriber lag: when each of the last `lag_ring` own messages was queued for
+    // PUBLISH (written under mutex_, read on the strand when the message comes back).
+    static constexpr std::size_t lag_ring = 64;
+    struct published_at {
+        std::atomic<std::uint64_t> sequence{0};
+        std::atomic<std::int64_t> at_us{0}; // steady clock
+    };
+    std::array<published_at, lag_ring> published_at_{};
+    std::atomic<std::int64_t> subscriber_lag_us_{0};
     std::atomic<std::uint64_t> duplicates_{0};
     std::atomic<std::uint64_t> intake_dropped_{0};
     std::atomic<std::uint64_t> queue_dropped_{0};
