@@ -14,9 +14,12 @@
 
 #include <sse/detail/random_id.hpp>
 
+#include <hiredis/async.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -337,4 +340,59 @@ TEST_CASE("late join: a room new to a node loses nothing published before Redis 
     CHECK(read_until(joiner, "e", 2, reset, last) == range(2, 4));
     CHECK(!reset);
     CHECK(b.ns->stats().late_events == 0);
+}
+
+namespace {
+
+// While set, node A's subscriber cannot reconnect (its redis_options::connect refuses), and
+// its publisher can.
+std::atomic<bool> refuse_subscriber{false};
+
+void subscriber_can_be_refused(sse::redis_options& o) {
+    auto const port = static_cast<int>(std::stoi(o.url.substr(o.url.rfind(':') + 1)));
+    o.connect = [port](sse::redis_role role) -> redisAsyncContext* {
+        if (role == sse::redis_role::subscriber && refuse_subscriber.load())
+            throw std::runtime_error("held down by the test");
+        return redisAsyncConnect("127.0.0.1", port);
+    };
+}
+
+} // namespace
+
+TEST_CASE("subscriber gap: a client replayed from Redis while its node's subscriber is away "
+          "gets nothing twice when the subscriber recovers",
+          "[redis][local_first][gap]") {
+    refuse_subscriber = false;
+    two_nodes f("r", history(), subscriber_can_be_refused);
+    f.b.ns->to("r").emit("e", 0);
+    CHECK(f.read_a("e", 1) == std::vector<int>{0});
+    auto const seen = f.last_a;
+    f.on_a.reader.close();
+
+    // A's subscriber goes and stays away; B emits 1-3, which A does not hear of.
+    refuse_subscriber = true;
+    auto const sub =
+        redis_client_id(f.server.port(), "sse:" + std::string(f.a.redis->node_id()) + ":sub");
+    REQUIRE(!sub.empty());
+    CHECK(redis_command(f.server.port(), {"CLIENT", "KILL", "ID", sub}) == "1");
+    REQUIRE(eventually([&] { return !f.a.redis->state().subscriber_connected; }));
+    for (int i = 1; i <= 3; ++i)
+        f.b.ns->to("r").emit("e", i);
+    CHECK(f.read_b("e", 4) == range(0, 4));
+
+    // The client comes back to A with its last id: A's history read (its publisher is up)
+    // replays 1-3.
+    client back(f.a, "r", std::to_string(seen));
+    std::uint64_t last = seen;
+    bool reset = false;
+    CHECK(read_until(back, "e", 3, reset, last) == range(1, 4));
+    CHECK(!reset);
+
+    // The subscriber returns and A's recovery reads 1-3 again: the client must not get them
+    // twice (nor a reset), and the next live event follows.
+    refuse_subscriber = false;
+    REQUIRE(eventually([&] { return f.a.redis->state().recoveries >= 1; }));
+    f.b.ns->to("r").emit("e", 4);
+    CHECK(read_until(back, "e", 1, reset, last) == std::vector<int>{4});
+    CHECK(!reset);
 }
