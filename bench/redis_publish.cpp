@@ -2,7 +2,7 @@
 //
 // Usage:
 //   redis_publish [--url redis://127.0.0.1:6379] [--emits 200000] [--payload 100]
-//                 [--rooms 1] [--window 4096] [--threads 1]
+//                 [--rooms 1] [--window 4096] [--threads 1] [--no-channel-numbers]
 //
 // Needs a running redis-server (e.g. `redis-server --port 6379 --save '' --appendonly no`).
 // Two nodes on their own io_contexts and threads, as two processes would be:
@@ -21,7 +21,8 @@
 // delivery: what a remote client waits for Redis beyond what a local one does (local delivery
 // happens inside broadcast()). `--shared-history` sends them as a namespace with history and
 // redis_options::shared_history does (one EVALSHA that stores and publishes; ids from the
-// clock), instead of a PUBLISH.
+// clock), instead of a PUBLISH. `--no-channel-numbers` turns redis_options::channel_numbers
+// off on both nodes (what numbering each channel's messages costs).
 #include <sse/redis_adapter.hpp>
 
 #include <sse/detail/hybrid_id.hpp>
@@ -171,11 +172,11 @@ int main(int argc, char** argv) {
     std::uint64_t emits = 200000;
     std::size_t payload = 100, rooms = 1, window = 4096, threads = 1;
     double paced = 0;
-    bool shared_history = false;
+    bool shared_history = false, channel_numbers = true;
     for (int i = 1; i < argc; i += 2) {
         std::string_view k = argv[i];
-        if (k == "--shared-history") {
-            shared_history = true;
+        if (k == "--shared-history" || k == "--no-channel-numbers") {
+            (k == "--shared-history" ? shared_history : channel_numbers) = k == "--shared-history";
             --i;
             continue;
         }
@@ -219,6 +220,7 @@ int main(int argc, char** argv) {
     po.max_pending_emits = static_cast<std::size_t>(emits) + 1;
     po.max_in_flight = window;
     po.log = quiet;
+    po.channel_numbers = channel_numbers;
     sse::redis_options so = po;
     so.max_in_flight = 4096;
 

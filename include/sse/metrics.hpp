@@ -44,6 +44,7 @@ struct redis_metrics {
     std::uint64_t dropped = 0;         ///< emits not published (max_pending_emits)
     std::uint64_t malformed = 0;       ///< undecodable or foreign messages, ignored
     std::uint64_t lost_notices = 0;    ///< other nodes' notices that they lost emits
+    std::uint64_t channel_gaps = 0;    ///< messages pub/sub lost on the way here
     std::uint64_t pending = 0;         ///< emits waiting to be published
     double subscriber_lag_seconds = 0; ///< see redis_state::subscriber_lag
 };
@@ -243,6 +244,9 @@ inline void append_prometheus(std::string& out, metrics_snapshot const& m) {
     one("sse_redis_lost_notices_total", "counter",
         "Notices from other nodes that they lost emits (their rooms' clients were reset).",
         r.lost_notices);
+    one("sse_redis_channel_gaps_total", "counter",
+        "Messages Redis pub/sub lost on their way to this node (seen by channel numbers).",
+        r.channel_gaps);
     one("sse_redis_pending", "gauge", "Emits waiting to be published.", r.pending);
     one("sse_redis_subscriber_lag_seconds", "gauge",
         "How long this node's last own message took from publish to its return on the "

@@ -108,6 +108,11 @@ struct redis_state {
     std::uint64_t unsupported_versions = 0;
     /// Messages longer than `redis_options::max_message_bytes`, ignored before decoding.
     std::uint64_t oversized = 0;
+    /// Messages that Redis pub/sub lost on their way here, seen by their channel numbers
+    /// (`redis_options::channel_numbers`). With shared history the node reads them back
+    /// (`recovered_events`) or resets the room's clients; without, it resets them
+    /// (`lost_events`). Logged once per gap.
+    std::uint64_t channel_gaps = 0;
 
     /// Emits waiting to be published.
     std::size_t pending = 0;
@@ -232,6 +237,15 @@ struct redis_options {
         resets when nodes emit at once).
     */
     std::chrono::microseconds merge_window = std::chrono::milliseconds(20);
+
+    /** Number each node's messages per channel, so that a receiving node sees one Redis
+        pub/sub lost (pub/sub delivers at most once: a message can vanish without the
+        subscriber being disconnected, e.g. on a Redis failover). Counted in
+        `redis_state::channel_gaps`; see there for what follows. Costs 8 bytes per message.
+        Nodes of builds without it cannot read numbered messages: turn it off on the new
+        nodes while a rolling upgrade from such a build runs (README: Rolling upgrade).
+    */
+    bool channel_numbers = true;
 
     /** How long a closed adapter keeps publishing what this node emitted before the close.
 

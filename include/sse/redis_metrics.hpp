@@ -22,6 +22,7 @@ inline redis_metrics to_metrics(redis_state const& s) {
     r.dropped = s.dropped;
     r.malformed = s.malformed;
     r.lost_notices = s.lost_notices;
+    r.channel_gaps = s.channel_gaps;
     r.pending = s.pending;
     r.subscriber_lag_seconds = static_cast<double>(s.subscriber_lag.count()) / 1e6;
     return r;

@@ -22,7 +22,8 @@ namespace {
 }
 
 bool same(sse::detail::redis_message const& a, sse::detail::redis_message const& b) {
-    return a.version == b.version && a.sequence == b.sequence && a.event_id == b.event_id &&
+    return a.version == b.version && a.numbered == b.numbered && a.sequence == b.sequence &&
+           a.channel_number == b.channel_number && a.event_id == b.event_id &&
            a.origin == b.origin && a.nsp == b.nsp && a.rooms == b.rooms && a.except == b.except &&
            a.event == b.event && a.body == b.body;
 }
@@ -38,10 +39,10 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     if (status != decode_status::ok) return 0;
 
     // Re-encode: the same message, in at most as many bytes.
-    std::string again =
-        encode_redis_message(m.event_id, m.origin, m.nsp, m.rooms, m.except, m.body);
+    std::string again = encode_redis_message(m.event_id, m.origin, m.nsp, m.rooms, m.except,
+                                             m.body, m.version, m.numbered);
     set_redis_message_sequence(again, m.sequence);
-    again[3] = static_cast<char>(m.version);
+    set_redis_message_channel_number(again, m.channel_number);
     if (again.size() > bytes.size()) fail("the re-encoding is longer than the input");
     redis_message m2;
     if (decode_redis_message(again, m2) != decode_status::ok) fail("a re-encoding did not decode");

@@ -13,6 +13,7 @@ using sse::detail::encode_redis_message;
 using sse::detail::redis_channel;
 using sse::detail::redis_channel_matches;
 using sse::detail::redis_message;
+using sse::detail::set_redis_message_channel_number;
 using sse::detail::set_redis_message_sequence;
 
 namespace {
@@ -38,6 +39,8 @@ TEST_CASE("redis message: encode then decode gives every field back", "[redis][m
     redis_message m;
     REQUIRE(decode_redis_message(bytes, m) == decode_status::ok);
     CHECK(m.version == 1);
+    CHECK(m.numbered);
+    CHECK(m.channel_number == 0);
     CHECK(m.sequence == 0x0102030405060708ull);
     CHECK(m.event_id == 42);
     CHECK(m.origin == "node-A");
@@ -64,8 +67,40 @@ TEST_CASE("redis message: namespace-wide, no except, multi-line data, big number
 }
 
 TEST_CASE("redis message: the encoding is compact", "[redis][message]") {
-    // magic+version 4, sequence 8, id 1, origin 1+6, nsp 1+9, rooms 1+8+8, except 1+6
-    CHECK(sample().size() == 4 + 8 + 1 + 7 + 10 + 17 + 7 + body.size());
+    // magic+version 4, sequence 8, channel number 8, id 1, origin 1+6, nsp 1+9, rooms 1+8+8,
+    // except 1+6
+    CHECK(sample().size() == 4 + 8 + 8 + 1 + 7 + 10 + 17 + 7 + body.size());
+}
+
+TEST_CASE("redis message: the channel number, and the older form without it",
+          "[redis][message]") {
+    auto bytes = sample(9);
+    set_redis_message_channel_number(bytes, 0x1122334455667788ull);
+    CHECK(static_cast<unsigned char>(bytes[3]) == 0x05);
+    redis_message m;
+    REQUIRE(decode_redis_message(bytes, m) == decode_status::ok);
+    CHECK(m.numbered);
+    CHECK(m.channel_number == 0x1122334455667788ull);
+    CHECK(m.sequence == 9);
+    CHECK(m.body == body);
+    // What builds before channel numbers send: still read, with no number.
+    auto old = encode_redis_message(42, "node-A", "/football", {"arsenal"}, {}, body,
+                                    sse::detail::redis_message_version, false);
+    set_redis_message_sequence(old, 3);
+    set_redis_message_channel_number(old, 5); // no room for one: nothing written
+    CHECK(static_cast<unsigned char>(old[3]) == 0x01);
+    REQUIRE(decode_redis_message(old, m) == decode_status::ok);
+    CHECK_FALSE(m.numbered);
+    CHECK(m.channel_number == 0);
+    CHECK(m.sequence == 3);
+    CHECK(m.rooms == std::vector<std::string>{"arsenal"});
+    // The shared-history and lost-notice kinds carry the bit the same way.
+    auto shared = encode_redis_message(42, "n", "/f", {}, {}, body,
+                                       sse::detail::redis_message_shared_id_version);
+    CHECK(static_cast<unsigned char>(shared[3]) == 0x86);
+    REQUIRE(decode_redis_message(shared, m) == decode_status::ok);
+    CHECK(m.version == sse::detail::redis_message_shared_id_version);
+    CHECK(m.numbered);
 }
 
 TEST_CASE("redis message: foreign and unknown versions are told apart", "[redis][message]") {

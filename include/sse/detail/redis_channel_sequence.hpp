@@ -8,12 +8,14 @@
 // connection and one subscribing connection, in order, so a receiver that sees 5 after 3 on
 // a channel from an origin has lost 4.
 //
-// Bounds. The origin keeps a counter per channel it published on, at most `max_channels`;
-// past that it starts every channel again at 1 (a receiver takes 1 as a new start, not a
-// gap: a loss at that moment is not seen). The receiver keeps the last number per (channel,
-// origin), at most `max_entries`, and forgets a channel when it is unsubscribed (what it
-// misses until it subscribes again is not a loss) and everything when its subscriber
-// reconnects (the broker-gap recovery covers that gap).
+// Copies and new starts. A publisher that reconnects sends its unanswered messages again:
+// a number at or below the last one is a copy when its origin sequence (one per emit, across
+// channels) is not newer either. A newer message with such a number is a new start: the
+// origin keeps a counter per channel it published on, at most `max_channels`, and past that
+// starts every channel again at 1 (a loss at that moment is not seen). The receiver keeps the last
+// number per (channel, origin), at most `max_entries`, and forgets a channel when it is
+// unsubscribed (what it misses until it subscribes again is not a loss) and everything when its
+// subscriber reconnects (the broker-gap recovery covers that gap).
 #ifndef SSE_DETAIL_REDIS_CHANNEL_SEQUENCE_HPP
 #define SSE_DETAIL_REDIS_CHANNEL_SEQUENCE_HPP
 
@@ -53,7 +55,7 @@ private:
 class redis_channel_gaps {
 public:
     enum class kind {
-        first,  ///< nothing known of this (channel, origin) yet, or it started again at 1
+        first,  ///< nothing known of this (channel, origin) yet, or it started again
         next,   ///< the number after the last one
         repeat, ///< at or below the last one: a copy re-published after a reconnect
         gap,    ///< `missed` messages before this one never arrived
@@ -71,9 +73,10 @@ public:
     explicit redis_channel_gaps(std::size_t max_entries = 65536) noexcept
         : max_entries_(max_entries > 0 ? max_entries : 1) {}
 
-    /// Message number `number` from `origin` on `channel`, whose event id is `event_id`.
+    /// Message number `number` from `origin` on `channel`, with that origin's `sequence`
+    /// (redis_message::sequence) and event id `event_id`.
     observation observe(std::string_view channel, std::string_view origin, std::uint64_t number,
-                        std::uint64_t event_id) {
+                        std::uint64_t sequence, std::uint64_t event_id) {
         if (number == 0) return {};
         key_.assign(channel.data(), channel.size());
         key_ += '\0';
@@ -81,22 +84,15 @@ public:
         auto it = last_.find(key_);
         if (it == last_.end()) {
             if (last_.size() >= max_entries_) last_.clear();
-            last_.emplace(key_, seen{number, event_id});
+            last_.emplace(key_, seen{number, sequence, event_id});
             return {kind::first, 0, 0};
         }
         auto& s = it->second;
-        if (number == s.number + 1) {
-            s = {number, event_id};
-            return {kind::next, 0, 0};
-        }
-        if (number == 1) { // the origin started its numbers again (its bound)
-            s = {number, event_id};
-            return {kind::first, 0, 0};
-        }
-        if (number <= s.number) return {kind::repeat, 0, 0};
-        observation o{kind::gap, number - s.number - 1, s.event_id};
-        s = {number, event_id};
-        return o;
+        if (sequence <= s.sequence) return {kind::repeat, 0, 0};
+        auto const last = std::exchange(s, seen{number, sequence, event_id});
+        if (number == last.number + 1) return {kind::next, 0, 0};
+        if (number <= last.number) return {kind::first, 0, 0}; // the origin started again
+        return {kind::gap, number - last.number - 1, last.event_id};
     }
 
     /// `channel` was unsubscribed: its next message is a first one again.
@@ -119,6 +115,7 @@ public:
 private:
     struct seen {
         std::uint64_t number;
+        std::uint64_t sequence;
         std::uint64_t event_id;
     };
     std::size_t max_entries_;

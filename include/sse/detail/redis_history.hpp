@@ -48,8 +48,10 @@ namespace sse::detail {
 /** Stores and publishes one emit, atomically.
 
     ARGV: base, origin, origin sequence, max_events, max_age (ms), message (a 0x82 message as
-    the node encoded it), the event id, room count n, the n distinct target rooms, then the
-    channels to publish on. Returns 1, or 0 when this origin sequence was already stored.
+    the node encoded it), the event id, room count n, the n distinct target rooms, channel
+    count c, the c channels to publish on, then (a numbered message) each channel's number
+    as 8 bytes, which the copy published there carries (the stored copy keeps 0). Returns 1,
+    or 0 when this origin sequence was already stored.
 */
 inline constexpr char const* redis_append_script = R"lua(
 local base = ARGV[1]
@@ -99,7 +101,13 @@ if n == 0 then
 else
   for i = 1, n do append(ARGV[8 + i]) end
 end
-for i = 9 + n, #ARGV do redis.call('PUBLISH', ARGV[i], msg) end
+local c = tonumber(ARGV[9 + n])
+local numbered = #ARGV >= 9 + n + 2 * c
+for i = 1, c do
+  local out = msg
+  if numbered then out = string.sub(msg, 1, 12) .. ARGV[9 + n + c + i] .. string.sub(msg, 21) end
+  redis.call('PUBLISH', ARGV[9 + n + i], out)
+end
 return 1
 )lua";
 

@@ -4,10 +4,15 @@
 // Wire layout, version 1 (all integers unsigned; "varint" is LEB128, at most 10 bytes):
 //
 //     "sse"            3 bytes, magic: anything else on our channels is foreign
-//     version          1 byte, 0x01; 0x82 for an emit of a namespace with shared history;
-//                      0x83 for a notice that the origin lost emits to these rooms
-//                      (0x81, from builds where Redis assigned the ids, is refused)
+//     version          1 byte: the kind, 0x01 for an emit; 0x82 for an emit of a namespace
+//                      with shared history; 0x83 for a notice that the origin lost emits to
+//                      these rooms (0x81, from builds where Redis assigned the ids, is
+//                      refused). Bit 0x04 set: a channel number follows the sequence (0x05,
+//                      0x86, 0x87: what this build writes; it reads both forms)
 //     sequence         8 bytes little-endian: per origin node, +1 per emit (dedup and order)
+//     channel number   8 bytes little-endian, only with bit 0x04: per origin and channel,
+//                      +1 per message published on that channel (a receiver sees what pub/sub
+//                      lost, detail/redis_channel_sequence.hpp); 0 in a stored copy
 //     event id         varint: the id the origin stamped. In a 0x01 message for diagnostics
 //                      (receivers stamp their own); in a 0x82 message the event's id on every
 //                      node (detail/hybrid_id.hpp)
@@ -18,8 +23,9 @@
 //     body             every remaining byte: the SSE event without its id line,
 //                      "event: <name>\n" then one or more "data: ...\n" lines then "\n"
 //
-// The event name is not repeated: it is the body's first line. The sequence sits at a fixed
-// offset so that a message can be encoded outside the publisher's lock and numbered under it.
+// The event name is not repeated: it is the body's first line. The sequence and the channel
+// number sit at fixed offsets so that a message can be encoded outside the publisher's lock
+// and numbered under it, and the Lua script can write each channel's number into its copy.
 //
 // Decoding is total: any bytes give either a message or a `decode_status` saying why not. The
 // body is checked to be exactly the shape the encoder writes (UTF-8, no CR or NUL, no field but
@@ -45,16 +51,22 @@ inline constexpr std::uint8_t redis_message_shared_id_version = 0x82;
 /// The version byte of a notice: emits of the origin to these rooms (none: the whole
 /// namespace) were lost before Redis had them; receivers reset those clients. Same layout.
 inline constexpr std::uint8_t redis_message_lost_version = 0x83;
+/// Version bit: the message carries a channel number.
+inline constexpr std::uint8_t redis_message_numbered = 0x04;
 /// Offset of the 8-byte sequence number in an encoded message.
 inline constexpr std::size_t redis_message_sequence_offset = 4;
+/// Offset of the 8-byte channel number (in a numbered message).
+inline constexpr std::size_t redis_message_channel_number_offset = 12;
 /// Longest origin id and namespace name accepted when decoding.
 inline constexpr std::size_t redis_message_max_origin = 256;
 inline constexpr std::size_t redis_message_max_nsp = 4096;
 
 /// A decoded message. Views point into the decoded bytes.
 struct redis_message {
-    std::uint8_t version = 0;
+    std::uint8_t version = 0; ///< the kind (0x01, 0x82, 0x83), without the numbered bit
+    bool numbered = false;    ///< whether it carried a channel number
     std::uint64_t sequence = 0;
+    std::uint64_t channel_number = 0; ///< 0: none
     std::uint64_t event_id = 0;
     std::string_view origin;
     std::string_view nsp;
@@ -222,19 +234,37 @@ inline bool parse_body(std::string_view body, std::string_view& name) noexcept {
     return data_lines > 0 && pos == body.size();
 }
 
+inline void put_u64_at(std::string& out, std::size_t at, std::uint64_t v) noexcept {
+    if (out.size() < at + 8) return;
+    for (std::size_t i = 0; i < 8; ++i)
+        out[at + i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+inline std::uint64_t get_u64_at(std::string_view in, std::size_t at) noexcept {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < 8; ++i)
+        v |= static_cast<std::uint64_t>(static_cast<unsigned char>(in[at + i])) << (8 * i);
+    return v;
+}
+
 } // namespace redis_message_impl
 
-/** Encodes one emit. The sequence is written as 0; set it with `set_redis_message_sequence`.
+/** Encodes one emit. The sequence and the channel number are written as 0; set them with
+    `set_redis_message_sequence` and `set_redis_message_channel_number`.
 
     @param body The event as `encoded_event::body()` gives it (event and data lines, blank line).
+    @param kind redis_message_version, redis_message_shared_id_version or
+                redis_message_lost_version.
+    @param numbered Whether to leave room for a channel number (older builds cannot read it).
 */
 inline std::string encode_redis_message(std::uint64_t event_id, std::string_view origin,
                                         std::string_view nsp, std::vector<std::string> const& rooms,
                                         std::vector<std::string> const& except,
-                                        std::string_view body) {
+                                        std::string_view body,
+                                        std::uint8_t kind = redis_message_version,
+                                        bool numbered = true) {
     using namespace redis_message_impl;
     std::size_t size =
-        12 + varint_size(event_id) + 10 + origin.size() + 10 + nsp.size() + 20 + body.size();
+        20 + varint_size(event_id) + 10 + origin.size() + 10 + nsp.size() + 20 + body.size();
     for (auto const& r : rooms)
         size += 10 + r.size();
     for (auto const& r : except)
@@ -242,8 +272,8 @@ inline std::string encode_redis_message(std::uint64_t event_id, std::string_view
     std::string out;
     out.reserve(size);
     out.append("sse", 3);
-    out += static_cast<char>(redis_message_version);
-    out.append(8, '\0');
+    out += static_cast<char>(numbered ? kind | redis_message_numbered : kind);
+    out.append(numbered ? 16 : 8, '\0');
     put_varint(out, event_id);
     put_bytes(out, origin);
     put_bytes(out, nsp);
@@ -259,9 +289,26 @@ inline std::string encode_redis_message(std::uint64_t event_id, std::string_view
 
 /// Writes `seq` into an encoded message (little-endian, at its fixed offset).
 inline void set_redis_message_sequence(std::string& encoded, std::uint64_t seq) noexcept {
-    if (encoded.size() < redis_message_sequence_offset + 8) return;
-    for (std::size_t i = 0; i < 8; ++i)
-        encoded[redis_message_sequence_offset + i] = static_cast<char>((seq >> (8 * i)) & 0xFF);
+    redis_message_impl::put_u64_at(encoded, redis_message_sequence_offset, seq);
+}
+
+/// Whether an encoded message has room for a channel number.
+inline bool redis_message_is_numbered(std::string_view encoded) noexcept {
+    return encoded.size() >= redis_message_channel_number_offset + 8 &&
+           (static_cast<unsigned char>(encoded[3]) & redis_message_numbered) != 0;
+}
+
+/// Writes the channel number `n` into a numbered message (no-op for an unnumbered one).
+inline void set_redis_message_channel_number(std::string& encoded, std::uint64_t n) noexcept {
+    if (redis_message_is_numbered(encoded))
+        redis_message_impl::put_u64_at(encoded, redis_message_channel_number_offset, n);
+}
+
+/// The channel number as 8 little-endian bytes (what the append script writes into a copy).
+inline std::string redis_channel_number_bytes(std::uint64_t n) {
+    std::string out(8, '\0');
+    redis_message_impl::put_u64_at(out, 0, n);
+    return out;
 }
 
 /** Decodes `bytes` into `out`. Never throws on any input except `std::bad_alloc`.
@@ -272,19 +319,20 @@ inline decode_status decode_redis_message(std::string_view bytes, redis_message&
     using namespace redis_message_impl;
     if (bytes.size() < 3 || bytes.substr(0, 3) != "sse") return decode_status::foreign;
     if (bytes.size() < 4) return decode_status::truncated;
-    out.version = static_cast<std::uint8_t>(bytes[3]);
+    auto const raw = static_cast<std::uint8_t>(bytes[3]);
+    out.numbered = (raw & redis_message_numbered) != 0;
+    out.version = static_cast<std::uint8_t>(raw & ~redis_message_numbered);
     // 0x82: the same layout, whose event id holds on every node (detail/redis_history.hpp).
     // 0x81 (older nodes, Redis-assigned ids) cannot be mixed with it: refused, and counted.
     if (out.version != redis_message_version && out.version != redis_message_shared_id_version &&
         out.version != redis_message_lost_version)
         return decode_status::unsupported_version;
-    if (bytes.size() < redis_message_sequence_offset + 8) return decode_status::truncated;
-    out.sequence = 0;
-    for (std::size_t i = 0; i < 8; ++i)
-        out.sequence |= static_cast<std::uint64_t>(
-                            static_cast<unsigned char>(bytes[redis_message_sequence_offset + i]))
-                        << (8 * i);
-    reader rd{bytes, redis_message_sequence_offset + 8};
+    std::size_t const head =
+        out.numbered ? redis_message_channel_number_offset + 8 : redis_message_sequence_offset + 8;
+    if (bytes.size() < head) return decode_status::truncated;
+    out.sequence = get_u64_at(bytes, redis_message_sequence_offset);
+    out.channel_number = out.numbered ? get_u64_at(bytes, redis_message_channel_number_offset) : 0;
+    reader rd{bytes, head};
     if (auto st = rd.varint(out.event_id); st != decode_status::ok) return st;
     if (auto st = rd.bytes(out.origin); st != decode_status::ok) return st;
     if (out.origin.empty() || out.origin.size() > redis_message_max_origin ||

@@ -27,6 +27,9 @@ struct redis_outgoing {
     std::uint64_t sequence = 0;
     std::string payload;
     std::vector<std::string> channels;
+    /// When not empty: the number of the copy on each channel (a payload published on
+    /// several channels; with one channel it is in the payload already).
+    std::vector<std::uint64_t> channel_numbers;
     /// When not empty: one command (EVAL of the sequencing script, which publishes itself)
     /// instead of one PUBLISH per channel.
     std::vector<std::string> script_args;

@@ -66,6 +66,7 @@
 
 #include <sse/detail/hiredis_asio.hpp>
 #include <sse/detail/random_id.hpp>
+#include <sse/detail/redis_channel_sequence.hpp>
 #include <sse/detail/redis_history.hpp>
 #include <sse/detail/redis_message.hpp>
 #include <sse/detail/redis_publish_queue.hpp>
@@ -80,6 +81,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <deque>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -151,7 +153,8 @@ public:
         redis_outgoing m;
         m.channels = channels_for(packet);
         m.payload = encode_redis_message(packet.event->id(), node_id_, packet.nsp, packet.rooms,
-                                         packet.except, packet.event->body());
+                                         packet.except, packet.event->body(), redis_message_version,
+                                         opts_.channel_numbers);
         std::lock_guard<std::mutex> lock(mutex_);
         if (closed_) return;
         // A hard bound for a strand that does not keep up; the queue applies the real one.
@@ -183,7 +186,7 @@ public:
         for (auto const& r : packet.rooms)
             if (std::find(rooms.begin(), rooms.end(), r) == rooms.end()) rooms.push_back(r);
         auto& a = m.script_args;
-        a.reserve(11 + rooms.size() + m.channels.size());
+        a.reserve(12 + rooms.size() + 2 * m.channels.size());
         a.emplace_back("EVALSHA");
         a.push_back(append_sha());
         a.emplace_back("0");
@@ -193,14 +196,16 @@ public:
         a.push_back(std::to_string(packet.history.max_events));
         a.push_back(std::to_string(std::max<std::int64_t>(1, packet.history.max_age.count())));
         a.push_back(encode_redis_message(packet.event->id(), node_id_, packet.nsp, packet.rooms,
-                                         packet.except, packet.event->body()));
-        a.back()[3] = static_cast<char>(redis_message_shared_id_version);
+                                         packet.except, packet.event->body(),
+                                         redis_message_shared_id_version, opts_.channel_numbers));
         a.push_back(std::to_string(packet.event->id()));
         a.push_back(std::to_string(rooms.size()));
         for (auto r : rooms)
             a.emplace_back(r);
+        a.push_back(std::to_string(m.channels.size()));
         for (auto const& ch : m.channels)
             a.push_back(ch);
+        // The channel numbers follow, on the strand (number_channels).
         std::lock_guard<std::mutex> lock(mutex_);
         if (closed_) return;
         learn(packet.nsp, packet.history.max_age);
@@ -305,6 +310,7 @@ public:
         s.malformed = malformed_.load(std::memory_order_relaxed);
         s.refused = refused_.load(std::memory_order_relaxed);
         s.lost_notices = lost_notices_.load(std::memory_order_relaxed);
+        s.channel_gaps = channel_gaps_total_.load(std::memory_order_relaxed);
         s.unsupported_versions = unsupported_versions_.load(std::memory_order_relaxed);
         s.oversized = oversized_.load(std::memory_order_relaxed);
         s.sequenced = sequenced_.load(std::memory_order_relaxed);
@@ -353,6 +359,7 @@ public:
             subscribed_.store(0, std::memory_order_relaxed);
             pending_subscriptions_.store(0, std::memory_order_relaxed);
             subscription_answered(true);
+            channel_numbers_seen_.clear(); // a new connection: the broker-gap recovery's turn
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 subs_.reset(); // the tracker is the replay list
@@ -581,123 +588,39 @@ private:
         std::uint64_t id;
     };
 
-    void maybe_start_recovery() {
-        if (!want_recovery_ || recovery_running_ || closed_flag_.load(std::memory_order_acquire))
-            return;
-        if (!sub_.conn || !sub_.conn->ready() || !pub_.conn || !pub_.conn->ready()) return;
-        if (pending_subscriptions_.load(std::memory_order_relaxed) != 0) return;
-        auto host = host_.lock();
-        if (!host) return;
-        want_recovery_ = false;
-        std::map<std::string, std::chrono::milliseconds, std::less<>> nsps;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            nsps = sequenced_nsps_;
-        }
-        if (nsps.empty()) return finish_recovery();
-        gap_from_.clear(); // read once below; a later outage marks its own start
-        auto interests = host->local_interests(); // takes the server's locks, not ours
-        recovery_running_ = true;
-        recovery_left_ = nsps.size();
-        recovery_results_.clear();
-        for (auto const& [nsp, age] : nsps) {
-            std::vector<std::string> rooms;
-            for (auto const& [n, room] : interests)
-                if (n == nsp && !room.empty()) rooms.push_back(room);
-            auto const gap = gap_from_.find(nsp);
-            auto const after = gap != gap_from_.end() ? gap->second : host->last_delivered(nsp);
-            start_fetch(nsp, rooms, after, age,
-                        [self = shared_from_this(), nsp = nsp, rooms](redis_fetch_reply r) {
-                            self->recovery_results_.push_back({nsp, rooms, std::move(r)});
-                            if (--self->recovery_left_ == 0) {
-                                self->recovery_running_ = false;
-                                self->finish_recovery();
-                                self->maybe_start_recovery(); // a newer subscriber's turn
-                            }
-                        });
-        }
-    }
+    // ---- recovery of what pub/sub did not bring (strand; impl/redis_recovery.hpp) ----
 
-    // The subscriber went away: what other nodes emit from now on is read back from the
-    // history once it returns, after the last id delivered now (not after the ids this node
-    // emits meanwhile: they do not say that other nodes' events up to them arrived).
-    void mark_gap_start() {
-        auto host = host_.lock();
-        if (!host) return;
-        std::map<std::string, std::chrono::milliseconds, std::less<>> nsps;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            nsps = sequenced_nsps_;
-        }
-        for (auto const& kv : nsps)
-            gap_from_.emplace(kv.first, host->last_delivered(kv.first)); // the earliest kept
-    }
+    // A lost message of one origin on one channel (seen by its number), to read back.
+    struct channel_gap {
+        std::uint64_t id; // this gap's number (a read answers the gap it was for)
+        std::string nsp;
+        std::string channel; // where it went missing
+        std::string room;    // the channel's room; "" for the namespace channel
+        std::string origin;  // whose messages
+        std::uint64_t after; // the last event id that did arrive there from that origin
+        std::uint64_t upto;  // the event id of the message that showed the gap
+    };
 
-    // The history cannot be read in time (the publisher stays away while messages pile up):
-    // deliver what was held and tell every client of the sequenced namespaces to refetch.
-    void give_up_recovery() {
-        want_recovery_ = false;
-        recovery_results_.clear();
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            for (auto const& kv : sequenced_nsps_) {
-                redis_fetch_reply r;
-                r.status = "history_unavailable";
-                recovery_results_.push_back({kv.first, {}, std::move(r)});
-            }
-        }
-        finish_recovery();
-    }
-
-    void finish_recovery() {
-        auto host = host_.lock();
-        auto results = std::move(recovery_results_);
-        recovery_results_.clear();
-        auto held = std::move(held_);
-        held_.clear();
-        if (!want_recovery_) holding_ = false; // else a newer subscriber is waiting its turn
-        if (!host || closed_flag_.load(std::memory_order_acquire)) return;
-        std::lock_guard<std::mutex> gate(deliver_gate_);
-        if (closed_flag_.load(std::memory_order_acquire)) return;
-        std::uint64_t recovered = 0;
-        for (auto& res : results) {
-            auto& r = res.reply;
-            if (!r.status.empty()) {
-                // The gap cannot be covered: every client of the namespace must refetch.
-                log(redis_log_level::warning, "lost events of namespace '" + res.nsp +
-                                                  "' during a Redis outage: " + r.status);
-                host->reset_clients(res.nsp, {}, r.status);
-                history_resets_.fetch_add(1, std::memory_order_relaxed);
-                continue;
-            }
-            for (auto& e : r.events) {
-                if (is_own(e.origin)) continue; // delivered here when it was emitted
-                if (deliver_shared(*host, e.origin, res.nsp, e.rooms, e.except, std::move(e.event),
-                                   e.id))
-                    ++recovered;
-            }
-            if (!r.gapped.empty()) {
-                bool const all =
-                    std::find(r.gapped.begin(), r.gapped.end(), std::string()) != r.gapped.end();
-                host->reset_clients(res.nsp, all ? std::vector<std::string>{} : r.gapped,
-                                    "history_gap");
-                history_resets_.fetch_add(1, std::memory_order_relaxed);
-            }
-        }
-        for (auto& m : held) {
-            if (deliver_shared(*host, m.origin, m.nsp, m.rooms, m.except, std::move(m.event), m.id))
-                delivered_.fetch_add(1, std::memory_order_relaxed);
-        }
-        if (!results.empty()) recoveries_.fetch_add(1, std::memory_order_relaxed);
-        recovered_events_.fetch_add(recovered, std::memory_order_relaxed);
-    }
+    void maybe_start_recovery();
+    void mark_gap_start();
+    void give_up_recovery();
+    void finish_recovery();
+    void check_channel_number(std::string_view channel, std::string_view room, bool sequenced);
+    void start_channel_recovery();
+    void finish_channel_recovery(std::uint64_t id, redis_fetch_reply r);
+    bool lost_on(channel_gap const& g, history_event const& e) const;
+    void release_held();
 
     std::vector<std::string> channels_for(broadcast_packet const& p) const {
+        return channels_for(p.nsp, p.rooms);
+    }
+
+    std::vector<std::string> channels_for(std::string_view nsp,
+                                          std::vector<std::string> const& rooms) const {
         std::vector<std::string> out;
-        auto const& rooms = p.rooms;
         std::size_t const limit = opts_.max_room_channels;
         if (rooms.empty()) {
-            out.push_back(redis_channel(opts_.channel_prefix, p.nsp, {}));
+            out.push_back(redis_channel(opts_.channel_prefix, nsp, {}));
             return out;
         }
         out.reserve(std::min(rooms.size(), limit == 0 ? rooms.size() : limit));
@@ -713,10 +636,10 @@ private:
             if (repeat) continue;
             if (limit != 0 && out.size() == limit) {
                 out.clear();
-                out.push_back(redis_channel(opts_.channel_prefix, p.nsp, {}));
+                out.push_back(redis_channel(opts_.channel_prefix, nsp, {}));
                 return out;
             }
-            out.push_back(redis_channel(opts_.channel_prefix, p.nsp, rooms[i]));
+            out.push_back(redis_channel(opts_.channel_prefix, nsp, rooms[i]));
         }
         return out;
     }
@@ -893,11 +816,32 @@ private:
         }
         // Write as we go: the pending bound then only counts emits that could not go out.
         for (auto& m : batch_) {
+            number_channels(m);
             if (!queue_.push(std::move(m))) note_lost(m); // not moved from when refused
             drain_publishes();
         }
         batch_.clear();
         queue_dropped_.store(queue_.dropped(), std::memory_order_relaxed);
+    }
+
+    // Strand, in publish order: each channel's next number, written where the message says
+    // (one channel: into the payload; several: kept, written into each copy as it goes
+    // out; a script: as arguments, the script writes them). A message dropped after this
+    // leaves a gap its receivers see: it is lost.
+    void number_channels(redis_outgoing& m) {
+        if (!opts_.channel_numbers) return;
+        if (!m.script_args.empty()) {
+            for (auto const& ch : m.channels)
+                m.script_args.push_back(redis_channel_number_bytes(channel_counters_.next(ch)));
+            return;
+        }
+        if (m.channels.size() == 1) {
+            set_redis_message_channel_number(m.payload, channel_counters_.next(m.channels[0]));
+            return;
+        }
+        m.channel_numbers.reserve(m.channels.size());
+        for (auto const& ch : m.channels)
+            m.channel_numbers.push_back(channel_counters_.next(ch));
     }
 
     void drain_publishes() {
@@ -920,9 +864,16 @@ private:
                     }
                     continue;
                 }
-                for (auto const& ch : m->channels) {
-                    char const* argv[3] = {"PUBLISH", ch.data(), m->payload.data()};
-                    std::size_t lens[3] = {7, ch.size(), m->payload.size()};
+                for (std::size_t i = 0; i < m->channels.size(); ++i) {
+                    auto const& ch = m->channels[i];
+                    std::string const* payload = &m->payload;
+                    if (i < m->channel_numbers.size()) { // hiredis copies it as it is now
+                        numbered_copy_ = m->payload;
+                        set_redis_message_channel_number(numbered_copy_, m->channel_numbers[i]);
+                        payload = &numbered_copy_;
+                    }
+                    char const* argv[3] = {"PUBLISH", ch.data(), payload->data()};
+                    std::size_t lens[3] = {7, ch.size(), payload->size()};
                     if (!pub_.conn->command(tag_publish, 3, argv, lens)) {
                         pub_.conn->abort("could not write PUBLISH");
                         queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
@@ -948,6 +899,10 @@ private:
             on_message(std::string_view(ch->str, ch->len),
                        std::string_view(payload->str, payload->len));
         } else if (kind == "subscribe" || kind == "unsubscribe") {
+            // Unsubscribed: what passes by until it is subscribed again is not a loss.
+            if (kind == "unsubscribe" && r.element[1]->type == REDIS_REPLY_STRING)
+                channel_numbers_seen_.forget(
+                    std::string_view(r.element[1]->str, r.element[1]->len));
             if (r.element[2]->type == REDIS_REPLY_INTEGER)
                 subscribed_.store(static_cast<std::size_t>(r.element[2]->integer),
                                   std::memory_order_relaxed);
@@ -1002,17 +957,18 @@ private:
             return;
         }
         // A message must be on a channel its own target names: else it was crafted or
-        // misrouted (a foreign publisher reusing our prefix).
-        bool on_its_channel =
-            msg_.rooms.empty()
-                ? redis_channel_matches(channel, opts_.channel_prefix, msg_.nsp, {})
-                : redis_channel_matches(channel, opts_.channel_prefix, msg_.nsp, {}) ||
-                      std::any_of(msg_.rooms.begin(), msg_.rooms.end(), [&](auto const& room) {
-                          return redis_channel_matches(channel, opts_.channel_prefix, msg_.nsp,
-                                                       room);
-                      });
+        // misrouted (a foreign publisher reusing our prefix). `via`: that room ("" the
+        // namespace channel).
+        std::string_view via;
+        bool on_its_channel = redis_channel_matches(channel, opts_.channel_prefix, msg_.nsp, {});
+        for (std::size_t i = 0; !on_its_channel && i < msg_.rooms.size(); ++i)
+            if (redis_channel_matches(channel, opts_.channel_prefix, msg_.nsp, msg_.rooms[i])) {
+                on_its_channel = true;
+                via = msg_.rooms[i];
+            }
         if (!on_its_channel) return malformed(channel, "message on a channel it does not target");
         if (msg_.version == redis_message_lost_version) return on_lost_notice();
+        if (msg_.channel_number != 0) check_channel_number(channel, via, sequenced);
         if (sequenced) return on_sequenced_message();
         if (!filter_.accept(msg_.origin, msg_.sequence)) {
             duplicates_.fetch_add(1, std::memory_order_relaxed);
@@ -1082,8 +1038,9 @@ private:
         malformed_.fetch_add(1, std::memory_order_relaxed);
         log(first ? redis_log_level::error : redis_log_level::debug,
             "ignored a message in format " + v + " on channel '" + std::string(channel) +
-                "': a node of another sse version publishes here (this one reads 0x01 and "
-                "0x82); upgrade every node that shares a history together (README: Rolling "
+                "': a node of another sse version publishes here (this one reads 0x01, 0x82 "
+                "and 0x83, with or without a channel number); upgrade every node that shares a "
+                "history together (README: Rolling "
                 "upgrade)");
     }
 
@@ -1124,9 +1081,9 @@ private:
                       std::vector<std::string> const& rooms,
                       std::vector<std::string> const& channels) {
         static std::vector<std::string> const none;
-        auto notice =
-            encode_redis_message(0, node_id_, nsp, rooms, none, "event: lost\ndata: 1\n\n");
-        notice[3] = static_cast<char>(redis_message_lost_version);
+        auto const notice =
+            encode_redis_message(0, node_id_, nsp, rooms, none, "event: lost\ndata: 1\n\n",
+                                 redis_message_lost_version, opts_.channel_numbers);
         for (auto const& ch : channels)
             c.command(redis_connection::tag_ignore, {"PUBLISH", ch, notice});
     }
@@ -1275,6 +1232,13 @@ private:
     std::size_t recovery_left_ = 0;
     std::vector<recovery_result> recovery_results_;
     std::vector<held_message> held_;
+    static constexpr std::size_t max_channel_gaps = 64; // reads waiting; past it: resets
+    redis_channel_counters channel_counters_;           // this node's numbers, per channel
+    redis_channel_gaps channel_numbers_seen_;           // other nodes' numbers, as received
+    std::deque<channel_gap> channel_gaps_;              // holes to read back, in turn
+    std::uint64_t channel_gap_ids_ = 0;
+    bool channel_read_running_ = false;
+    std::string numbered_copy_;             // one channel's copy of a message published on several
     std::uint64_t subscriptions_asked_ = 0; // channels in SUBSCRIBE/UNSUBSCRIBE commands sent
     std::uint64_t subscriptions_answered_ = 0;
     // History reads waiting for the answers up to their number (when_subscribed).
@@ -1311,6 +1275,7 @@ private:
     std::atomic<std::uint64_t> malformed_{0};
     std::atomic<std::uint64_t> refused_{0};
     std::atomic<std::uint64_t> lost_notices_{0};
+    std::atomic<std::uint64_t> channel_gaps_total_{0};
     bool emit_refused_ = false;                          // strand: the oldest in flight
     std::set<std::string, std::less<>> lost_namespaces_; // under mutex_: told on reconnect
     std::atomic<std::uint64_t> unsupported_versions_{0};
@@ -1327,6 +1292,11 @@ private:
 };
 
 } // namespace detail
+} // namespace sse
+
+#include <sse/impl/redis_recovery.hpp>
+
+namespace sse {
 
 inline redis_adapter::redis_adapter(executor_type ex, redis_options opts)
     : impl_(std::make_shared<detail::redis_adapter_impl>(std::move(ex), std::move(opts))) {

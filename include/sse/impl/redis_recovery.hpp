@@ -1,0 +1,269 @@
+// sse/impl/redis_recovery.hpp - how the Redis adapter makes up for what pub/sub did not
+// bring (included by impl/redis_adapter.hpp; every function runs on the adapter's strand).
+//
+// Two kinds of holes, one way out: hold the live messages of sequenced namespaces, read the
+// history after the hole, deliver what was missing in id order, then what was held.
+//
+// Broker gaps. When the subscriber comes back, for each namespace known to be sequenced the
+// adapter reads the history after the last id delivered when it went away (its own emits
+// since then do not count), for the rooms it has local clients in and the namespace log,
+// once Redis confirmed the subscriptions (so a message is either in that read or arrives
+// live) and the publisher is up. One that is older than what the node delivered meanwhile
+// reaches its clients as a reset (late_event). Where the history cannot cover the gap the
+// affected clients are told to reset.
+//
+// Channel gaps. Pub/sub may lose a message while the subscriber stays connected. Each
+// origin numbers its messages per channel (detail/redis_channel_sequence.hpp), so the next
+// message on that channel shows the hole. Without shared history nothing can be read back:
+// the channel's clients get the reset event (`lost_events`). With it, the channel's room
+// (or, for the namespace channel, every local room and the namespace log) is read after
+// the last id that did arrive there from that origin. That origin's events in the hole
+// that travel on that channel are the lost ones: they go to the namespace as they are
+// (its logs drop a copy; one that newer ids overtook resets only the clients it was for),
+// since the per-origin filter may already have passed newer ids of that origin from other
+// channels. Every other event of the read goes through the filter (a copy, mostly).
+#ifndef SSE_IMPL_REDIS_RECOVERY_HPP
+#define SSE_IMPL_REDIS_RECOVERY_HPP
+
+namespace sse::detail {
+
+// ---- broker gaps ----------------------------------------------------------------------
+
+inline void redis_adapter_impl::maybe_start_recovery() {
+    if (!want_recovery_ || recovery_running_ || closed_flag_.load(std::memory_order_acquire))
+        return;
+    if (!sub_.conn || !sub_.conn->ready() || !pub_.conn || !pub_.conn->ready()) return;
+    if (pending_subscriptions_.load(std::memory_order_relaxed) != 0) return;
+    auto host = host_.lock();
+    if (!host) return;
+    want_recovery_ = false;
+    std::map<std::string, std::chrono::milliseconds, std::less<>> nsps;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        nsps = sequenced_nsps_;
+    }
+    if (nsps.empty()) return finish_recovery();
+    gap_from_.clear();                        // read once below; a later outage marks its own start
+    auto interests = host->local_interests(); // takes the server's locks, not ours
+    recovery_running_ = true;
+    recovery_left_ = nsps.size();
+    recovery_results_.clear();
+    for (auto const& [nsp, age] : nsps) {
+        std::vector<std::string> rooms;
+        for (auto const& [n, room] : interests)
+            if (n == nsp && !room.empty()) rooms.push_back(room);
+        auto const gap = gap_from_.find(nsp);
+        auto const after = gap != gap_from_.end() ? gap->second : host->last_delivered(nsp);
+        start_fetch(nsp, rooms, after, age,
+                    [self = shared_from_this(), nsp = nsp, rooms](redis_fetch_reply r) {
+                        self->recovery_results_.push_back({nsp, rooms, std::move(r)});
+                        if (--self->recovery_left_ == 0) {
+                            self->recovery_running_ = false;
+                            self->finish_recovery();
+                            self->maybe_start_recovery(); // a newer subscriber's turn
+                        }
+                    });
+    }
+}
+
+// The subscriber went away: what other nodes emit from now on is read back from the
+// history once it returns, after the last id delivered now (not after the ids this node
+// emits meanwhile: they do not say that other nodes' events up to them arrived).
+inline void redis_adapter_impl::mark_gap_start() {
+    auto host = host_.lock();
+    if (!host) return;
+    std::map<std::string, std::chrono::milliseconds, std::less<>> nsps;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        nsps = sequenced_nsps_;
+    }
+    for (auto const& kv : nsps)
+        gap_from_.emplace(kv.first, host->last_delivered(kv.first)); // the earliest kept
+}
+
+// The history cannot be read in time (the publisher stays away while messages pile up):
+// deliver what was held and tell every client of the sequenced namespaces to refetch.
+inline void redis_adapter_impl::give_up_recovery() {
+    want_recovery_ = false;
+    channel_gaps_.clear(); // their namespaces reset below
+    recovery_results_.clear();
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (auto const& kv : sequenced_nsps_) {
+            redis_fetch_reply r;
+            r.status = "history_unavailable";
+            recovery_results_.push_back({kv.first, {}, std::move(r)});
+        }
+    }
+    finish_recovery();
+}
+
+inline void redis_adapter_impl::finish_recovery() {
+    auto host = host_.lock();
+    auto results = std::move(recovery_results_);
+    recovery_results_.clear();
+    if (!host || closed_flag_.load(std::memory_order_acquire)) {
+        held_.clear();
+        holding_ = false;
+        return;
+    }
+    std::uint64_t recovered = 0;
+    std::unique_lock<std::mutex> gate(deliver_gate_);
+    if (closed_flag_.load(std::memory_order_acquire)) return;
+    for (auto& res : results) {
+        auto& r = res.reply;
+        if (!r.status.empty()) {
+            // The gap cannot be covered: every client of the namespace must refetch.
+            log(redis_log_level::warning,
+                "lost events of namespace '" + res.nsp + "' during a Redis outage: " + r.status);
+            host->reset_clients(res.nsp, {}, r.status);
+            history_resets_.fetch_add(1, std::memory_order_relaxed);
+            continue;
+        }
+        for (auto& e : r.events) {
+            if (is_own(e.origin)) continue; // delivered here when it was emitted
+            if (deliver_shared(*host, e.origin, res.nsp, e.rooms, e.except, std::move(e.event),
+                               e.id))
+                ++recovered;
+        }
+        if (!r.gapped.empty()) {
+            bool const all =
+                std::find(r.gapped.begin(), r.gapped.end(), std::string()) != r.gapped.end();
+            host->reset_clients(res.nsp, all ? std::vector<std::string>{} : r.gapped,
+                                "history_gap");
+            history_resets_.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    if (!results.empty()) recoveries_.fetch_add(1, std::memory_order_relaxed);
+    recovered_events_.fetch_add(recovered, std::memory_order_relaxed);
+    gate.unlock();
+    // Else a newer subscriber, or a channel's read, is waiting its turn.
+    if (!want_recovery_ && channel_gaps_.empty()) release_held();
+}
+
+// Delivers what arrived while a read was running, in arrival order (copies dropped).
+inline void redis_adapter_impl::release_held() {
+    holding_ = false;
+    auto held = std::move(held_);
+    held_.clear();
+    auto host = host_.lock();
+    if (!host) return;
+    std::lock_guard<std::mutex> gate(deliver_gate_);
+    if (closed_flag_.load(std::memory_order_acquire)) return;
+    for (auto& m : held) {
+        if (deliver_shared(*host, m.origin, m.nsp, m.rooms, m.except, std::move(m.event), m.id))
+            delivered_.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+// ---- channel gaps -------------------------------------------------------------------------
+
+// The message in msg_ came on `channel` (for `room`; "" the namespace channel) with a
+// channel number: a hole before it means pub/sub lost messages of its origin there.
+inline void redis_adapter_impl::check_channel_number(std::string_view channel,
+                                                     std::string_view room, bool sequenced) {
+    auto const seen =
+        channel_numbers_seen_.observe(channel, msg_.origin, msg_.channel_number, msg_.sequence,
+                                      msg_.event_id);
+    if (seen.what != redis_channel_gaps::kind::gap) return;
+    auto const total = channel_gaps_total_.fetch_add(seen.missed, std::memory_order_relaxed);
+    std::vector<std::string> rooms;
+    if (!room.empty()) rooms.emplace_back(room);
+    bool const read_back = sequenced && channel_gaps_.size() < max_channel_gaps;
+    log(total == 0 ? redis_log_level::warning : redis_log_level::debug,
+        "Redis pub/sub lost " + std::to_string(seen.missed) + " message(s) of node " +
+            std::string(msg_.origin) + " on channel '" + std::string(channel) + "': " +
+            (read_back ? "reading them back from the history"
+                       : "the clients of its room reset (lost_events)"));
+    if (!read_back) {
+        auto host = host_.lock();
+        if (!host) return;
+        std::lock_guard<std::mutex> gate(deliver_gate_);
+        if (closed_flag_.load(std::memory_order_acquire)) return;
+        host->reset_clients(msg_.nsp, rooms, "lost_events");
+        return;
+    }
+    channel_gaps_.push_back({++channel_gap_ids_, std::string(msg_.nsp), std::string(channel),
+                             std::string(room), std::string(msg_.origin), seen.last_event_id,
+                             msg_.event_id});
+    holding_ = true; // this message and the next ones wait for the read
+    start_channel_recovery();
+}
+
+inline void redis_adapter_impl::start_channel_recovery() {
+    if (channel_read_running_ || channel_gaps_.empty()) return;
+    auto host = host_.lock();
+    if (!host) return;
+    auto const& g = channel_gaps_.front();
+    std::vector<std::string> rooms;
+    if (!g.room.empty())
+        rooms.push_back(g.room);
+    else
+        for (auto const& [n, r] : host->local_interests()) // the server's locks, not ours
+            if (n == g.nsp && !r.empty()) rooms.push_back(r);
+    std::chrono::milliseconds age{0};
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (auto it = sequenced_nsps_.find(g.nsp); it != sequenced_nsps_.end()) age = it->second;
+    }
+    channel_read_running_ = true;
+    start_fetch(g.nsp, rooms, g.after, age,
+                [self = shared_from_this(), id = g.id](redis_fetch_reply r) {
+                    self->finish_channel_recovery(id, std::move(r));
+                });
+}
+
+inline void redis_adapter_impl::finish_channel_recovery(std::uint64_t id, redis_fetch_reply r) {
+    channel_read_running_ = false;
+    if (channel_gaps_.empty() || channel_gaps_.front().id != id) // given up meanwhile
+        return start_channel_recovery();
+    auto const g = std::move(channel_gaps_.front());
+    channel_gaps_.pop_front();
+    if (auto host = host_.lock(); host && !closed_flag_.load(std::memory_order_acquire)) {
+        std::lock_guard<std::mutex> gate(deliver_gate_);
+        std::vector<std::string> rooms;
+        if (!g.room.empty()) rooms.push_back(g.room);
+        if (!r.status.empty()) {
+            log(redis_log_level::warning, "could not read back what pub/sub lost on channel '" +
+                                              g.channel + "': " + r.status);
+            host->reset_clients(g.nsp, rooms, r.status);
+            history_resets_.fetch_add(1, std::memory_order_relaxed);
+        } else if (!closed_flag_.load(std::memory_order_acquire)) {
+            std::uint64_t recovered = 0;
+            for (auto& e : r.events) {
+                if (is_own(e.origin)) continue; // delivered here when it was emitted
+                if (lost_on(g, e)) {
+                    host->deliver_sequenced(g.nsp, e.rooms, e.except, std::move(e.event), e.id,
+                                            e.origin);
+                    ++recovered;
+                } else if (deliver_shared(*host, e.origin, g.nsp, e.rooms, e.except,
+                                          std::move(e.event), e.id)) {
+                    ++recovered;
+                }
+            }
+            if (!r.gapped.empty()) {
+                bool const all =
+                    std::find(r.gapped.begin(), r.gapped.end(), std::string()) != r.gapped.end();
+                host->reset_clients(g.nsp, all ? std::vector<std::string>{} : r.gapped,
+                                    "history_gap");
+                history_resets_.fetch_add(1, std::memory_order_relaxed);
+            }
+            recoveries_.fetch_add(1, std::memory_order_relaxed);
+            recovered_events_.fetch_add(recovered, std::memory_order_relaxed);
+        }
+    }
+    if (!channel_gaps_.empty()) return start_channel_recovery();
+    if (!want_recovery_ && !recovery_running_) release_held();
+}
+
+// Whether `e` is one of the messages `g` lost: from that origin, inside the hole, and
+// published on that channel.
+inline bool redis_adapter_impl::lost_on(channel_gap const& g, history_event const& e) const {
+    if (e.origin != g.origin || e.id <= g.after || e.id >= g.upto) return false;
+    auto const channels = channels_for(g.nsp, e.rooms);
+    return std::find(channels.begin(), channels.end(), g.channel) != channels.end();
+}
+
+} // namespace sse::detail
+
+#endif
