@@ -26,6 +26,8 @@
 // publishing order (one publishing connection; Redis keeps per-connection order; N has one
 // subscribing connection), N keeps a message only if its sequence is above the highest it has
 // seen from that origin. The local server then gives each client one copy.
+// Pub/sub itself delivers at most once: each copy also carries its channel's number (per
+// origin, detail/redis_channel_sequence.hpp), so a hole shows a message lost on the way.
 //
 // Order. One origin's emits to one room travel one channel through one connection in both
 // directions, in sequence order, and are delivered on N's strand in that order.
@@ -47,15 +49,10 @@
 // (`when_subscribed`), and the namespace reads a new room's recent history that way
 // (namespace_::catch_up_room) and delivers what it lacks.
 //
-// Broker gaps. When the subscriber comes back, for each namespace known to be sequenced the
-// adapter reads the history after the last id delivered when it went away (its own emits
-// since then do not count), for the rooms it has local
-// clients in and the namespace log, once Redis confirmed the subscriptions (so a message is
-// either in that read or arrives live) and the publisher is up. Messages arriving meanwhile
-// are held; the recovered events are delivered in id order, then the held ones (copies are
-// dropped by id). One that is older than what the node delivered meanwhile reaches its
-// clients as a reset (late_event). Where the history cannot cover the gap the affected
-// clients are told to reset.
+// What pub/sub did not bring (a subscriber that was away, a message lost on its way) is read
+// back from the history: impl/redis_recovery.hpp. The code is split by concept: publishing
+// in impl/redis_publish.hpp, receiving in impl/redis_receive.hpp; the links, subscriptions,
+// history reads and closing stay here.
 //
 // Faults. Each link (publisher, subscriber) has its own reconnect state machine. While the
 // publisher is away emits wait in the queue (bounded); on reconnect the unacknowledged ones
@@ -148,81 +145,12 @@ public:
         });
     }
 
-    void broadcast(broadcast_packet const& packet) {
-        if (closed_flag_.load(std::memory_order_acquire)) return;
-        redis_outgoing m;
-        m.channels = channels_for(packet);
-        m.payload = encode_redis_message(packet.event->id(), node_id_, packet.nsp, packet.rooms,
-                                         packet.except, packet.event->body(), redis_message_version,
-                                         opts_.channel_numbers);
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (closed_) return;
-        // A hard bound for a strand that does not keep up; the queue applies the real one.
-        if (intake_.size() >= opts_.max_pending_emits + opts_.max_in_flight + 1) {
-            intake_dropped_.fetch_add(1, std::memory_order_relaxed);
-            if (lost_namespaces_.size() < 1024) lost_namespaces_.emplace(packet.nsp);
-            return;
-        }
-        m.sequence = ++sequence_;
-        set_redis_message_sequence(m.payload, m.sequence);
-        note_published(m.sequence);
-        intake_.push_back(std::move(m));
-        if (!publish_posted_) {
-            publish_posted_ = true;
-            net::post(strand_, [self = shared_from_this()] { self->on_intake(); });
-        }
-    }
+    // Publishing (impl/redis_publish.hpp).
+    void broadcast(broadcast_packet const& packet);
+    void broadcast_sequenced(broadcast_packet const& packet);
 
     bool sequences(history_options const& h) const noexcept {
         return opts_.shared_history && h.max_events > 0;
-    }
-
-    void broadcast_sequenced(broadcast_packet const& packet) {
-        if (closed_flag_.load(std::memory_order_acquire)) return;
-        redis_outgoing m;
-        m.channels = channels_for(packet);
-        auto const base = redis_channel(opts_.channel_prefix, packet.nsp, {});
-        std::vector<std::string_view> rooms;
-        for (auto const& r : packet.rooms)
-            if (std::find(rooms.begin(), rooms.end(), r) == rooms.end()) rooms.push_back(r);
-        auto& a = m.script_args;
-        a.reserve(12 + rooms.size() + 2 * m.channels.size());
-        a.emplace_back("EVALSHA");
-        a.push_back(append_sha());
-        a.emplace_back("0");
-        a.push_back(base);
-        a.push_back(node_id_);
-        a.emplace_back(); // the origin sequence, under the lock
-        a.push_back(std::to_string(packet.history.max_events));
-        a.push_back(std::to_string(std::max<std::int64_t>(1, packet.history.max_age.count())));
-        a.push_back(encode_redis_message(packet.event->id(), node_id_, packet.nsp, packet.rooms,
-                                         packet.except, packet.event->body(),
-                                         redis_message_shared_id_version, opts_.channel_numbers));
-        a.push_back(std::to_string(packet.event->id()));
-        a.push_back(std::to_string(rooms.size()));
-        for (auto r : rooms)
-            a.emplace_back(r);
-        a.push_back(std::to_string(m.channels.size()));
-        for (auto const& ch : m.channels)
-            a.push_back(ch);
-        // The channel numbers follow, on the strand (number_channels).
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (closed_) return;
-        learn(packet.nsp, packet.history.max_age);
-        if (intake_.size() >= opts_.max_pending_emits + opts_.max_in_flight) {
-            intake_dropped_.fetch_add(1, std::memory_order_relaxed);
-            if (lost_namespaces_.size() < 1024) lost_namespaces_.emplace(packet.nsp);
-            return;
-        }
-        m.sequence = ++sequence_;
-        a[5] = std::to_string(m.sequence);
-        set_redis_message_sequence(a[8], m.sequence);
-        note_published(m.sequence);
-        intake_.push_back(std::move(m));
-        if (!publish_posted_) {
-            publish_posted_ = true;
-            net::post(strand_, [self = shared_from_this()] { self->on_intake(); });
-        }
     }
 
     void fetch_history(std::string_view nsp, std::vector<std::string> rooms, std::uint64_t after,
@@ -577,8 +505,9 @@ private:
         }
     }
 
-    // ---- broker-gap recovery (strand) ----
+    // ---- recovery of what pub/sub did not bring (strand; impl/redis_recovery.hpp) ----
 
+    // A message that arrived while a history read runs: delivered after it.
     struct held_message {
         std::string origin;
         std::string nsp;
@@ -587,8 +516,6 @@ private:
         std::shared_ptr<encoded_event> event;
         std::uint64_t id;
     };
-
-    // ---- recovery of what pub/sub did not bring (strand; impl/redis_recovery.hpp) ----
 
     // A lost message of one origin on one channel (seen by its number), to read back.
     struct channel_gap {
@@ -808,110 +735,31 @@ private:
             read();
     }
 
-    void on_intake() {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            publish_posted_ = false;
-            intake_.swap(batch_);
-        }
-        // Write as we go: the pending bound then only counts emits that could not go out.
-        for (auto& m : batch_) {
-            number_channels(m);
-            if (!queue_.push(std::move(m))) note_lost(m); // not moved from when refused
-            drain_publishes();
-        }
-        batch_.clear();
-        queue_dropped_.store(queue_.dropped(), std::memory_order_relaxed);
-    }
+    // ---- publishing (strand; impl/redis_publish.hpp) ----
+    void on_intake();
+    void number_channels(redis_outgoing& m);
+    void drain_publishes();
+    void note_published(std::uint64_t sequence) noexcept;
+    // Lost emits: the other nodes are told.
+    void note_lost(redis_outgoing const& m);
+    void tell_lost_namespaces(redis_connection& c);
+    void tell_lost(redis_connection& c, redis_outgoing const& m);
+    void publish_lost(redis_connection& c, std::string_view nsp,
+                      std::vector<std::string> const& rooms,
+                      std::vector<std::string> const& channels);
 
-    // Strand, in publish order: each channel's next number, written where the message says
-    // (one channel: into the payload; several: kept, written into each copy as it goes
-    // out; a script: as arguments, the script writes them). A message dropped after this
-    // leaves a gap its receivers see: it is lost.
-    void number_channels(redis_outgoing& m) {
-        if (!opts_.channel_numbers) return;
-        if (!m.script_args.empty()) {
-            for (auto const& ch : m.channels)
-                m.script_args.push_back(redis_channel_number_bytes(channel_counters_.next(ch)));
-            return;
-        }
-        if (m.channels.size() == 1) {
-            set_redis_message_channel_number(m.payload, channel_counters_.next(m.channels[0]));
-            return;
-        }
-        m.channel_numbers.reserve(m.channels.size());
-        for (auto const& ch : m.channels)
-            m.channel_numbers.push_back(channel_counters_.next(ch));
-    }
-
-    void drain_publishes() {
-        if (pub_.conn && pub_.conn->ready()) {
-            while (auto const* m = queue_.start_next()) {
-                if (!m->script_args.empty()) {
-                    std::vector<char const*> argv;
-                    std::vector<std::size_t> lens;
-                    argv.reserve(m->script_args.size());
-                    lens.reserve(m->script_args.size());
-                    for (auto const& x : m->script_args) {
-                        argv.push_back(x.data());
-                        lens.push_back(x.size());
-                    }
-                    if (!pub_.conn->command(tag_publish, static_cast<int>(argv.size()), argv.data(),
-                                            lens.data())) {
-                        pub_.conn->abort("could not write EVAL");
-                        queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
-                        return;
-                    }
-                    continue;
-                }
-                for (std::size_t i = 0; i < m->channels.size(); ++i) {
-                    auto const& ch = m->channels[i];
-                    std::string const* payload = &m->payload;
-                    if (i < m->channel_numbers.size()) { // hiredis copies it as it is now
-                        numbered_copy_ = m->payload;
-                        set_redis_message_channel_number(numbered_copy_, m->channel_numbers[i]);
-                        payload = &numbered_copy_;
-                    }
-                    char const* argv[3] = {"PUBLISH", ch.data(), payload->data()};
-                    std::size_t lens[3] = {7, ch.size(), payload->size()};
-                    if (!pub_.conn->command(tag_publish, 3, argv, lens)) {
-                        pub_.conn->abort("could not write PUBLISH");
-                        queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
-                        return;
-                    }
-                }
-            }
-        }
-        queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
-    }
-
-    void on_subscription_push(redis_connection&, redisReply const& r) {
-        // ["message", channel, payload] | ["subscribe"/"unsubscribe", channel, count]
-        if (r.type != REDIS_REPLY_ARRAY || r.elements < 3 || r.element[0] == nullptr ||
-            r.element[0]->type != REDIS_REPLY_STRING || r.element[1] == nullptr ||
-            r.element[2] == nullptr)
-            return;
-        std::string_view kind(r.element[0]->str, r.element[0]->len);
-        if (kind == "message") {
-            auto const* ch = r.element[1];
-            auto const* payload = r.element[2];
-            if (ch->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING) return;
-            on_message(std::string_view(ch->str, ch->len),
-                       std::string_view(payload->str, payload->len));
-        } else if (kind == "subscribe" || kind == "unsubscribe") {
-            // Unsubscribed: what passes by until it is subscribed again is not a loss.
-            if (kind == "unsubscribe" && r.element[1]->type == REDIS_REPLY_STRING)
-                channel_numbers_seen_.forget(
-                    std::string_view(r.element[1]->str, r.element[1]->len));
-            if (r.element[2]->type == REDIS_REPLY_INTEGER)
-                subscribed_.store(static_cast<std::size_t>(r.element[2]->integer),
-                                  std::memory_order_relaxed);
-            subscription_answered(false);
-            if (pending_subscriptions_.load(std::memory_order_relaxed) > 0 &&
-                pending_subscriptions_.fetch_sub(1, std::memory_order_relaxed) == 1)
-                maybe_start_recovery();
-        }
-    }
+    // ---- receiving (strand; impl/redis_receive.hpp) ----
+    void on_subscription_push(redis_connection&, redisReply const& r);
+    void on_message(std::string_view channel, std::string_view payload);
+    void on_sequenced_message();
+    bool deliver_shared(adapter_host& host, std::string_view origin, std::string_view nsp,
+                        std::vector<std::string> const& rooms,
+                        std::vector<std::string> const& except,
+                        std::shared_ptr<encoded_event> event, std::uint64_t id);
+    void note_echo(std::uint64_t sequence) noexcept;
+    void unsupported(std::string_view channel, std::string_view payload);
+    void on_lost_notice();
+    void malformed(std::string_view channel, char const* why);
 
     static std::int64_t steady_us() noexcept {
         return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -919,198 +767,10 @@ private:
             .count();
     }
 
-    // Own message `sequence` is queued for PUBLISH now (mutex_ held).
-    void note_published(std::uint64_t sequence) noexcept {
-        auto& slot = published_at_[sequence % lag_ring];
-        slot.at_us.store(steady_us(), std::memory_order_relaxed);
-        slot.sequence.store(sequence, std::memory_order_release);
-    }
-
-    // Own message `sequence` came back on the subscriber connection (strand). A slot already
-    // reused by a newer message, or one not written yet, is skipped.
-    void note_echo(std::uint64_t sequence) noexcept {
-        auto const& slot = published_at_[sequence % lag_ring];
-        if (slot.sequence.load(std::memory_order_acquire) != sequence) return;
-        auto const at = slot.at_us.load(std::memory_order_relaxed);
-        if (slot.sequence.load(std::memory_order_acquire) != sequence) return;
-        subscriber_lag_us_.store(std::max<std::int64_t>(0, steady_us() - at),
-                                 std::memory_order_relaxed);
-    }
-
-    void on_message(std::string_view channel, std::string_view payload) {
-        received_.fetch_add(1, std::memory_order_relaxed);
-        if (payload.size() > opts_.max_message_bytes) {
-            auto n = oversized_.fetch_add(1, std::memory_order_relaxed) + 1;
-            log(n == 1 ? redis_log_level::warning : redis_log_level::debug,
-                "ignored a " + std::to_string(payload.size()) + "-byte message on channel '" +
-                    std::string(channel) + "': longer than redis_options::max_message_bytes");
-            return;
-        }
-        auto st = decode_redis_message(payload, msg_);
-        if (st == decode_status::unsupported_version) return unsupported(channel, payload);
-        if (st != decode_status::ok) return malformed(channel, to_string(st));
-        bool const sequenced = msg_.version == redis_message_shared_id_version;
-        if (is_own(msg_.origin)) { // delivered here when it was emitted
-            echoes_.fetch_add(1, std::memory_order_relaxed);
-            // A predecessor's (adapter::succeed) numbers its own sequence: not ours to time.
-            if (msg_.origin == node_id_) note_echo(msg_.sequence);
-            return;
-        }
-        // A message must be on a channel its own target names: else it was crafted or
-        // misrouted (a foreign publisher reusing our prefix). `via`: that room ("" the
-        // namespace channel).
-        std::string_view via;
-        bool on_its_channel = redis_channel_matches(channel, opts_.channel_prefix, msg_.nsp, {});
-        for (std::size_t i = 0; !on_its_channel && i < msg_.rooms.size(); ++i)
-            if (redis_channel_matches(channel, opts_.channel_prefix, msg_.nsp, msg_.rooms[i])) {
-                on_its_channel = true;
-                via = msg_.rooms[i];
-            }
-        if (!on_its_channel) return malformed(channel, "message on a channel it does not target");
-        if (msg_.version == redis_message_lost_version) return on_lost_notice();
-        if (msg_.channel_number != 0) check_channel_number(channel, via, sequenced);
-        if (sequenced) return on_sequenced_message();
-        if (!filter_.accept(msg_.origin, msg_.sequence)) {
-            duplicates_.fetch_add(1, std::memory_order_relaxed);
-            return;
-        }
-        auto host = host_.lock();
-        if (!host) return; // not attached yet, or the server is gone
-        auto event = encoded_event::from_body(msg_.event, msg_.body);
-        std::lock_guard<std::mutex> gate(deliver_gate_);
-        if (closed_flag_.load(std::memory_order_acquire)) return;
-        host->deliver_remote(msg_.nsp, msg_.rooms, msg_.except, std::move(event));
-        delivered_.fetch_add(1, std::memory_order_relaxed);
-    }
-
-    // Another node's emit of a namespace with shared history, with the id its origin gave it.
-    // Copies (one per target room channel, or read back by a recovery) are dropped by id.
-    void on_sequenced_message() {
-        if (msg_.event_id == 0) return malformed({}, "shared-history message without an id");
-        if (sequenced_nsps_seen_.find(msg_.nsp) == sequenced_nsps_seen_.end()) {
-            sequenced_nsps_seen_.emplace(msg_.nsp);
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (sequenced_nsps_.find(msg_.nsp) == sequenced_nsps_.end())
-                sequenced_nsps_.emplace(std::string(msg_.nsp), std::chrono::milliseconds(0));
-        }
-        auto event = encoded_event::from_body(msg_.event, msg_.body);
-        if (holding_) {
-            held_.push_back({std::string(msg_.origin), std::string(msg_.nsp), msg_.rooms,
-                             msg_.except, std::move(event), msg_.event_id});
-            if (held_.size() > opts_.max_pending_emits && !recovery_running_) give_up_recovery();
-            return;
-        }
-        auto host = host_.lock();
-        if (!host) return;
-        std::lock_guard<std::mutex> gate(deliver_gate_);
-        if (closed_flag_.load(std::memory_order_acquire)) return;
-        if (deliver_shared(*host, msg_.origin, msg_.nsp, msg_.rooms, msg_.except, std::move(event),
-                           msg_.event_id))
-            delivered_.fetch_add(1, std::memory_order_relaxed);
-    }
-
-    // Hands another node's shared-history event to the host once: one origin's ids increase
-    // in the order it published them, so an id at or below the last one from that origin (in
-    // that namespace) is a copy. Strand, deliver_gate_ held.
-    bool deliver_shared(adapter_host& host, std::string_view origin, std::string_view nsp,
-                        std::vector<std::string> const& rooms,
-                        std::vector<std::string> const& except,
-                        std::shared_ptr<encoded_event> event, std::uint64_t id) {
-        shared_key_.assign(origin.data(), origin.size());
-        shared_key_ += '\0';
-        shared_key_.append(nsp.data(), nsp.size());
-        if (!shared_filter_.accept(shared_key_, id)) {
-            duplicates_.fetch_add(1, std::memory_order_relaxed);
-            return false;
-        }
-        host.deliver_sequenced(nsp, rooms, except, std::move(event), id, origin);
-        return true;
-    }
-
-    // A message of a format this build does not know: a node of another version shares the
-    // channels. Counted (also as malformed), and said clearly once per format.
-    void unsupported(std::string_view channel, std::string_view payload) {
-        unsupported_versions_.fetch_add(1, std::memory_order_relaxed);
-        auto const version = static_cast<unsigned char>(payload[3]);
-        bool const first = versions_reported_.insert(version).second;
-        static char const hex[] = "0123456789abcdef";
-        std::string const v = {'0', 'x', hex[version >> 4], hex[version & 15]};
-        malformed_.fetch_add(1, std::memory_order_relaxed);
-        log(first ? redis_log_level::error : redis_log_level::debug,
-            "ignored a message in format " + v + " on channel '" + std::string(channel) +
-                "': a node of another sse version publishes here (this one reads 0x01, 0x82 "
-                "and 0x83, with or without a channel number); upgrade every node that shares a "
-                "history together (README: Rolling "
-                "upgrade)");
-    }
-
-    // ---- lost emits: the other nodes are told (strand) ----
-
-    // An emit that will never reach Redis (past max_pending_emits): its namespace's clients on
-    // the other nodes are told once the emits kept meanwhile are out (a notice after them).
-    // Pub/sub does not keep it for a node whose subscriber is away then: that node's recovery
-    // does not see it either (known limit).
-    void note_lost(redis_outgoing const& m) {
-        redis_message d;
-        auto const& bytes = m.script_args.empty() ? m.payload : m.script_args[8];
-        if (decode_redis_message(bytes, d) != decode_status::ok) return;
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (lost_namespaces_.size() < 1024) lost_namespaces_.emplace(d.nsp);
-    }
-
-    void tell_lost_namespaces(redis_connection& c) {
-        std::set<std::string, std::less<>> nsps;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            nsps.swap(lost_namespaces_);
-        }
-        static std::vector<std::string> const none;
-        for (auto const& nsp : nsps)
-            publish_lost(c, nsp, none, {redis_channel(opts_.channel_prefix, nsp, {})});
-    }
-
-    // Redis refused `m`: the nodes that would have received it are told to reset its rooms.
-    void tell_lost(redis_connection& c, redis_outgoing const& m) {
-        redis_message d;
-        auto const& bytes = m.script_args.empty() ? m.payload : m.script_args[8];
-        if (decode_redis_message(bytes, d) != decode_status::ok) return;
-        publish_lost(c, d.nsp, d.rooms, m.channels);
-    }
-
-    void publish_lost(redis_connection& c, std::string_view nsp,
-                      std::vector<std::string> const& rooms,
-                      std::vector<std::string> const& channels) {
-        static std::vector<std::string> const none;
-        auto const notice =
-            encode_redis_message(0, node_id_, nsp, rooms, none, "event: lost\ndata: 1\n\n",
-                                 redis_message_lost_version, opts_.channel_numbers);
-        for (auto const& ch : channels)
-            c.command(redis_connection::tag_ignore, {"PUBLISH", ch, notice});
-    }
-
-    void on_lost_notice() {
-        lost_notices_.fetch_add(1, std::memory_order_relaxed);
-        log(redis_log_level::warning, "node " + std::string(msg_.origin) +
-                                          " lost emits of namespace '" + std::string(msg_.nsp) +
-                                          "' before Redis had them: their clients here reset");
-        auto host = host_.lock();
-        if (!host) return;
-        std::lock_guard<std::mutex> gate(deliver_gate_);
-        if (closed_flag_.load(std::memory_order_acquire)) return;
-        host->reset_clients(msg_.nsp, msg_.rooms, "lost_events");
-    }
-
     // This adapter's emits, or those a previous adapter of this server still publishes.
     bool is_own(std::string_view origin) const {
         return origin == node_id_ ||
                std::find(predecessors_.begin(), predecessors_.end(), origin) != predecessors_.end();
-    }
-
-    void malformed(std::string_view channel, char const* why) {
-        auto n = malformed_.fetch_add(1, std::memory_order_relaxed) + 1;
-        // The first one is worth a warning; a flood is not worth a flood of logs.
-        log(n == 1 ? redis_log_level::warning : redis_log_level::debug,
-            "ignored a malformed message on channel '" + std::string(channel) + "': " + why);
     }
 
     // After close(): this node stops hearing from Redis at once (no delivery reaches the
@@ -1294,6 +954,8 @@ private:
 } // namespace detail
 } // namespace sse
 
+#include <sse/impl/redis_publish.hpp>
+#include <sse/impl/redis_receive.hpp>
 #include <sse/impl/redis_recovery.hpp>
 
 namespace sse {

@@ -162,9 +162,8 @@ inline void redis_adapter_impl::release_held() {
 // channel number: a hole before it means pub/sub lost messages of its origin there.
 inline void redis_adapter_impl::check_channel_number(std::string_view channel,
                                                      std::string_view room, bool sequenced) {
-    auto const seen =
-        channel_numbers_seen_.observe(channel, msg_.origin, msg_.channel_number, msg_.sequence,
-                                      msg_.event_id);
+    auto const seen = channel_numbers_seen_.observe(channel, msg_.origin, msg_.channel_number,
+                                                    msg_.sequence, msg_.event_id);
     if (seen.what != redis_channel_gaps::kind::gap) return;
     auto const total = channel_gaps_total_.fetch_add(seen.missed, std::memory_order_relaxed);
     std::vector<std::string> rooms;

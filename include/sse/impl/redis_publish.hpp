@@ -1,0 +1,210 @@
+// sse/impl/redis_publish.hpp - how the Redis adapter publishes this node's emits: numbered
+// under its lock on any thread, queued and written on its strand, and what it tells the
+// other nodes about emits that never reach Redis (included by impl/redis_adapter.hpp).
+#ifndef SSE_IMPL_REDIS_PUBLISH_HPP
+#define SSE_IMPL_REDIS_PUBLISH_HPP
+
+namespace sse::detail {
+
+inline void redis_adapter_impl::broadcast(broadcast_packet const& packet) {
+    if (closed_flag_.load(std::memory_order_acquire)) return;
+    redis_outgoing m;
+    m.channels = channels_for(packet);
+    m.payload =
+        encode_redis_message(packet.event->id(), node_id_, packet.nsp, packet.rooms, packet.except,
+                             packet.event->body(), redis_message_version, opts_.channel_numbers);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return;
+    // A hard bound for a strand that does not keep up; the queue applies the real one.
+    if (intake_.size() >= opts_.max_pending_emits + opts_.max_in_flight + 1) {
+        intake_dropped_.fetch_add(1, std::memory_order_relaxed);
+        if (lost_namespaces_.size() < 1024) lost_namespaces_.emplace(packet.nsp);
+        return;
+    }
+    m.sequence = ++sequence_;
+    set_redis_message_sequence(m.payload, m.sequence);
+    note_published(m.sequence);
+    intake_.push_back(std::move(m));
+    if (!publish_posted_) {
+        publish_posted_ = true;
+        net::post(strand_, [self = shared_from_this()] { self->on_intake(); });
+    }
+}
+
+inline void redis_adapter_impl::broadcast_sequenced(broadcast_packet const& packet) {
+    if (closed_flag_.load(std::memory_order_acquire)) return;
+    redis_outgoing m;
+    m.channels = channels_for(packet);
+    auto const base = redis_channel(opts_.channel_prefix, packet.nsp, {});
+    std::vector<std::string_view> rooms;
+    for (auto const& r : packet.rooms)
+        if (std::find(rooms.begin(), rooms.end(), r) == rooms.end()) rooms.push_back(r);
+    auto& a = m.script_args;
+    a.reserve(12 + rooms.size() + 2 * m.channels.size());
+    a.emplace_back("EVALSHA");
+    a.push_back(append_sha());
+    a.emplace_back("0");
+    a.push_back(base);
+    a.push_back(node_id_);
+    a.emplace_back(); // the origin sequence, under the lock
+    a.push_back(std::to_string(packet.history.max_events));
+    a.push_back(std::to_string(std::max<std::int64_t>(1, packet.history.max_age.count())));
+    a.push_back(encode_redis_message(packet.event->id(), node_id_, packet.nsp, packet.rooms,
+                                     packet.except, packet.event->body(),
+                                     redis_message_shared_id_version, opts_.channel_numbers));
+    a.push_back(std::to_string(packet.event->id()));
+    a.push_back(std::to_string(rooms.size()));
+    for (auto r : rooms)
+        a.emplace_back(r);
+    a.push_back(std::to_string(m.channels.size()));
+    for (auto const& ch : m.channels)
+        a.push_back(ch);
+    // The channel numbers follow, on the strand (number_channels).
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return;
+    learn(packet.nsp, packet.history.max_age);
+    if (intake_.size() >= opts_.max_pending_emits + opts_.max_in_flight) {
+        intake_dropped_.fetch_add(1, std::memory_order_relaxed);
+        if (lost_namespaces_.size() < 1024) lost_namespaces_.emplace(packet.nsp);
+        return;
+    }
+    m.sequence = ++sequence_;
+    a[5] = std::to_string(m.sequence);
+    set_redis_message_sequence(a[8], m.sequence);
+    note_published(m.sequence);
+    intake_.push_back(std::move(m));
+    if (!publish_posted_) {
+        publish_posted_ = true;
+        net::post(strand_, [self = shared_from_this()] { self->on_intake(); });
+    }
+}
+
+// Own message `sequence` is queued for PUBLISH now (mutex_ held).
+inline void redis_adapter_impl::note_published(std::uint64_t sequence) noexcept {
+    auto& slot = published_at_[sequence % lag_ring];
+    slot.at_us.store(steady_us(), std::memory_order_relaxed);
+    slot.sequence.store(sequence, std::memory_order_release);
+}
+
+inline void redis_adapter_impl::on_intake() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        publish_posted_ = false;
+        intake_.swap(batch_);
+    }
+    // Write as we go: the pending bound then only counts emits that could not go out.
+    for (auto& m : batch_) {
+        number_channels(m);
+        if (!queue_.push(std::move(m))) note_lost(m); // not moved from when refused
+        drain_publishes();
+    }
+    batch_.clear();
+    queue_dropped_.store(queue_.dropped(), std::memory_order_relaxed);
+}
+
+// Strand, in publish order: each channel's next number, written where the message says
+// (one channel: into the payload; several: kept, written into each copy as it goes
+// out; a script: as arguments, the script writes them). A message dropped after this
+// leaves a gap its receivers see: it is lost.
+inline void redis_adapter_impl::number_channels(redis_outgoing& m) {
+    if (!opts_.channel_numbers) return;
+    if (!m.script_args.empty()) {
+        for (auto const& ch : m.channels)
+            m.script_args.push_back(redis_channel_number_bytes(channel_counters_.next(ch)));
+        return;
+    }
+    if (m.channels.size() == 1) {
+        set_redis_message_channel_number(m.payload, channel_counters_.next(m.channels[0]));
+        return;
+    }
+    m.channel_numbers.reserve(m.channels.size());
+    for (auto const& ch : m.channels)
+        m.channel_numbers.push_back(channel_counters_.next(ch));
+}
+
+inline void redis_adapter_impl::drain_publishes() {
+    if (pub_.conn && pub_.conn->ready()) {
+        while (auto const* m = queue_.start_next()) {
+            if (!m->script_args.empty()) {
+                std::vector<char const*> argv;
+                std::vector<std::size_t> lens;
+                argv.reserve(m->script_args.size());
+                lens.reserve(m->script_args.size());
+                for (auto const& x : m->script_args) {
+                    argv.push_back(x.data());
+                    lens.push_back(x.size());
+                }
+                if (!pub_.conn->command(tag_publish, static_cast<int>(argv.size()), argv.data(),
+                                        lens.data())) {
+                    pub_.conn->abort("could not write EVAL");
+                    queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
+                    return;
+                }
+                continue;
+            }
+            for (std::size_t i = 0; i < m->channels.size(); ++i) {
+                auto const& ch = m->channels[i];
+                std::string const* payload = &m->payload;
+                if (i < m->channel_numbers.size()) { // hiredis copies it as it is now
+                    numbered_copy_ = m->payload;
+                    set_redis_message_channel_number(numbered_copy_, m->channel_numbers[i]);
+                    payload = &numbered_copy_;
+                }
+                char const* argv[3] = {"PUBLISH", ch.data(), payload->data()};
+                std::size_t lens[3] = {7, ch.size(), payload->size()};
+                if (!pub_.conn->command(tag_publish, 3, argv, lens)) {
+                    pub_.conn->abort("could not write PUBLISH");
+                    queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
+                    return;
+                }
+            }
+        }
+    }
+    queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
+}
+
+// An emit that will never reach Redis (past max_pending_emits): its namespace's clients on
+// the other nodes are told once the emits kept meanwhile are out (a notice after them).
+// Pub/sub does not keep it for a node whose subscriber is away then: that node's recovery
+// does not see it either (known limit).
+inline void redis_adapter_impl::note_lost(redis_outgoing const& m) {
+    redis_message d;
+    auto const& bytes = m.script_args.empty() ? m.payload : m.script_args[8];
+    if (decode_redis_message(bytes, d) != decode_status::ok) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (lost_namespaces_.size() < 1024) lost_namespaces_.emplace(d.nsp);
+}
+
+inline void redis_adapter_impl::tell_lost_namespaces(redis_connection& c) {
+    std::set<std::string, std::less<>> nsps;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        nsps.swap(lost_namespaces_);
+    }
+    static std::vector<std::string> const none;
+    for (auto const& nsp : nsps)
+        publish_lost(c, nsp, none, {redis_channel(opts_.channel_prefix, nsp, {})});
+}
+
+// Redis refused `m`: the nodes that would have received it are told to reset its rooms.
+inline void redis_adapter_impl::tell_lost(redis_connection& c, redis_outgoing const& m) {
+    redis_message d;
+    auto const& bytes = m.script_args.empty() ? m.payload : m.script_args[8];
+    if (decode_redis_message(bytes, d) != decode_status::ok) return;
+    publish_lost(c, d.nsp, d.rooms, m.channels);
+}
+
+inline void redis_adapter_impl::publish_lost(redis_connection& c, std::string_view nsp,
+                                             std::vector<std::string> const& rooms,
+                                             std::vector<std::string> const& channels) {
+    static std::vector<std::string> const none;
+    auto const notice =
+        encode_redis_message(0, node_id_, nsp, rooms, none, "event: lost\ndata: 1\n\n",
+                             redis_message_lost_version, opts_.channel_numbers);
+    for (auto const& ch : channels)
+        c.command(redis_connection::tag_ignore, {"PUBLISH", ch, notice});
+}
+
+} // namespace sse::detail
+
+#endif
