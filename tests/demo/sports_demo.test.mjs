@@ -344,3 +344,104 @@ describe("two sports_demo nodes and a feed on one redis-server", { skip: bin.wit
     assert.match(metrics, /^sse_redis_adapter_up 1$/m);
   });
 });
+
+// Issue #17's acceptance, run against the demo with its shipped flags (replay on, shared history
+// on): local delivery never waits for Redis, and every Redis seam gives each event once, in order.
+describe("two sports_demo nodes through a Redis outage", { skip: bin.withRedis ? false : "built without sse::redis" }, () => {
+  let redis, a, b, port;
+  const startRedis = async () => {
+    redis = await start(bin.redisServer, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      { ready: /Ready to accept connections/ });
+  };
+  const redisOf = async (node) => (await request(node.url + "/healthz")).json.redis;
+  const waitFor = async (what, cond, ms = 15000) => {
+    const deadline = Date.now() + ms;
+    while (!(await cond())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await sleep(50);
+    }
+  };
+  // The announcements `client` got, as numbers, checking that its ids strictly increase.
+  const said = (client) => {
+    let last = -1n;
+    const out = [];
+    for (const e of client.events) {
+      if (e.id !== undefined && e.event !== "connection") {
+        const id = BigInt(e.id);
+        assert.ok(id > last, `ids went back: ${last} then ${id}`);
+        last = id;
+      }
+      if (e.event === "announcement") out.push(Number(e.json.message));
+    }
+    return out;
+  };
+  const lastId = (client) => client.events.filter((e) => e.id !== undefined).at(-1).id;
+  const say = async (node, n) => {
+    const r = await emit(node.url, "/emit/football/ars-vs-che", "announcement", { message: String(n) });
+    assert.equal(r.status, 202);
+  };
+  const saw = (client, n, ms = 2000) => client.next((e) => e.event === "announcement" && e.json.message === String(n), ms);
+
+  before(async () => {
+    port = await freePort();
+    await startRedis();
+    a = await startDemo(["--redis", `redis://127.0.0.1:${port}`]);
+    b = await startDemo(["--redis", `redis://127.0.0.1:${port}`]);
+    for (const node of [a, b]) await waitFor("the nodes to connect", async () => (await redisOf(node)) === "connected");
+  });
+  after(async () => {
+    for (const n of [a, b]) if (n) await n.stop();
+    if (redis) await stop(redis.child);
+  });
+
+  test("stopped: A's client gets each emit at once; restarted: B gets them or a reset; then both ways, and a move", async () => {
+    const onA = await new SseClient(a.url + "/stream/football/ars-vs-che").ready();
+    const onB = await new SseClient(b.url + "/stream/football/ars-vs-che").ready();
+    await sleep(300); // the room's subscriptions reach Redis
+    await say(a, 0);
+    await saw(onA, 0);
+    await saw(onB, 0);
+
+    await stop(redis.child);
+    await waitFor("A to see Redis gone", async () => (await redisOf(a)) !== "connected");
+    for (let i = 1; i <= 5; ++i) {
+      const t = Date.now();
+      await say(a, i);
+      await saw(onA, i, 2000);
+      assert.ok(Date.now() - t < 2000);
+    }
+    assert.deepEqual(said(onA), [0, 1, 2, 3, 4, 5]);
+
+    await startRedis();
+    await waitFor("B to get the 5 or a reset", async () =>
+      said(onB).length === 6 || onB.events.some((e) => e.event === "reset"), 20000);
+    if (!onB.events.some((e) => e.event === "reset")) assert.deepEqual(said(onB), [0, 1, 2, 3, 4, 5]);
+    for (const node of [a, b]) await waitFor("the nodes to reconnect", async () => (await redisOf(node)) === "connected");
+    await sleep(300);
+
+    // Then emits from either node reach both, once each, in order.
+    for (let i = 6; i < 10; ++i) {
+      await say(i % 2 === 0 ? a : b, i);
+      await saw(onA, i, 5000);
+      await saw(onB, i, 5000);
+    }
+    assert.deepEqual(said(onA), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const fromB = said(onB);
+    assert.deepEqual(fromB.slice(fromB.indexOf(6)), [6, 7, 8, 9]);
+
+    // A's client moves to B with its last id, having missed one emit of each node: it gets
+    // exactly those, then live ones.
+    const resumeFrom = lastId(onA);
+    onA.close();
+    await say(a, 10);
+    await say(b, 11);
+    await saw(onB, 11, 5000);
+    const moved = await new SseClient(b.url + "/stream/football/ars-vs-che", { "Last-Event-ID": resumeFrom }).ready();
+    await saw(moved, 11, 5000);
+    await say(a, 12);
+    await saw(moved, 12, 5000);
+    assert.deepEqual(said(moved), [10, 11, 12]);
+    assert.equal(moved.events.filter((e) => e.event === "reset").length, 0);
+    moved.close(); onB.close();
+  });
+});
