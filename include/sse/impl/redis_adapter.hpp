@@ -777,15 +777,9 @@ private:
     // host any more), but what it emitted before still goes out, for up to close_drain: a
     // swap hands its emits to Redis instead of dropping them.
     void begin_close() {
-        act(sub_, sub_.fsm.close());
-        free_given(sub_);
-        sub_up_.store(false, std::memory_order_release);
+        stop_hearing();
         subscription_answered(true); // the reads waiting for it fail now (closed)
-        fail_fetches();
-        held_.clear();
-        recovery_results_.clear();
-        host_.reset();
-        on_intake(); // the emits made before close() join the queue and go out
+        on_intake();                 // the emits made before close() join the queue and go out
         if (unpublished() == 0 || opts_.close_drain.count() <= 0) return teardown();
         draining_ = true;
         drain_timer_.expires_after(opts_.close_drain);
@@ -793,6 +787,19 @@ private:
             if (!ec) self->teardown();
         });
         notify_state();
+    }
+
+    // Nothing from Redis reaches the host any more: the subscriber goes, reads fail, what
+    // waited for a read is dropped.
+    void stop_hearing() {
+        act(sub_, sub_.fsm.close());
+        free_given(sub_);
+        sub_up_.store(false, std::memory_order_release);
+        fail_fetches();
+        held_.clear();
+        recovery_results_.clear();
+        channel_gaps_.clear();
+        host_.reset();
     }
 
     std::size_t unpublished() const noexcept { return queue_.pending() + queue_.in_flight(); }
@@ -806,18 +813,12 @@ private:
                 "closed with " + std::to_string(left) +
                     " emits not published: Redis did not take them within close_drain");
         }
+        stop_hearing();
         act(pub_, pub_.fsm.close());
-        act(sub_, sub_.fsm.close());
         free_given(pub_);
-        free_given(sub_);
         queue_.clear();
         queue_pending_.store(0, std::memory_order_relaxed);
-        fail_fetches();
-        held_.clear();
-        recovery_results_.clear();
         pub_up_.store(false, std::memory_order_release);
-        sub_up_.store(false, std::memory_order_release);
-        host_.reset();
         notify_state();
     }
 
