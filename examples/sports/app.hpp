@@ -1,6 +1,6 @@
 // app.hpp - the sse part of the demo: one server, a namespace per sport, an auth middleware,
-// replay history, and the typed emit the feeds and the simulation use. Everything else in
-// this folder is an ordinary Beast server around it.
+// replay history, the typed emit the feeds and the simulation use, and the tap that keeps
+// /matches in step. Everything else in this folder is an ordinary Beast server around it.
 #ifndef SPORTS_APP_HPP
 #define SPORTS_APP_HPP
 
@@ -9,6 +9,7 @@
 #include "scoreboard.hpp"
 
 #include <sse/server.hpp>
+#include <sse/tapped_event.hpp>
 #if SSE_DEMO_WITH_REDIS
 #include <sse/redis_adapter.hpp>
 #endif
@@ -56,6 +57,32 @@ struct app {
             football.use(require_token);
             cricket.use(require_token);
         }
+        follow(football.untyped(), "football", football_fixtures());
+        follow(cricket.untyped(), "cricket", cricket_fixtures());
+    }
+
+    // /matches follows every event this node delivers: its own emits and, with Redis, the
+    // other nodes'. The fixtures' rooms are watched, so that a node hears the matches none of
+    // its fans follow (a node otherwise subscribes only to its clients' rooms).
+    void follow(sse::namespace_& ns, std::string sport, std::vector<std::string> const& fixtures) {
+        for (auto const& room : fixtures)
+            ns.watch(room);
+        ns.tap([this, sport = std::move(sport)](sse::tapped_event const& e) {
+            if (e.event.name() == "announcement") return;
+            auto data = nlohmann::json::parse(e.event.data(), nullptr, false);
+            // The match: the room it went to, or data.match for a sport-wide emit.
+            std::string match = e.rooms.size() == 1 ? e.rooms[0] : std::string();
+            if (match.empty() && data.is_object() && data.contains("match") &&
+                data["match"].is_string())
+                match = data["match"];
+            if (match.empty() || !data.is_object()) return;
+            try {
+                sse::validate_room_name(match); // a match name /matches can show
+                board.record(sport, match, e.event.name(), data);
+            } catch (std::exception const&) {
+                // Not one of our events (another node's app): its clients still get it.
+            }
+        });
     }
 
     static sse::options make_options(config const& cfg) {
@@ -75,10 +102,9 @@ struct app {
 
     /// Emits a typed event to a match (or to the whole sport when `room` is empty).
     template <class Namespace, class Event>
-    void publish(Namespace& ns, std::string const& sport, std::string_view room, Event const& e) {
+    void publish(Namespace& ns, std::string_view room, Event const& e) {
         if (room.empty()) return ns.emit(e);
-        board.record(sport, std::string(room), Event::name, nlohmann::json(e));
-        ns.to(room).emit(e);
+        ns.to(room).emit(e); // the tap records it for /matches
     }
 
     /// Calls `fn` with the typed namespace of `sport` (nothing for an unknown sport).

@@ -112,12 +112,6 @@ inline http::message_generator handle_emit(app& a, request const& req,
         return r.error(http::status::bad_request,
                        "data.match must name the match of the URL ('" + match + "')");
 
-    // The record for /matches: the URL's match, or data.match for a sport-wide emit.
-    std::string board_match = match;
-    if (board_match.empty() && data.contains("match") && data["match"].is_string() &&
-        room_problem(data["match"]).empty())
-        board_match = data["match"];
-
     std::string why;
     bool ok = false;
     json names = json::array();
@@ -126,8 +120,8 @@ inline http::message_generator handle_emit(app& a, request const& req,
         for (auto n : list::names())
             names.push_back(n);
         bool known = list::visit(event, [&](auto tag) {
-            // Decode first, so that the board records only what is really emitted, and
-            // before the emit, so that a /matches read after an event already includes it.
+            // Decoded first: what is not one of the sport's events is a 400, never sent.
+            // The app's tap records what is sent for /matches.
             using event_type = typename decltype(tag)::type;
             event_type e{};
             why = field_problem<event_type>(data);
@@ -135,8 +129,6 @@ inline http::message_generator handle_emit(app& a, request const& req,
             if (!sse::decode_event(data, e, why)) return;
             why = domain_problem(e);
             if (!why.empty()) return;
-            if (!board_match.empty() && event != "announcement")
-                a.board.record(sport, board_match, event, data);
             try {
                 if (!match.empty())
                     ok = ns.emit_checked(ns.untyped().to(match), event, data, why);

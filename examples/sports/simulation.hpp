@@ -43,12 +43,9 @@ private:
     void on_tick(boost::beast::error_code ec) {
         if (ec) return;
         auto& a = *app_;
-        football_.tick([&](std::string_view room, auto const& e) {
-            a.publish(a.football, "football", room, e);
-        });
-        cricket_.tick([&](std::string_view room, auto const& e) {
-            a.publish(a.cricket, "cricket", room, e);
-        });
+        football_.tick(
+            [&](std::string_view room, auto const& e) { a.publish(a.football, room, e); });
+        cricket_.tick([&](std::string_view room, auto const& e) { a.publish(a.cricket, room, e); });
         timer_.expires_after(std::chrono::seconds(1));
         timer_.async_wait(
             boost::beast::bind_front_handler(&simulation::on_tick, shared_from_this()));

@@ -3,14 +3,14 @@
 // An ordinary Boost.Beast HTTP server that hands the requests for /stream/... to the sse
 // library and serves everything else itself. Read it by role, like Beast's chat-multi:
 //
-//   app.hpp            the sse part: server, namespaces, auth middleware, typed emits
+//   app.hpp            the sse part: server, namespaces, auth middleware, typed emits,
+//                      the tap that keeps /matches in step (on every node, with --redis)
 //   routes.hpp         one request -> an answer, or a stream to hand to sse (the route table)
 //   emit_api.hpp       POST /emit: events from outside, checked against the typed events
 //   answers.hpp        HTTP answers that cannot throw on what the peer sent
 //   scoreboard.hpp     GET /matches;  metrics.hpp: GET /metrics
 //   http_session.hpp   one connection;  listener.hpp: accepts them
 //   simulation.hpp     --simulate;  cli.hpp: the command line (shared with the feeds)
-//   scoreboard_tap.hpp with --redis: keeps /matches complete across nodes
 //
 //   sports_demo --simulate                       everything in memory, on http://127.0.0.1:8080
 //   sports_demo --redis redis://127.0.0.1:6379   one of several nodes behind a load balancer
@@ -18,9 +18,6 @@
 #include "cli.hpp"
 #include "listener.hpp"
 #include "simulation.hpp"
-#if SSE_DEMO_WITH_REDIS
-#include "scoreboard_tap.hpp"
-#endif
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -58,7 +55,7 @@ int main(int argc, char** argv) {
         sse::redis_options ro;
         ro.url = cfg.redis;
         a->redis = std::make_shared<sse::redis_adapter>(ioc.get_executor(), ro);
-        a->io.adapter(std::make_shared<sports::scoreboard_tap>(a->redis, a->board));
+        a->io.adapter(a->redis);
     }
 #endif
 

@@ -95,6 +95,10 @@ public:
     }
     /// The id stamped on this event, 0 when none.
     std::uint64_t id() const noexcept { return id_; }
+    /// The data as emitted, as a browser's `event.data` has it: the `data:` lines of the
+    /// body joined by '\n' (line breaks in text data come back as '\n'). O(size): for taps
+    /// and tools, not the delivery path.
+    std::string data() const;
 
     /// Which queued events a newer one may replace under the conflate policy: events with the
     /// same key (same event name, same target rooms). 0 = never replaced.

@@ -6,12 +6,14 @@
 #include <sse/broadcast.hpp>
 #include <sse/client.hpp>
 #include <sse/detail/delivery_core.hpp>
+#include <sse/detail/event_tap.hpp>
 #include <sse/detail/merge_window.hpp>
 #include <sse/detail/meters.hpp>
 #include <sse/detail/slow_consumer_policies.hpp>
 #include <sse/detail/token_bucket.hpp>
 #include <sse/middleware.hpp>
 #include <sse/options.hpp>
+#include <sse/tapped_event.hpp>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -24,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -55,6 +58,7 @@ struct namespace_stats {
     std::uint64_t late_events = 0;      ///< other nodes' events that came after newer ids had
                                         ///< been sent: their recipients got a reset instead
     std::size_t history_events = 0;     ///< entries kept for replay, over all rooms
+    std::uint64_t tap_dropped = 0;      ///< events not tapped: the tap's handler fell behind
     /// Bytes queued to clients, not yet written.
     std::uint64_t queued_bytes = 0;
     /// The most queued_bytes seen (sampled after each flush pass and by stats()).
@@ -166,6 +170,24 @@ public:
     /// `room`'s policy: its override, else the namespace's.
     sse::slow_consumer_policy slow_consumer_policy(std::string_view room) const;
 
+    /** Calls `handler` for every event this namespace delivers on this node: its own emits
+        and, through the adapter, other nodes' (once each, however many copies came), in id
+        order, one call at a time, on the thread that emitted or delivered it, after the
+        namespace's locks are released (the handler may emit). For state that must follow
+        the events, like a scoreboard. An exception is caught and counted in
+        `stats().handler_errors`. A handler slower than the emits: past 65 536 events waiting,
+        events are not tapped (`stats().tap_dropped`). Empty: no tap (the default, at no
+        cost). Cost with a tap: one copy of the room lists per event.
+    */
+    void tap(std::function<void(tapped_event const&)> handler);
+
+    /** This node hears `room`'s events from other nodes even while none of its clients is in
+        the room (an adapter routes by interest: by default a node only subscribes to the
+        rooms its clients are in), so that the tap sees them. Events to a room nobody here is
+        in reach no client; the tap gets them. `unwatch` undoes it. */
+    void watch(std::string_view room);
+    void unwatch(std::string_view room);
+
     /** Disconnects every client of this namespace. Later connects get an empty stream with a
         `retry:` hint from the close window (not a 503, on which EventSource gives up). */
     void close();
@@ -200,6 +222,16 @@ private:
     void arm_merge_timer(); // emit lock held
     void on_merge_timer();
     std::uint64_t last_delivered() const;
+    std::vector<std::string> watched_rooms() const;
+    bool watched(std::string_view room) const; // log lock held
+    // Runs the tap on what this thread (or another) pushed, when its locks are gone: declared
+    // before the first lock of an entry point, so that it runs after they are released.
+    struct tap_after {
+        namespace_& ns;
+        ~tap_after() {
+            ns.tap_.run([this] { ns.handler_errors_.fetch_add(1, std::memory_order_relaxed); });
+        }
+    };
     void reset_clients(std::vector<std::string> const& rooms, std::string_view reason);
     bool sequenced() const;            // emit lock held
     std::uint64_t merge_width() const; // µs the merge window holds (emit lock held)
@@ -317,6 +349,8 @@ private:
     std::vector<event_ptr> planned_;             // scratch of one plan
     std::atomic<bool> sequenced_{false}; // the adapter orders and keeps this namespace's events
     std::atomic<bool> replay_enabled_{true};
+    std::set<std::string, std::less<>> watched_; // rooms heard without a client here
+    detail::event_tap tap_;
     detail::slow_consumer_policies policies_;
     std::unordered_map<std::string, std::size_t> per_address_; // only with a per-address limit
     detail::token_bucket admissions_;                          // options::admission_rate

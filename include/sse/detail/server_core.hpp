@@ -163,6 +163,8 @@ public:
             out.emplace_back(ns->name(), std::string());
             for (auto& r : ns->rooms())
                 out.emplace_back(ns->name(), std::move(r));
+            for (auto& r : ns->watched_rooms()) // a duplicate of a room above is harmless
+                out.emplace_back(ns->name(), std::move(r));
             for (auto const& c : ns->clients())
                 out.emplace_back(ns->name(), c->id());
         }

@@ -138,6 +138,24 @@ inline std::shared_ptr<encoded_event> encoded_event::make(std::string_view name,
     return e;
 }
 
+inline std::string encoded_event::data() const {
+    std::string out;
+    bool first = true;
+    auto rest = body();
+    while (!rest.empty()) {
+        auto const eol = rest.find('\n');
+        auto const line = rest.substr(0, eol);
+        rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
+        if (line.substr(0, 5) != "data:") continue;
+        auto value = line.substr(5);
+        if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        if (!first) out += '\n';
+        out.append(value.data(), value.size());
+        first = false;
+    }
+    return out;
+}
+
 inline std::shared_ptr<encoded_event> encoded_event::from_body(std::string_view name,
                                                                std::string_view body) {
     std::shared_ptr<encoded_event> e(new encoded_event());

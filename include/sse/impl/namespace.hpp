@@ -135,6 +135,7 @@ inline void namespace_::emit_event(std::vector<std::string> const& rooms,
     if (closed_.load()) return;
     check_event_size(*ev);
     ev->set_conflation_key(policies_.conflation_key_for(ev->name(), rooms));
+    tap_after tap{*this};
     std::lock_guard<std::mutex> lock(emit_mutex_);
     events_emitted_.fetch_add(1, std::memory_order_relaxed);
     // The one clock read of an emit: the write latency's start, and the logs' append time.
@@ -199,6 +200,7 @@ inline void namespace_::deliver_remote(std::vector<std::string> const& rooms,
                                        std::shared_ptr<encoded_event> ev) {
     if (closed_.load() || drop_oversized(*ev)) return;
     ev->set_conflation_key(policies_.conflation_key_for(ev->name(), rooms));
+    tap_after tap{*this};
     // Another node's event gets this node's next id, so ids stay ordered per stream.
     std::lock_guard<std::mutex> lock(emit_mutex_);
     ev->set_emitted_at(detail::log_clock::now()); // emitted here when it arrived
@@ -214,6 +216,7 @@ inline void namespace_::deliver_sequenced(std::vector<std::string> const& rooms,
                                           std::shared_ptr<encoded_event> ev, std::uint64_t id,
                                           std::string_view origin) {
     if (closed_.load() || id == 0 || drop_oversized(*ev)) return;
+    tap_after tap{*this};
     std::lock_guard<std::mutex> lock(emit_mutex_);
     ev->set_conflation_key(policies_.conflation_key_for(ev->name(), rooms));
     ev->set_emitted_at(detail::log_clock::now()); // emitted here when it arrived
@@ -282,6 +285,7 @@ inline void namespace_::arm_merge_timer() {
 }
 
 inline void namespace_::on_merge_timer() {
+    tap_after tap{*this};
     std::lock_guard<std::mutex> lock(emit_mutex_);
     merge_timer_armed_ = false;
     window_.release(detail::unix_us_now(), [&](std::uint64_t, held_event& h) {
@@ -307,6 +311,7 @@ inline void namespace_::deliver(broadcast_packet const& p) {
     }
     // An event without an id (another node's, in a namespace whose ids the adapter gives)
     // cannot enter the logs: it goes straight to the queues of its recipients.
+    tap_.push(p.event, p.rooms, p.except);
     for_each_recipient(p.rooms, p.except, true, [&](client& c) {
         if (c.enqueue(p.event)) deliveries_.fetch_add(1, std::memory_order_relaxed);
     });
@@ -349,6 +354,7 @@ inline void namespace_::append(broadcast_packet const& p) {
     // One shared record, one append per target log: nothing here depends on the audience.
     auto record = detail::make_record(p.event, p.rooms, p.except, now);
     if (!core_.append(record, now)) return;
+    tap_.push(p.event, p.rooms, p.except);
     unplanned_bytes_ += record->bytes;
     // Emits faster than the passes plan would push the logs to their bound and drop events
     // nobody was sent yet: past a quarter of it, the emitting thread plans the woken
@@ -507,6 +513,40 @@ inline void namespace_::set_adapter(std::shared_ptr<adapter> a) {
     });
     for (auto const& c : all_) // every admitted client: its private room
         adapter_->room_added(name_, c->id());
+    for (auto const& room : watched_)
+        adapter_->room_added(name_, room);
+}
+
+inline void namespace_::tap(std::function<void(tapped_event const&)> handler) {
+    tap_.set(std::move(handler));
+}
+
+inline void namespace_::watch(std::string_view room) {
+    validate_room_name(room);
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    if (!watched_.emplace(room).second) return;
+    auto const* r = core_.clients().find_room(std::string(room));
+    if (adapter_interest_ && (!r || r->members().empty()))
+        adapter_interest_->room_added(name_, room);
+}
+
+inline void namespace_::unwatch(std::string_view room) {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    auto it = watched_.find(room);
+    if (it == watched_.end()) return;
+    watched_.erase(it);
+    auto const* r = core_.clients().find_room(std::string(room));
+    if (adapter_interest_ && (!r || r->members().empty()))
+        adapter_interest_->room_removed(name_, room);
+}
+
+inline bool namespace_::watched(std::string_view room) const {
+    return !watched_.empty() && watched_.find(room) != watched_.end();
+}
+
+inline std::vector<std::string> namespace_::watched_rooms() const {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    return {watched_.begin(), watched_.end()};
 }
 
 inline void namespace_::close() {

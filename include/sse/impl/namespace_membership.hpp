@@ -160,7 +160,7 @@ inline void namespace_::unregister(client& c, bool plan_first) {
     }
     if (adapter_interest_) {
         for (auto const& room : emptied)
-            adapter_interest_->room_removed(name_, room);
+            if (!watched(room)) adapter_interest_->room_removed(name_, room);
         adapter_interest_->room_removed(name_, c.id());
     }
     if (opts_.max_clients_per_address != 0) {
@@ -249,7 +249,8 @@ inline void namespace_::leave(client& c, std::string_view room) {
     }
     auto const* r = core_.clients().find_room(std::string(room));
     bool const last = r && r->members().size() == 1 && s.in_room(room);
-    if (core_.leave(s, room, detail::log_clock::now()) && last && adapter_interest_)
+    if (core_.leave(s, room, detail::log_clock::now()) && last && adapter_interest_ &&
+        !watched(room))
         adapter_interest_->room_removed(name_, room);
 }
 
@@ -327,6 +328,7 @@ inline namespace_stats namespace_::stats() const {
     s.refused_full = refused_full_.load();
     s.refused_rate = refused_rate_.load();
     s.handler_errors = handler_errors_.load();
+    s.tap_dropped = tap_.dropped();
     s.events_emitted = events_emitted_.load();
     s.deliveries = deliveries_.load();
     s.slow_consumers = slow_consumers_.load();
