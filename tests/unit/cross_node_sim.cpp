@@ -150,7 +150,8 @@ struct knobs {
     /// Imprecision: delivery_core::owed takes a namespace-wide event for owed to every
     /// client (also one admitted after its id), and a room's event for owed to a member since
     /// before it, also one whose last reset already covered it (a reset moves the position,
-    /// not the memberships); and a client whose replay is being read resets for any late
+    /// not the memberships), or whose replay already gave it (the replay bypasses the logs,
+    /// so `holds` does not know); and a client whose replay is being read resets for any late
     /// event (the read may hold it or not). A late event then resets clients that miss
     /// nothing. Strict: such a reset fails the run.
     bool strict_late_owed = false;
@@ -210,7 +211,8 @@ struct event_info {
     int node = 0;
     std::string origin;
     std::vector<std::string> rooms, except;
-    std::uint64_t ordinal = 0; // the model's time: the step it was emitted at
+    std::uint64_t ordinal = 0;    // the model's time: the step it was emitted at
+    std::uint64_t emitted_us = 0; // the true time it was emitted at
     fate f = fate::queued;
     bool noticed_silently_lost = false; // dropped without a "lost" notice (requeue overflow)
     std::uint64_t stored_at = 0;        // the ordinal Redis ran its append at
@@ -301,6 +303,11 @@ public:
         for (auto const& kv : found)
             out.events.push_back(kv.second);
         return out;
+    }
+
+    /// The highest id trimmed from the log of `room` (its replay floor).
+    std::uint64_t floor(std::string const& room, std::uint64_t now_us) {
+        return live(room, now_us).floor;
     }
 
     /// Whether the history still holds event `id` in the log of `room`.
@@ -395,7 +402,7 @@ struct node {
 struct membership {
     std::uint64_t from = 0;     // events above it in this room may be for it (by id)
     std::uint64_t ordinal = 0;  // when it joined: events emitted since are owed
-    std::uint64_t lookback = 0; // the room was new to the node: ids above it are owed too
+    std::uint64_t lookback = 0; // a room new to the node: what was emitted after it (true µs)
     bool replayed = false;      // joined on a reconnect: every id above `from` is owed
 };
 
@@ -473,7 +480,7 @@ public:
         for (int i = 0; i < n; ++i) {
             nodes_[i].index = i;
             // Pairwise within max_clock_skew_us.
-            nodes_[i].skew_us = pick(0, 2) == 0 ? 0 : pick(-450000, 450000);
+            nodes_[i].skew_us = pick(0, 2) == 0 ? 0 : pick(-max_skew_us_ / 2, max_skew_us_ / 2);
             start_node(nodes_[i]);
         }
         users_.resize(static_cast<std::size_t>(pick(3, 7)));
@@ -657,6 +664,7 @@ private:
         info.rooms = rooms;
         info.except = except;
         info.ordinal = ordinal();
+        info.emitted_us = now_us_;
         info.payload = encode_redis_message(info.id, n.origin, nsp, rooms, except, ev->body());
         info.payload[3] = static_cast<char>(redis_message_shared_id_version);
         std::size_t const index = events_.size();
@@ -1197,7 +1205,8 @@ private:
             auto const& e = events_[by_id_.at(ev->id())];
             auto const mine = for_conn(c, e);
             auto const& usr = user_of(c);
-            bool const not_owed = (mine && !*mine) || e.id <= usr.reset_id;
+            bool const not_owed =
+                (mine && !*mine) || e.id <= usr.reset_id || usr.received.count(e.id) != 0;
             // While its replay is read, the read may or may not hold the late event: the
             // node cannot tell, and resets (the sim's Redis answers at once; a real reply and
             // the message travel on two connections).
@@ -1320,7 +1329,7 @@ private:
         m.ordinal = ordinal();
         auto const* r = n.core->clients().find_room(room);
         if (r && r->members().size() == 1) {
-            m.lookback = fresh_from(n);
+            m.lookback = lookback_from();
             room_added(n, room);
             catch_up_room(n, room);
         }
@@ -1466,12 +1475,10 @@ private:
 
     // ---- the reference model ----
 
-    // What a new client (or a new member of a room) is owed: the events its node had not
-    // delivered yet (by id) and that were emitted at most a second (the clocks' agreement)
-    // before, by the true clock. An idle or new node's head can be far behind.
-    std::uint64_t fresh_from(node const& n) const {
-        return std::max(n.core->head(), hybrid_id_at(now_us_ - max_clock_skew_us));
-    }
+    // A room new to a node: its catch-up reads what was emitted at most a second before the
+    // join by the node's clock; with the clocks apart by up to `max_skew_us_`, what the
+    // true clock says was emitted less than (1 s - that) before is surely read.
+    std::uint64_t lookback_from() const { return now_us_ - (max_clock_skew_us - max_skew_us_); }
 
     std::uint64_t ordinal() const { return static_cast<std::uint64_t>(step_) + 1; }
 
@@ -1494,7 +1501,7 @@ private:
                 if (it == c.rooms.end()) continue;
                 auto const& m = it->second;
                 if (e.id > m.from && (!owed || m.replayed || e.ordinal > m.ordinal ||
-                                      (m.lookback != 0 && e.id > m.lookback)))
+                                      (m.lookback != 0 && e.emitted_us > m.lookback)))
                     in = true;
             }
         }
@@ -1602,11 +1609,20 @@ private:
             auto const mine = for_conn(c, e);
             if (mine && !*mine) continue; // unclear (an except room joined since): may be owed
             if (e.id <= n.core->head() || e.f == fate::dropped || e.f == fate::crashed) return true;
-            if (e.f == fate::stored && !in_redis(e)) return true;
+            if (e.f == fate::stored && !in_redis(e, c)) return true;
         }
         if (source == std::string("catch-up") && !k_.strict_catch_up_reset) {
             ++const_cast<sim_stats&>(stats_).loose_catch_up_resets;
             return true;
+        }
+        if (why == "history_gap" && source == std::string("replay") && c.has_l) {
+            // One floor per log: a trimmed event that was not for this client (an except
+            // room) resets it too.
+            auto& r = const_cast<redis_model&>(redis_);
+            bool floor_above = r.floor("", now_us_) > c.l;
+            for (auto const& kv : c.rooms)
+                floor_above = floor_above || r.floor(kv.first, now_us_) > c.l;
+            if (floor_above) return true;
         }
         if (why == "history_gap" && source == std::string("replay") && c.has_l &&
             now_us_ / 1000 - (c.l / 4000 + epoch_ms) > redis_.max_age_ms())
@@ -1614,12 +1630,15 @@ private:
         return false;
     }
 
-    bool in_redis(event_info const& e) const {
+    // Whether every log `c` reads that `e` went to still holds it. (Redis reports a log
+    // whose floor passed the read's start as gapped, and the read as a whole resets: also
+    // when another log the client reads still holds the event. Per-log floors; accepted.)
+    bool in_redis(event_info const& e, conn const& c) const {
         auto& r = const_cast<redis_model&>(redis_);
         if (e.rooms.empty()) return r.holds("", e.id, now_us_);
         for (auto const& room : e.rooms)
-            if (r.holds(room, e.id, now_us_)) return true;
-        return false;
+            if (c.rooms.count(room) && !r.holds(room, e.id, now_us_)) return false;
+        return true;
     }
 
     // Why an event owed to `c` may be missing without a reset (known limits; see knobs).
@@ -1720,6 +1739,7 @@ private:
     std::uint64_t width_us_ = 0;
     std::size_t max_pending_ = 0, max_in_flight_ = 0;
     int faults_ = 0;
+    static constexpr int max_skew_us_ = 900000; // any two nodes' clocks agree within it
     std::uint64_t now_us_ = 0;
     unsigned tags_claimed_ = 0;
     std::uint64_t redis_tick_ = 0; // commands Redis ran
