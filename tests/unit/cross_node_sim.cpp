@@ -43,7 +43,8 @@
 // Known limits and bugs found by this simulation have knobs (see `knobs`): the default run
 // excuses them (and counts them), the [.known] cases run them strictly and fail.
 //
-// A failure prints its seed and schedule; SSE_SIM_SEED=<n> replays one seed,
+// A failure prints its seed and schedule; SSE_SIM_SEED=<n> replays one seed (its whole
+// schedule on stderr when it fails, or with SSE_SIM_TRACE=1 when it passes),
 // SSE_SIM_SEEDS=<count> runs more or fewer.
 #include <sse/detail/delivery_core.hpp>
 #include <sse/detail/hybrid_id.hpp>
@@ -171,7 +172,8 @@ struct sim_stats {
     std::uint64_t deliveries = 0, replays = 0, resets = 0, late_resets = 0, recoveries = 0,
                   gap_recoveries = 0, lost_messages = 0, dropped_emits = 0, restarts = 0,
                   excused = 0, held_in_window = 0, catch_ups = 0, unowed_late = 0,
-                  loose_catch_up_resets = 0, rewound_duplicates = 0;
+                  loose_catch_up_resets = 0, rewound_duplicates = 0, late_but_had_it = 0,
+                  late_copies = 0;
     std::map<std::string, std::uint64_t> excuses; // misses excused, by known limit
     sim_stats& operator+=(sim_stats const& o) {
         deliveries += o.deliveries;
@@ -189,6 +191,8 @@ struct sim_stats {
         unowed_late += o.unowed_late;
         loose_catch_up_resets += o.loose_catch_up_resets;
         rewound_duplicates += o.rewound_duplicates;
+        late_but_had_it += o.late_but_had_it;
+        late_copies += o.late_copies;
         for (auto const& kv : o.excuses)
             excuses[kv.first] += kv.second;
         return *this;
@@ -393,9 +397,10 @@ struct node {
     bool want_recovery = false, recovery_running = false, holding = false;
     std::optional<std::uint64_t> gap_from;
     std::vector<held_message> held;
-    bool lost_pending = false; // lost_namespaces_
-    bool channel_gap = false;  // the next recovery is (also) for a channel gap
-    int session = 0;           // subscriber connection count (the channel gaps' lifetime)
+    bool lost_pending = false;        // lost_namespaces_
+    bool channel_gap = false;         // the next recovery is (also) for a channel gap
+    std::set<std::uint64_t> appended; // the model: ids its core took
+    int session = 0;                  // subscriber connection count (the channel gaps' lifetime)
 };
 
 // ---- clients (the model) --------------------------------------------------------------------
@@ -469,13 +474,14 @@ public:
         width_us_ = k_.break_merge_window ? 0 : static_cast<std::uint64_t>(pick(0, 3) * 10000);
         max_pending_ = static_cast<std::size_t>(pick(0, 3) == 0 ? pick(1, 6) : pick(16, 64));
         faults_ = pick(0, 3);
+        fast_ = pick(0, 1) == 1;
         max_in_flight_ = static_cast<std::size_t>(pick(1, 4));
         now_us_ = hybrid_id_epoch_us + 7ULL * 365 * 24 * 3600 * 1000000; // some day in 2026
         int const n = pick(2, 4);
         trace_ << "seed " << seed << ": " << n << " nodes, redis max_events=" << redis_.max_events()
                << " max_age=" << redis_.max_age_ms() << "ms, merge window " << width_us_ / 1000
-               << "ms, faults " << faults_ << ", max_pending=" << max_pending_
-               << " max_in_flight=" << max_in_flight_
+               << "ms, faults " << faults_ << (fast_ ? ", fast" : ", slow")
+               << ", max_pending=" << max_pending_ << " max_in_flight=" << max_in_flight_
                << (k_.reorder_channels ? ", channels interleaved" : "") << "\n";
         nodes_.resize(static_cast<std::size_t>(n));
         for (int i = 0; i < n; ++i) {
@@ -500,9 +506,11 @@ public:
             if (what < 200)
                 emit(pick_node());
             else if (what < 430)
-                deliver_one();
+                for (int k = fast_ ? pick(1, 8) : 1; k > 0; --k)
+                    deliver_one();
             else if (what < 560)
-                redis_exec(pick_node());
+                for (int k = fast_ ? pick(1, 8) : 1; k > 0; --k)
+                    redis_exec(pick_node());
             else if (what < 660)
                 flush(pick_node());
             else if (what < 740)
@@ -605,6 +613,7 @@ private:
         n.want_recovery = n.recovery_running = n.holding = false;
         n.gap_from.reset();
         n.held.clear();
+        n.appended.clear();
         n.lost_pending = false;
         active_[n.index].clear();
         n.pub_up = false;
@@ -1198,10 +1207,13 @@ private:
         if (ev->id() > n.core->head()) {
             n.window->released_upto(ev->id());
             n.core->append(make_record(ev, rooms, except, log_now()), log_now());
+            n.appended.insert(ev->id());
             return;
         }
         if (k_.break_merge_window) return;
         if (n.core->holds(rooms, ev->id())) return;
+        // The model: a copy of one this node delivered (a read's answer): nobody is owed it.
+        bool const copy = n.appended.count(ev->id()) != 0;
         bool any = false;
         for_each_recipient(n, rooms, except, true, [&](conn& c) {
             if (!delivery_core::owed(*c.state, rooms, ev->id())) return;
@@ -1216,12 +1228,14 @@ private:
             if (not_owed || c.rp == conn::replay::pending) {
                 c.unowed_late = true;
                 ++stats_.unowed_late;
+                if (usr.received.count(e.id)) ++stats_.late_but_had_it;
             }
             any = true;
             n.core->reset(*c.state, reset_reason::late_event);
         });
         if (any) {
             ++stats_.late_resets;
+            if (copy) ++stats_.late_copies;
             trace_ << "   " << ev->id() << " is late at node " << n.index << "\n";
         }
     }
@@ -1742,6 +1756,7 @@ private:
     std::uint64_t width_us_ = 0;
     std::size_t max_pending_ = 0, max_in_flight_ = 0;
     int faults_ = 0;
+    bool fast_ = false; // Redis and pub/sub keep up (within a merge window, mostly)
     static constexpr int max_skew_us_ = 900000; // any two nodes' clocks agree within it
     std::uint64_t now_us_ = 0;
     unsigned tags_claimed_ = 0;
@@ -1791,6 +1806,7 @@ inline std::optional<std::string> run_seed(std::uint64_t seed, int steps, knobs 
         return "SSE_SIM_SEED=" + std::to_string(seed) + " fails: " + f.what + "\nschedule:\n" + t;
     }
     if (totals) *totals += sim.stats();
+    if (full_trace && std::getenv("SSE_SIM_TRACE")) std::cerr << sim.trace(); // a passing one
     return std::nullopt;
 }
 
@@ -1849,14 +1865,16 @@ TEST_CASE("cross-node simulation: seeded schedules against the reference model",
         excuses << "\n  " << kv.second << " x " << kv.first;
     WARN("cross-node sim: " << seeds << " seeds x " << cross_node_sim::steps << " steps, "
                             << total.deliveries << " deliveries, " << total.replays << " replays, "
-                            << total.resets << " resets (" << total.late_resets
-                            << " for late events), " << total.recoveries << " recovery reads ("
-                            << total.gap_recoveries << " for channel gaps), " << total.catch_ups
-                            << " catch-ups, " << total.lost_messages << " lost messages, "
-                            << total.dropped_emits << " dropped emits, " << total.restarts
-                            << " restarts, " << total.held_in_window
+                            << total.resets << " resets (" << total.late_resets << " late events, "
+                            << total.late_copies << " of them copies the node had delivered), "
+                            << total.recoveries << " recovery reads (" << total.gap_recoveries
+                            << " for channel gaps), " << total.catch_ups << " catch-ups, "
+                            << total.lost_messages << " lost messages, " << total.dropped_emits
+                            << " dropped emits, " << total.restarts << " restarts, "
+                            << total.held_in_window
                             << " held in a merge window; loosened: " << total.unowed_late
-                            << " clients reset for a late event not owed to them, "
+                            << " clients reset for a late event not owed to them ("
+                            << total.late_but_had_it << " had it already), "
                             << total.loose_catch_up_resets << " catch-up resets, "
                             << total.rewound_duplicates << " duplicates after a rewinding reset; "
                             << total.excused
