@@ -122,6 +122,12 @@ struct knobs {
     /// but the subscriber may have stayed up: nothing reads that history again. Strict: the
     /// events it would have read must be delivered or reset.
     bool strict_catch_up = false;
+    /// Bug (redis_recovery.hpp as landed): while a channel gap is read back, live messages
+    /// are held; the read's events of other origins pass redis_sequence_filter first, then
+    /// the held ones do. A held message of another origin B whose id is at or below the
+    /// gap's `after` (B's clock behind) is not in the read, but B's newer held message is:
+    /// the filter moved past the older one, which is dropped as a copy. No event, no reset.
+    bool strict_channel_held = false;
     /// Bug candidate: a node reads no history for the namespace channel when it starts (a
     /// room new to it gets catch_up_room): namespace-wide events published before Redis
     /// confirms its first SUBSCRIBE never reach the clients it admitted meanwhile. Strict:
@@ -144,11 +150,6 @@ struct knobs {
     /// node that was ahead: the browser's lastEventId goes back, and its next reconnect
     /// replays events it had already. Strict: no reset id below Last-Event-ID.
     bool strict_reset_rewind = false;
-    /// Hazard for the wiring of redis_channel_gaps: a recovery read for a channel gap whose
-    /// events pass redis_sequence_filter like a broker-gap recovery's. The filter keeps the
-    /// highest id per origin; the origin's later messages on other channels passed it
-    /// before the gap showed, so the lost event is dropped as a copy: no event, no reset.
-    bool gap_recovery_filtered = false;
     /// Imprecision: delivery_core::owed takes a namespace-wide event for owed to every
     /// client (also one admitted after its id), and a room's event for owed to a member since
     /// before it, also one whose last reset already covered it (a reset moves the position,
@@ -166,6 +167,9 @@ struct knobs {
     bool break_recovery_read = false; ///< the recovery read returns nothing
     bool break_merge_window = false;  ///< no merge window and no late detection
     bool break_channel_gaps = false;  ///< lost messages are never looked for
+    /// A channel gap's lost events go through redis_sequence_filter like the rest: the
+    /// origin's later messages on other channels passed it already, so they are dropped.
+    bool break_lost_on = false;
 };
 
 struct sim_stats {
@@ -364,6 +368,12 @@ struct command {
     std::function<void(fetch_reply)> done; // fetch
 };
 
+struct channel_gap { // redis_adapter_impl::channel_gap
+    std::uint64_t id;
+    std::string channel, room, origin;
+    std::uint64_t after, upto;
+};
+
 struct outgoing_meta { // what the sim keeps beside a queued redis_outgoing
     std::size_t ev = 0;
     std::vector<std::pair<std::string, std::uint64_t>> numbers; // channel -> its number
@@ -397,9 +407,12 @@ struct node {
     bool want_recovery = false, recovery_running = false, holding = false;
     std::optional<std::uint64_t> gap_from;
     std::vector<held_message> held;
-    bool lost_pending = false;        // lost_namespaces_
-    bool channel_gap = false;         // the next recovery is (also) for a channel gap
+    bool lost_pending = false;            // lost_namespaces_
+    std::deque<channel_gap> channel_gaps; // holes to read back, in turn
+    std::uint64_t channel_gap_ids = 0;
+    bool channel_read_running = false;
     std::set<std::uint64_t> appended; // the model: ids its core took
+    std::set<std::uint64_t> offered;  // the model: ids offered to its merge window
     int session = 0;                  // subscriber connection count (the channel gaps' lifetime)
 };
 
@@ -614,6 +627,10 @@ private:
         n.gap_from.reset();
         n.held.clear();
         n.appended.clear();
+        n.offered.clear();
+        n.channel_gaps.clear();
+        n.channel_gap_ids = 0;
+        n.channel_read_running = false;
         n.lost_pending = false;
         active_[n.index].clear();
         n.pub_up = false;
@@ -677,8 +694,8 @@ private:
         info.except = except;
         info.ordinal = ordinal();
         info.emitted_us = now_us_;
-        info.payload = encode_redis_message(info.id, n.origin, nsp, rooms, except, ev->body());
-        info.payload[3] = static_cast<char>(redis_message_shared_id_version);
+        info.payload = encode_redis_message(info.id, n.origin, nsp, rooms, except, ev->body(),
+                                            redis_message_shared_id_version, true);
         std::size_t const index = events_.size();
         events_.push_back(info);
         by_id_[info.id] = index;
@@ -754,8 +771,11 @@ private:
             e.f = fate::stored;
             e.stored_at = ordinal();
             e.stored_tick = ++redis_tick_;
-            for (auto const& [ch, number] : meta.numbers)
-                publish(ch, flying{ch, n.origin, e.payload, number, meta.ev, false});
+            for (auto const& [ch, number] : meta.numbers) { // the script numbers each copy
+                std::string copy = e.payload;
+                set_redis_message_channel_number(copy, number);
+                publish(ch, flying{ch, n.origin, std::move(copy), number, meta.ev, false});
+            }
             return;
         }
         case command::kind::fetch: {
@@ -868,6 +888,7 @@ private:
         redis_message msg;
         XSIM_CHECK(decode_redis_message(f.payload, msg) == decode_status::ok, "undecodable");
         if (msg.origin == n.origin) return; // is_own: delivered here when it was emitted
+        XSIM_CHECK(msg.channel_number == f.number, "the copy lost its channel number");
         trace_ << step_ << ": node " << n.index << " receives " << msg.event_id << " on "
                << f.channel << " #" << f.number << "\n";
         n.sequenced_known = true;
@@ -884,24 +905,12 @@ private:
                 l.origin == f.origin && l.channel == f.channel && l.number > before &&
                 l.number < f.number)
                 l.revealed = true;
-        if (!k_.break_channel_gaps) {
-            auto const o = n.gaps.observe(f.channel, msg.origin, f.number, msg.event_id);
-            if (o.what == redis_channel_gaps::kind::gap) {
-                trace_ << "   a gap of " << o.missed << " after id " << o.last_event_id
-                       << ": recovery read\n";
-                ++stats_.gap_recoveries;
-                n.gap_from = n.gap_from ? std::min(*n.gap_from, o.last_event_id) : o.last_event_id;
-                n.want_recovery = true;
-                n.holding = true;
-                n.channel_gap = true;
-            }
-        }
+        if (!k_.break_channel_gaps) check_channel_number(n, f, msg);
         auto event = sse::encoded_event::from_body(msg.event, msg.body);
         // on_sequenced_message
         if (n.holding) {
             n.held.push_back({std::string(msg.origin), msg.rooms, msg.except, event, msg.event_id});
             if (n.held.size() > max_pending_ && !n.recovery_running) give_up_recovery(n);
-            maybe_start_recovery(n);
             return;
         }
         deliver_shared_adapter(n, std::string(msg.origin), msg.rooms, msg.except, event,
@@ -916,7 +925,11 @@ private:
         std::string key = origin;
         key += '\0';
         key += nsp;
-        if (!n.shared_filter.accept(key, id)) return false;
+        if (!n.shared_filter.accept(key, id)) {
+            trace_ << "   node " << n.index << " drops " << id << " from " << origin
+                   << " as a copy\n";
+            return false;
+        }
         deliver_sequenced(n, rooms, except, std::move(ev), id, origin);
         return true;
     }
@@ -928,7 +941,7 @@ private:
         if (!n.sub_up || !n.pub_up) return;
         if (n.pending_subscriptions != 0) return;
         n.want_recovery = false;
-        if (!n.sequenced_known) return finish_recovery(n, std::nullopt, false);
+        if (!n.sequenced_known) return finish_recovery(n, std::nullopt);
         auto const after = n.gap_from ? *n.gap_from : n.core->head();
         n.gap_from.reset();
         std::vector<std::string> rooms = local_rooms(n);
@@ -938,18 +951,15 @@ private:
                << "\n";
         int const gen = n.gen;
         std::size_t const outages = outages_[n.index].size(); // over: the subscriber is up
-        bool const for_gap = std::exchange(n.channel_gap, false);
-        start_fetch(n, rooms, after,
-                    [this, idx = n.index, gen, rooms, outages, for_gap](fetch_reply r) {
-                        auto& me = nodes_[static_cast<std::size_t>(idx)];
-                        if (me.gen != gen) return;
-                        me.recovery_running = false;
-                        for (std::size_t i = 0; i < outages; ++i) // what was stored until this read
-                            if (outages_[idx][i].to == UINT64_MAX)
-                                outages_[idx][i].to = redis_tick_;
-                        finish_recovery(me, std::move(r), for_gap);
-                        maybe_start_recovery(me);
-                    });
+        start_fetch(n, rooms, after, [this, idx = n.index, gen, rooms, outages](fetch_reply r) {
+            auto& me = nodes_[static_cast<std::size_t>(idx)];
+            if (me.gen != gen) return;
+            me.recovery_running = false;
+            for (std::size_t i = 0; i < outages; ++i) // what was stored until this read
+                if (outages_[idx][i].to == UINT64_MAX) outages_[idx][i].to = redis_tick_;
+            finish_recovery(me, std::move(r));
+            maybe_start_recovery(me);
+        });
     }
 
     void give_up_recovery(node& n) {
@@ -958,20 +968,13 @@ private:
                 {redis_tick_, UINT64_MAX,
                  "published before a SUBSCRIBE confirmed, after a give-up"});
         n.want_recovery = false;
+        n.channel_gaps.clear(); // their namespaces reset below
         fetch_reply r;
         r.status = "history_unavailable";
-        finish_recovery(n, r, false);
+        finish_recovery(n, r);
     }
 
-    // `for_gap`: the read is (also) for a channel gap. Messages of the same origin on other
-    // channels may have passed redis_sequence_filter (per origin, by id) before the gap
-    // showed: the lost event would be taken for a copy. Its recovered events go to the
-    // namespace as a catch-up's do (copies dropped by the logs, late ones reset), unless
-    // knobs::gap_recovery_filtered.
-    void finish_recovery(node& n, std::optional<fetch_reply> result, bool for_gap) {
-        auto held = std::move(n.held);
-        n.held.clear();
-        if (!n.want_recovery) n.holding = false;
+    void finish_recovery(node& n, std::optional<fetch_reply> result) {
         if (result) {
             auto& r = *result;
             if (k_.break_recovery_read) r = fetch_reply{};
@@ -981,13 +984,7 @@ private:
                 for (auto i : r.events) {
                     auto const& e = events_[i];
                     if (e.origin == n.origin) continue; // is_own
-                    redis_message msg;
-                    decode_redis_message(e.payload, msg);
-                    auto ev = sse::encoded_event::from_body(msg.event, msg.body);
-                    if (for_gap && !k_.gap_recovery_filtered)
-                        deliver_sequenced(n, e.rooms, e.except, std::move(ev), e.id, e.origin);
-                    else
-                        deliver_shared_adapter(n, e.origin, e.rooms, e.except, std::move(ev), e.id);
+                    deliver_shared_adapter(n, e.origin, e.rooms, e.except, event_of(e), e.id);
                 }
                 if (!r.gapped.empty()) {
                     bool const all = std::find(r.gapped.begin(), r.gapped.end(), std::string()) !=
@@ -997,8 +994,108 @@ private:
                 }
             }
         }
-        for (auto& m : held)
-            deliver_shared_adapter(n, m.origin, m.rooms, m.except, m.event, m.id);
+        // Else a newer subscriber, or a channel's read, is waiting its turn.
+        if (!n.want_recovery && n.channel_gaps.empty()) release_held(n);
+    }
+
+    // Delivers what arrived while a read was running, in arrival order (copies dropped).
+    void release_held(node& n) {
+        n.holding = false;
+        auto held = std::move(n.held);
+        n.held.clear();
+        for (auto& m : held) {
+            bool const unseen = !n.offered.count(m.id);
+            if (!deliver_shared_adapter(n, m.origin, m.rooms, m.except, m.event, m.id) && unseen) {
+                // The model: dropped as a copy of what this node never had (see knobs).
+                held_dropped_.insert({n.index, n.gen, m.id});
+                trace_ << "   node " << n.index << " never delivers " << m.id << "\n";
+            }
+        }
+    }
+
+    std::shared_ptr<sse::encoded_event> event_of(event_info const& e) const {
+        redis_message msg;
+        decode_redis_message(e.payload, msg);
+        return sse::encoded_event::from_body(msg.event, msg.body);
+    }
+
+    // ---- channel gaps (impl/redis_recovery.hpp) ----
+
+    void check_channel_number(node& n, flying const& f, redis_message const& msg) {
+        auto const seen =
+            n.gaps.observe(f.channel, msg.origin, msg.channel_number, msg.sequence, msg.event_id);
+        if (seen.what != redis_channel_gaps::kind::gap) return;
+        std::string const room = f.channel == channel_of("") ? std::string() : f.channel.substr(1);
+        ++stats_.gap_recoveries;
+        trace_ << "   a gap of " << seen.missed << " after id " << seen.last_event_id << "\n";
+        if (n.channel_gaps.size() >= 64) { // max_channel_gaps
+            reset_clients(
+                n, room.empty() ? std::vector<std::string>{} : std::vector<std::string>{room},
+                "lost_events", "channel gap");
+            return;
+        }
+        n.channel_gaps.push_back({++n.channel_gap_ids, f.channel, room, std::string(msg.origin),
+                                  seen.last_event_id, msg.event_id});
+        n.holding = true; // this message and the next ones wait for the read
+        start_channel_recovery(n);
+    }
+
+    void start_channel_recovery(node& n) {
+        if (n.channel_read_running || n.channel_gaps.empty()) return;
+        auto const& g = n.channel_gaps.front();
+        std::vector<std::string> rooms;
+        if (!g.room.empty())
+            rooms.push_back(g.room);
+        else
+            rooms = local_rooms(n);
+        n.channel_read_running = true;
+        trace_ << step_ << ": node " << n.index << " reads channel " << g.channel << " after "
+               << g.after << "\n";
+        int const gen = n.gen;
+        start_fetch(n, rooms, g.after, [this, idx = n.index, gen, id = g.id](fetch_reply r) {
+            auto& me = nodes_[static_cast<std::size_t>(idx)];
+            if (me.gen != gen) return;
+            finish_channel_recovery(me, id, std::move(r));
+        });
+    }
+
+    void finish_channel_recovery(node& n, std::uint64_t id, fetch_reply r) {
+        n.channel_read_running = false;
+        if (n.channel_gaps.empty() || n.channel_gaps.front().id != id) // given up meanwhile
+            return start_channel_recovery(n);
+        auto const g = std::move(n.channel_gaps.front());
+        n.channel_gaps.pop_front();
+        if (k_.break_recovery_read) r = fetch_reply{};
+        std::vector<std::string> rooms;
+        if (!g.room.empty()) rooms.push_back(g.room);
+        if (!r.status.empty()) {
+            reset_clients(n, rooms, r.status, "recovery");
+        } else {
+            for (auto i : r.events) {
+                auto const& e = events_[i];
+                if (e.origin == n.origin) continue; // is_own
+                if (lost_on(g, e) && !k_.break_lost_on)
+                    deliver_sequenced(n, e.rooms, e.except, event_of(e), e.id, e.origin);
+                else
+                    deliver_shared_adapter(n, e.origin, e.rooms, e.except, event_of(e), e.id);
+            }
+            if (!r.gapped.empty()) {
+                bool const all =
+                    std::find(r.gapped.begin(), r.gapped.end(), std::string()) != r.gapped.end();
+                reset_clients(n, all ? std::vector<std::string>{} : r.gapped, "history_gap",
+                              "recovery gapped");
+            }
+        }
+        if (!n.channel_gaps.empty()) return start_channel_recovery(n);
+        if (!n.want_recovery && !n.recovery_running) release_held(n);
+    }
+
+    // Whether `e` is one of the messages `g` lost: from that origin, inside the hole, and
+    // published on that channel.
+    static bool lost_on(channel_gap const& g, event_info const& e) {
+        if (e.origin != g.origin || e.id <= g.after || e.id >= g.upto) return false;
+        if (e.rooms.empty()) return g.channel == channel_of("");
+        return std::find(e.rooms.begin(), e.rooms.end(), g.room) != e.rooms.end();
     }
 
     // start_fetch (on the publisher connection: after what is in flight) behind
@@ -1188,7 +1285,9 @@ private:
             deliver_shared(n, rooms, except, ev);
             return;
         }
-        switch (n.window->offer(ev->id(), origin, node_now(n))) {
+        auto const verdict = n.window->offer(ev->id(), origin, node_now(n));
+        n.offered.insert(ev->id());
+        switch (verdict) {
         case merge_window<window_item>::verdict::deliver:
             deliver_shared(n, rooms, except, ev);
             return;
@@ -1233,6 +1332,8 @@ private:
             any = true;
             n.core->reset(*c.state, reset_reason::late_event);
         });
+        if (!any)
+            trace_ << "   " << ev->id() << " is late at node " << n.index << ", owed to nobody\n";
         if (any) {
             ++stats_.late_resets;
             if (copy) ++stats_.late_copies;
@@ -1685,6 +1786,8 @@ private:
                     }
             }
         }
+        if (!k_.strict_channel_held && held_dropped_.count({c.node, c.gen, e.id}))
+            return "held during a channel read, then taken for a copy";
         if (!k_.strict_catch_up && e.f == fate::stored)
             for (auto const& f : failed_catch_ups_)
                 if (f.node == c.node && f.gen == c.gen && e.id > f.after &&
@@ -1778,6 +1881,7 @@ private:
         std::uint64_t after, tick;
     };
     std::vector<failed_catch_up> failed_catch_ups_;
+    std::set<std::tuple<int, int, std::uint64_t>> held_dropped_; // (node, gen, id)
     // Channels a node asked for and no read covers until Redis confirms them.
     struct window {
         std::uint64_t from, to;
@@ -1918,6 +2022,7 @@ XSIM_KNOWN_CASE("outage before the namespace is known", strict_unmarked_gap)
 XSIM_KNOWN_CASE("recovery after a gap start moved by own ids", strict_recovery_skew)
 XSIM_KNOWN_CASE("catch-up read failed, subscriber up", strict_catch_up)
 XSIM_KNOWN_CASE("namespace channel at start-up", strict_startup)
+XSIM_KNOWN_CASE("held during a channel read", strict_channel_held)
 XSIM_KNOWN_CASE("recovery given up", strict_give_up)
 XSIM_KNOWN_CASE("late resets of clients not owed", strict_late_owed)
 XSIM_KNOWN_CASE("catch-up resets", strict_catch_up_reset)
