@@ -1952,7 +1952,7 @@ TEST_CASE("cross-node simulation: seeded schedules against the reference model",
           "[cross_node_sim]") {
     cross_node_sim::knobs const k;
     if (cross_node_sim::replay_one(k)) return;
-    auto const seeds = cross_node_sim::seed_count(1000);
+    auto const seeds = cross_node_sim::seed_count(2000);
     cross_node_sim::sim_stats total;
     if (auto failure = cross_node_sim::first_failure(k, seeds, &total)) FAIL(*failure);
     // The schedules must reach the interesting states, or they prove little.
@@ -2026,14 +2026,13 @@ TEST_CASE("cross-node simulation: the checks fail when a part is broken", "[cros
             FAIL(*failure);                                                                        \
     }
 
-XSIM_KNOWN_CASE("pub/sub reordered across channels", reorder_channels)
 XSIM_KNOWN_CASE("dropped emits", strict_dropped_emits)
 XSIM_KNOWN_CASE("a lost message never revealed", strict_unrevealed_loss)
 XSIM_KNOWN_CASE("replay read before the event reached Redis", strict_late_replay)
 XSIM_KNOWN_CASE("replay cut at a head below Last-Event-ID", strict_replay_upto)
 XSIM_KNOWN_CASE("outage before the namespace is known", strict_unmarked_gap)
 XSIM_KNOWN_CASE("recovery after a gap start moved by own ids", strict_recovery_skew)
-XSIM_KNOWN_CASE("catch-up read failed, subscriber up", strict_catch_up)
+XSIM_KNOWN_CASE("catch-up read failed while the subscriber stays up", strict_catch_up)
 XSIM_KNOWN_CASE("namespace channel at start-up", strict_startup)
 XSIM_KNOWN_CASE("taken for a copy after a channel read", strict_filter_unseen)
 XSIM_KNOWN_CASE("recovery given up", strict_give_up)
@@ -2042,3 +2041,16 @@ XSIM_KNOWN_CASE("catch-up resets", strict_catch_up_reset)
 XSIM_KNOWN_CASE("reset id below Last-Event-ID", strict_reset_rewind)
 
 #undef XSIM_KNOWN_CASE
+
+// Reordered across channels (Redis Cluster, several subscribers): one origin's messages reach
+// a node out of their publishing order, and redis_sequence_filter (highest id per origin)
+// takes the older one for a copy. Strict about that, else it is excused like the bug above.
+TEST_CASE("cross-node simulation (known): pub/sub reordered across channels",
+          "[.known][cross_node_sim_known]") {
+    cross_node_sim::knobs k;
+    k.reorder_channels = true;
+    k.strict_filter_unseen = true;
+    if (cross_node_sim::replay_one(k)) return;
+    if (auto failure = cross_node_sim::first_failure(k, cross_node_sim::seed_count(5000)))
+        FAIL(*failure);
+}
