@@ -1965,7 +1965,7 @@ TEST_CASE("cross-node simulation: seeded schedules against the reference model",
           "[cross_node_sim]") {
     cross_node_sim::knobs const k;
     if (cross_node_sim::replay_one(k)) return;
-    auto const seeds = cross_node_sim::seed_count(2000);
+    auto const seeds = cross_node_sim::seed_count(1000);
     cross_node_sim::sim_stats total;
     if (auto failure = cross_node_sim::first_failure(k, seeds, &total)) FAIL(*failure);
     // The schedules must reach the interesting states, or they prove little.
