@@ -1929,6 +1929,8 @@ inline std::optional<std::string> run_seed(std::uint64_t seed, int steps, knobs 
 
 } // namespace cross_node_sim
 
+#undef XSIM_CHECK
+
 namespace cross_node_sim {
 
 constexpr int steps = 400;
