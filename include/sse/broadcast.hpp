@@ -30,7 +30,9 @@ public:
     broadcast_operator except(std::initializer_list<std::string_view> rooms) &&;
 
     /// Encodes the event once and sends it to the targeted clients on every node.
-    /// @throws std::invalid_argument for a bad event name.
+    /// @throws std::invalid_argument for a bad event name or data (`[sse.invalid_data]`: not
+    /// UTF-8); std::length_error (`[sse.event_too_large]`) for an event larger than
+    /// `options::max_buffered_bytes`. Nothing is sent then.
     void emit(std::string_view event, nlohmann::json const& data) const;
     void emit(std::string_view event, text data) const;
 

@@ -76,7 +76,9 @@ public:
     std::vector<std::string> rooms() const;
 
     /// Sends an event to this client only (not through the adapter).
-    /// @throws std::invalid_argument for a bad event name.
+    /// @throws std::invalid_argument for a bad event name or data (`[sse.invalid_data]`: not
+    /// UTF-8); std::length_error (`[sse.event_too_large]`) for an event larger than
+    /// `options::max_buffered_bytes`. Nothing is sent then.
     void emit(std::string_view event, nlohmann::json const& data);
     void emit(std::string_view event, text data);
 

@@ -179,7 +179,8 @@ inline void append_prometheus(std::string& out, metrics_snapshot const& m) {
            "Events refused for being larger than a client's queue.",
            [](st s) { return s.oversized_events; });
     family("sse_slow_consumers_dropped_total", "counter",
-           "Clients that fell too far behind (disconnected, or reset by policy).",
+           "Clients disconnected for falling too far behind (a reset under a policy is counted in "
+           "the resets).",
            [](st s) { return s.slow_consumers; });
     family("sse_replays_total", "counter", "Reconnects served from history.",
            [](st s) { return s.replays; });

@@ -376,10 +376,12 @@ public:
     std::string_view node_id() const noexcept override;
     void succeed(std::string_view previous_node_id) override;
 
-    /** Stops: no publish, and no delivery to the host after this returns (one in progress on
-        the adapter's strand is waited for, unless `close` is called from inside it). The
-        connections, timers and descriptors are released on the strand right after. Emits not
-        yet published are discarded. Idempotent.
+    /** Stops: no new publish, and no delivery to the host after this returns (one in
+        progress on the adapter's strand is waited for, unless `close` is called from inside
+        it). The emits made before it that Redis has not taken yet are still published, for
+        up to `redis_options::close_drain` (the io_context must keep running); what is left
+        then is counted in `redis_state::dropped`. The connections, timers and descriptors
+        are released on the strand after that. Idempotent.
     */
     void close() override;
 

@@ -16,6 +16,7 @@
 #include <sse/redis_adapter.hpp>
 #include <sse/redis_metrics.hpp>
 #include <sse/server.hpp>
+#include <sse/tapped_event.hpp>
 #include <sse/typed.hpp>
 #include <sse/version.hpp>
 

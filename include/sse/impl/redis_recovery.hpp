@@ -21,7 +21,9 @@
 // that travel on that channel are the lost ones: they go to the namespace as they are
 // (its logs drop a copy; one that newer ids overtook resets only the clients it was for),
 // since the per-origin filter may already have passed newer ids of that origin from other
-// channels. Every other event of the read goes through the filter (a copy, mostly).
+// channels. The read's other events are left alone: they arrived live, or are held or on
+// their way (found by the cross-node simulation: through the filter, a read event moved it
+// past a held message of its origin, which was then dropped as a copy).
 #ifndef SSE_IMPL_REDIS_RECOVERY_HPP
 #define SSE_IMPL_REDIS_RECOVERY_HPP
 
@@ -230,15 +232,13 @@ inline void redis_adapter_impl::finish_channel_recovery(std::uint64_t id, redis_
         } else if (!closed_flag_.load(std::memory_order_acquire)) {
             std::uint64_t recovered = 0;
             for (auto& e : r.events) {
-                if (is_own(e.origin)) continue; // delivered here when it was emitted
-                if (lost_on(g, e)) {
-                    host->deliver_sequenced(g.nsp, e.rooms, e.except, std::move(e.event), e.id,
-                                            e.origin);
-                    ++recovered;
-                } else if (deliver_shared(*host, e.origin, g.nsp, e.rooms, e.except,
-                                          std::move(e.event), e.id)) {
-                    ++recovered;
-                }
+                // Only the lost ones. The others arrived live, or are held or on their way:
+                // through the per-origin filter they would move it past the held messages
+                // of their origin, which would then be dropped as copies.
+                if (is_own(e.origin) || !lost_on(g, e)) continue;
+                host->deliver_sequenced(g.nsp, e.rooms, e.except, std::move(e.event), e.id,
+                                        e.origin);
+                ++recovered;
             }
             if (!r.gapped.empty()) {
                 bool const all =
