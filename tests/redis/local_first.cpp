@@ -554,3 +554,26 @@ TEST_CASE("channel gaps: none where nothing was lost: several rooms at once, lea
     CHECK(f.b.redis->state().channel_gaps == 0);
     CHECK(f.a.redis->state().channel_gaps == 0);
 }
+
+TEST_CASE("a failed replay's reset never moves the browser's Last-Event-ID back",
+          "[redis][local_first][replay]") {
+    redis_process server;
+    auto prefix = "rw" + sse::detail::random_id(8);
+    history_node a(test_options(server.url(), prefix), history());
+    history_node b(test_options(server.url(), prefix), history());
+    client on_a(a, "r");
+    REQUIRE(eventually([&] { return a.synced(3) && b.synced(1); }));
+    a.ns->to("r").emit("e", 1); // B has nobody in r: it never hears of it
+    auto const [seen, data] = on_a.expect("e");
+    REQUIRE(seen != 0);
+    server.kill(); // B's replay read fails
+    REQUIRE(eventually([&] { return !b.redis->state().connected; }));
+    client moved(b, "r", std::to_string(seen));
+    auto e = moved.reader.next_event();
+    REQUIRE(e);
+    CHECK(e->event == "reset");
+    REQUIRE(e->has_id);
+    // Before: stamped with B's head at admission (below `seen`), so the browser's next
+    // reconnect would have asked for what it had.
+    CHECK(std::stoull(e->id) >= seen);
+}

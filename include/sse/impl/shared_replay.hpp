@@ -73,7 +73,11 @@ inline void namespace_::finish_replay(client& c, history_result r,
     if (!why.empty()) {
         resets_.fetch_add(1, std::memory_order_relaxed);
         c.replay_ = client::replay_state::none; // nothing older is owed after a reset
-        c.enqueue(make_reset(c, why.c_str(), upto));
+        // Stamped at least with its Last-Event-ID (admission skips live events up to it):
+        // a head below it, on a node behind the one it came from, would move the browser's
+        // lastEventId back, and its next reconnect would replay what it had.
+        c.enqueue(
+            make_reset(c, why.c_str(), shared_id_ahead(after) ? upto : std::max(upto, after)));
     } else {
         replays_.fetch_add(1, std::memory_order_relaxed);
         c.replay_ = client::replay_state::done;
