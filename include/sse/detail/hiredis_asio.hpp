@@ -31,6 +31,7 @@
 
 #include <sse/detail/config.hpp>
 #include <sse/detail/redis_url.hpp>
+#include <sse/detail/sigpipe_guard.hpp>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -180,7 +181,10 @@ private:
                 if (ioctl_ec || unread.get() == 0) break;
             }
         } else {
-            if (want_write_) redisAsyncHandleWrite(ac_);
+            if (want_write_) {
+                sigpipe_guard no_sigpipe; // Redis may have gone: EPIPE, not the process's end
+                redisAsyncHandleWrite(ac_);
+            }
         }
     }
 
