@@ -39,8 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     if (status != decode_status::ok) return 0;
 
     // Re-encode: the same message, in at most as many bytes.
-    std::string again = encode_redis_message(m.event_id, m.origin, m.nsp, m.rooms, m.except,
-                                             m.body, m.version, m.numbered);
+    std::string again = encode_redis_message(m.event_id, m.origin, m.nsp, m.rooms, m.except, m.body,
+                                             m.version, m.numbered);
     set_redis_message_sequence(again, m.sequence);
     set_redis_message_channel_number(again, m.channel_number);
     if (again.size() > bytes.size()) fail("the re-encoding is longer than the input");

@@ -72,8 +72,7 @@ TEST_CASE("redis message: the encoding is compact", "[redis][message]") {
     CHECK(sample().size() == 4 + 8 + 8 + 1 + 7 + 10 + 17 + 7 + body.size());
 }
 
-TEST_CASE("redis message: the channel number, and the older form without it",
-          "[redis][message]") {
+TEST_CASE("redis message: the channel number, and the older form without it", "[redis][message]") {
     auto bytes = sample(9);
     set_redis_message_channel_number(bytes, 0x1122334455667788ull);
     CHECK(static_cast<unsigned char>(bytes[3]) == 0x05);

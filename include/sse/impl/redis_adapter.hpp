@@ -537,6 +537,8 @@ private:
     void finish_channel_recovery(std::uint64_t id, redis_fetch_reply r);
     bool lost_on(channel_gap const& g, history_event const& e) const;
     void release_held();
+    void reset_gapped(adapter_host& host, std::string const& nsp,
+                      std::vector<std::string> const& gapped);
 
     std::vector<std::string> channels_for(broadcast_packet const& p) const {
         return channels_for(p.nsp, p.rooms);

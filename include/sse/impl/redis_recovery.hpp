@@ -128,19 +128,23 @@ inline void redis_adapter_impl::finish_recovery() {
                                e.id))
                 ++recovered;
         }
-        if (!r.gapped.empty()) {
-            bool const all =
-                std::find(r.gapped.begin(), r.gapped.end(), std::string()) != r.gapped.end();
-            host->reset_clients(res.nsp, all ? std::vector<std::string>{} : r.gapped,
-                                "history_gap");
-            history_resets_.fetch_add(1, std::memory_order_relaxed);
-        }
+        reset_gapped(*host, res.nsp, r.gapped);
     }
     if (!results.empty()) recoveries_.fetch_add(1, std::memory_order_relaxed);
     recovered_events_.fetch_add(recovered, std::memory_order_relaxed);
     gate.unlock();
     // Else a newer subscriber, or a channel's read, is waiting its turn.
     if (!want_recovery_ && channel_gaps_.empty()) release_held();
+}
+
+// The logs a read found gapped ("" = the namespace log) cannot be made up: their clients
+// reset (the namespace's all of them when its log is among them).
+inline void redis_adapter_impl::reset_gapped(adapter_host& host, std::string const& nsp,
+                                             std::vector<std::string> const& gapped) {
+    if (gapped.empty()) return;
+    bool const all = std::find(gapped.begin(), gapped.end(), std::string()) != gapped.end();
+    host.reset_clients(nsp, all ? std::vector<std::string>{} : gapped, "history_gap");
+    history_resets_.fetch_add(1, std::memory_order_relaxed);
 }
 
 // Delivers what arrived while a read was running, in arrival order (copies dropped).
@@ -240,13 +244,7 @@ inline void redis_adapter_impl::finish_channel_recovery(std::uint64_t id, redis_
                                         e.origin);
                 ++recovered;
             }
-            if (!r.gapped.empty()) {
-                bool const all =
-                    std::find(r.gapped.begin(), r.gapped.end(), std::string()) != r.gapped.end();
-                host->reset_clients(g.nsp, all ? std::vector<std::string>{} : r.gapped,
-                                    "history_gap");
-                history_resets_.fetch_add(1, std::memory_order_relaxed);
-            }
+            reset_gapped(*host, g.nsp, r.gapped);
             recoveries_.fetch_add(1, std::memory_order_relaxed);
             recovered_events_.fetch_add(recovered, std::memory_order_relaxed);
         }
