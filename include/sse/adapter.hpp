@@ -91,6 +91,10 @@ public:
     /// Every (namespace, room) with at least one local client, and every namespace name
     /// (as room ""), so that a newly installed adapter can subscribe to what is already live.
     virtual std::vector<std::pair<std::string, std::string>> local_interests() const = 0;
+
+    /// A node message (adapter::send_to_nodes) from another node, or this node's own echo:
+    /// the server checks and ignores what it should. Any thread; must not block.
+    virtual void on_node_message(std::string_view /*payload*/) {}
 };
 
 /** Decides where an emit goes. Installed with `server::adapter(ptr)`; swappable at run time.
@@ -148,6 +152,15 @@ public:
 
     /// This node's id, unique per adapter instance (used to drop a node's own echo).
     virtual std::string_view node_id() const noexcept = 0;
+
+    /// Whether `send_to_nodes` reaches other nodes: the cluster-wide operations
+    /// (sse/cluster.hpp) act on this node alone when false.
+    virtual bool reaches_nodes() const noexcept { return false; }
+
+    /** Sends a node message (a small text the servers exchange for the cluster-wide
+        operations) to every other node when `to` is empty, else to node `to` only. At most
+        once, like pub/sub: dropped while the broker is away. Any thread; must not block. */
+    virtual void send_to_nodes(std::string_view /*to*/, std::string /*payload*/) {}
 
     /// Called when this adapter replaces `previous` on a server (`io.adapter(...)`), before
     /// `attach`: what `previous` still publishes (see redis_options::close_drain) comes from

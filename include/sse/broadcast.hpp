@@ -2,8 +2,11 @@
 #ifndef SSE_BROADCAST_HPP
 #define SSE_BROADCAST_HPP
 
+#include <sse/cluster.hpp>
 #include <sse/event.hpp>
 
+#include <chrono>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -35,6 +38,22 @@ public:
     /// `options::max_buffered_bytes`. Nothing is sent then.
     void emit(std::string_view event, nlohmann::json const& data) const;
     void emit(std::string_view event, text data) const;
+
+    /** Lists the targeted clients on every node: id, node, rooms and a handshake summary.
+        `handler` runs once, on the server's executor (never inside this call), when every
+        node alive answered or after `timeout` (default `options::cluster.request_timeout`);
+        the nodes that did not answer are in `missing_nodes`. */
+    void fetch_clients(std::function<void(fetch_result)> handler) const;
+    void fetch_clients(std::function<void(fetch_result)> handler,
+                       std::chrono::milliseconds timeout) const;
+
+    /** The targeted clients, on every node, join `room` (leave it, or are disconnected).
+        Applied here at once and sent to the other nodes, each applying it on receipt (a
+        node that does not hear it, e.g. while Redis is away, does not apply it).
+        @throws std::invalid_argument for a bad room name. */
+    void join(std::string_view room) const;
+    void leave(std::string_view room) const;
+    void disconnect() const;
 
     std::vector<std::string> const& target_rooms() const noexcept { return rooms_; }
     std::vector<std::string> const& except_rooms() const noexcept { return except_; }

@@ -5,10 +5,12 @@
 #include <sse/adapter.hpp>
 #include <sse/broadcast.hpp>
 #include <sse/client.hpp>
+#include <sse/cluster.hpp>
 #include <sse/detail/delivery_core.hpp>
 #include <sse/detail/event_tap.hpp>
 #include <sse/detail/merge_window.hpp>
 #include <sse/detail/meters.hpp>
+#include <sse/detail/node_plane.hpp>
 #include <sse/detail/slow_consumer_policies.hpp>
 #include <sse/detail/token_bucket.hpp>
 #include <sse/middleware.hpp>
@@ -121,6 +123,18 @@ public:
     /// Targets everyone except the clients of `room`.
     broadcast_operator except(std::string_view room);
     broadcast_operator except(std::initializer_list<std::string_view> rooms);
+
+    /// Socket.IO's name for `to`: `ns.in(room).fetch_clients(...)` reads better.
+    broadcast_operator in(std::string_view room);
+
+    /** Clients in `room` on every node: this node's exact count plus what the other nodes
+        last announced (at most `options::cluster.announce_interval` old; a node gone for
+        `node_ttl` counts no more). Cheap: a lookup, no Redis round trip. */
+    std::uint64_t presence(std::string_view room) const;
+
+    /// `to()` with no room: every client of the namespace, on every node (see
+    /// broadcast_operator::fetch_clients).
+    void fetch_clients(std::function<void(fetch_result)> handler);
 
     /// Sends an event to every client of the namespace (on every node).
     /// @throws std::invalid_argument for a bad event name or data (`[sse.invalid_data]`: not
@@ -272,6 +286,19 @@ private:
     static detail::client_state& state_of(client& c) noexcept { return c; }
     static client& client_of(detail::client_state& s) noexcept { return static_cast<client&>(s); }
 
+    // ---- cluster-wide operations (impl/namespace_cluster.hpp) ----
+    std::vector<client_ptr> matching(std::vector<std::string> const& rooms,
+                                     std::vector<std::string> const& except) const;
+    void fetch(std::vector<std::string> rooms, std::vector<std::string> except,
+               std::chrono::milliseconds timeout, std::function<void(fetch_result)> handler);
+    // Here, then on the other nodes.
+    void room_operation(detail::node_message::kind k, broadcast_operator const& target,
+                        std::string_view room);
+    std::vector<client_summary> summaries(detail::node_message const& target, std::size_t max,
+                                          bool& truncated) const;
+    void apply_room_operation(detail::node_message const& op) const;
+    void presence_counts(std::vector<detail::presence_entry>& out) const;
+
     // ---- replay from an adapter's shared history (sequenced namespaces) ----
     bool wants_replay(client const& c) const;
     static bool shared_id_ahead(std::uint64_t id); // a Last-Event-ID no node can have given
@@ -294,6 +321,7 @@ private:
 
     std::string const name_;
     std::shared_ptr<std::string const> const shared_name_; // what clients keep for nsp()
+    std::weak_ptr<detail::node_plane> plane_; // set once by server_core::of, before sharing
     options const opts_;
     std::atomic<bool> closed_{false};
 
@@ -378,5 +406,6 @@ private:
 
 #include <sse/impl/client.hpp>
 #include <sse/impl/namespace.hpp>
+#include <sse/impl/namespace_cluster.hpp>
 
 #endif

@@ -96,6 +96,21 @@ enum class slow_consumer_policy {
     conflate
 };
 
+/// How the nodes keep track of each other (`options::cluster`).
+struct cluster_options {
+    /// Each node announces itself this often, with its rooms' client counts that changed.
+    /// Presence on other nodes lags a change by about this much.
+    std::chrono::milliseconds announce_interval{std::chrono::seconds(1)};
+    /// A node not heard from for this long is gone: requests stop waiting for it and its
+    /// clients leave the presence counts. Several announce intervals.
+    std::chrono::milliseconds node_ttl{std::chrono::seconds(3)};
+    /// The default time `fetch_clients` waits for the other nodes' answers.
+    std::chrono::milliseconds request_timeout{std::chrono::seconds(2)};
+    /// The most clients one node lists in its answer to `fetch_clients` (its answer then says
+    /// `truncated`): one Redis message must stay under `redis_options::max_message_bytes`.
+    std::size_t max_fetched_clients = 2000;
+};
+
 /** Options of a server, shared by all its namespaces. Every field has a usable default. */
 struct options {
     /// A `: ping` comment on every open stream this often, so that proxies keep idle streams
@@ -153,6 +168,9 @@ struct options {
     /// then as long again, at most, to drain what the peer still sends (so that a close with
     /// unread bytes does not reset the connection and lose those last bytes).
     std::chrono::milliseconds close_timeout{std::chrono::seconds(2)};
+
+    /// How the nodes sharing a distributed adapter keep track of each other (sse/cluster.hpp).
+    cluster_options cluster;
 };
 
 } // namespace sse

@@ -375,6 +375,10 @@ public:
     void room_removed(std::string_view nsp, std::string_view room) override;
     std::string_view node_id() const noexcept override;
     void succeed(std::string_view previous_node_id) override;
+    /// Node messages go through `<channel_prefix>#:nodes#` (every node) and
+    /// `<channel_prefix>#:nodes#<node_id>` (one node), with PUBLISH on the publisher link.
+    bool reaches_nodes() const noexcept override;
+    void send_to_nodes(std::string_view to, std::string payload) override;
 
     /** Stops: no new publish, and no delivery to the host after this returns (one in
         progress on the adapter's strand is waited for, unless `close` is called from inside

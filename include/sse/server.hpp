@@ -12,6 +12,7 @@
 #include <sse/adapter.hpp>
 #include <sse/broadcast.hpp>
 #include <sse/client.hpp>
+#include <sse/cluster.hpp>
 #include <sse/cors.hpp>
 #include <sse/detail/server_core.hpp>
 #include <sse/error.hpp>
@@ -76,6 +77,35 @@ public:
     /// The counters of every namespace created so far, by name (see `sse/metrics.hpp` for
     /// the Prometheus text of them).
     std::map<std::string, namespace_stats, std::less<>> stats() const { return core_->stats(); }
+
+    /** Sends `event` with `data` to the servers of every other node (not this one), whose
+        `on_server_event` handlers get it. At most once: a node that does not hear it (Redis
+        away) does not get it later. With the in-memory adapter it goes nowhere.
+        @throws std::invalid_argument for a bad event name, or data that is not valid UTF-8. */
+    void server_side_emit(std::string_view event, nlohmann::json data) {
+        validate_event_name(event);
+        try {
+            (void)data.dump();
+        } catch (nlohmann::json::exception const& e) {
+            throw std::invalid_argument(std::string("[sse.invalid_data] ") + e.what());
+        }
+        core_->plane().server_emit(std::string(event), std::move(data));
+    }
+
+    /// Runs `handler` for each other node's `server_side_emit`, on the server's executor.
+    /// A handler that throws is caught (and the next one still runs).
+    void on_server_event(std::function<void(server_event const&)> handler) {
+        core_->plane().on_server_event(std::move(handler));
+    }
+
+    /// The other nodes alive now (heard from within options::cluster.node_ttl), by node id.
+    std::vector<std::string> peer_nodes() const { return core_->plane().peers(); }
+
+    /// Counters of the cluster-wide operations on this node.
+    sse::cluster_stats cluster_stats() const {
+        auto const& p = core_->plane();
+        return {p.peers().size(), p.malformed(), p.handler_errors()};
+    }
 
     /// Names of the namespaces created so far.
     std::vector<std::string> namespaces() const { return core_->namespace_names(); }

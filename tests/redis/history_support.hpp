@@ -31,10 +31,12 @@ inline sse::history_options history(std::size_t max_events = 100,
 
 // One node: a Beast listener, namespace "/s" with history on, the Redis adapter.
 struct history_node {
-    history_node(sse::redis_options ro, sse::history_options h) {
+    history_node(sse::redis_options ro, sse::history_options h,
+                 sse::cluster_options cluster = {}) {
         sse::options o;
         o.heartbeat_interval = std::chrono::milliseconds(0);
         o.history = h;
+        o.cluster = cluster;
         io = std::make_unique<sse::server>(ts.get_executor(), o);
         redis = std::make_shared<sse::redis_adapter>(ts.get_executor(), std::move(ro));
         io->adapter(redis);

@@ -28,7 +28,9 @@ struct typed_view_base {
     virtual ~typed_view_base() = default;
 };
 
-class server_core final : public adapter_host, public std::enable_shared_from_this<server_core> {
+class server_core final : public adapter_host,
+                          public node_plane_host,
+                          public std::enable_shared_from_this<server_core> {
 public:
     server_core(net::any_io_executor ex, options opts)
         : opts_(std::move(opts))
@@ -43,6 +45,8 @@ public:
     }
 
     void start() {
+        plane_ = std::make_shared<node_plane>(ex_, opts_.cluster, weak_from_this());
+        plane_->start();
         adapter_->attach(weak_from_this());
         arm_heartbeat();
         arm_expiry();
@@ -59,6 +63,7 @@ public:
                                                adapter_);
         ns->merge_strand_.emplace(net::make_strand(ex_)); // its merge window's timer
         if (closed_) ns->closed_.store(true);
+        ns->plane_ = plane_;
         adapter_->namespace_added(name);
         return *namespaces_.emplace(std::string(name), std::move(ns)).first->second;
     }
@@ -128,6 +133,7 @@ public:
         });
         for (auto& ns : snapshot())
             ns->close_all(error::server_closed);
+        plane_->close(); // its goodbye goes out before the adapter closes
         if (a) a->close();
     }
 
@@ -170,6 +176,31 @@ public:
         }
         return out;
     }
+
+    void on_node_message(std::string_view payload) override { plane_->received(payload); }
+
+    // node_plane_host
+    std::shared_ptr<adapter> current_adapter() const override { return get_adapter(); }
+
+    std::vector<presence_entry> local_presence() const override {
+        std::vector<presence_entry> out;
+        for (auto const& ns : snapshot())
+            ns->presence_counts(out);
+        return out;
+    }
+
+    std::vector<client_summary> local_clients(node_message const& target, std::size_t max,
+                                              bool& truncated) const override {
+        truncated = false;
+        auto ns = find(target.nsp);
+        return ns ? ns->summaries(target, max, truncated) : std::vector<client_summary>{};
+    }
+
+    void apply_room_operation(node_message const& op) override {
+        if (auto ns = find(op.nsp)) ns->apply_room_operation(op);
+    }
+
+    node_plane& plane() const noexcept { return *plane_; }
 
 private:
     std::shared_ptr<namespace_> find(std::string_view nsp) const {
@@ -229,6 +260,7 @@ private:
     net::steady_timer timer_;        // heartbeat
     net::steady_timer expiry_timer_; // history age, on the same strand
     std::shared_ptr<adapter> adapter_;
+    std::shared_ptr<node_plane> plane_; // made in start(), before any namespace
     std::map<std::string, std::shared_ptr<namespace_>, std::less<>> namespaces_;
     std::map<std::pair<std::string, std::type_index>, std::unique_ptr<typed_view_base>> views_;
 };

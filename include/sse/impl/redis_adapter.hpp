@@ -288,6 +288,7 @@ public:
             pending_subscriptions_.store(0, std::memory_order_relaxed);
             subscription_answered(true);
             channel_numbers_seen_.clear(); // a new connection: the broker-gap recovery's turn
+            subscribe_node_channels(c);
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 subs_.reset(); // the tracker is the replay list
@@ -316,6 +317,7 @@ public:
             queue_dropped_.store(queue_.dropped(), std::memory_order_relaxed);
             queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
             fail_fetches();
+            node_messages_in_flight_ = 0; // lost with the connection (at most once)
         } else {
             sub_up_.store(false, std::memory_order_release);
             subscribed_.store(0, std::memory_order_relaxed);
@@ -374,6 +376,11 @@ public:
             }
             return;
         }
+        if (tag == tag_node_message) {
+            if (node_messages_in_flight_ > 0) --node_messages_in_flight_;
+            if (draining_ && unpublished() == 0) teardown();
+            return;
+        }
         if (tag == tag_subscription) on_subscription_push(c, reply);
         if (tag >= tag_fetch_first) {
             on_fetch_reply(reply, tag);
@@ -387,7 +394,8 @@ private:
     static constexpr int tag_publish = 0;
     static constexpr int tag_subscription = 1;
     static constexpr int tag_claim_id_tag = 2;
-    static constexpr int tag_fetch_first = 3; // history reads: one tag each
+    static constexpr int tag_node_message = 3;
+    static constexpr int tag_fetch_first = 4; // history reads: one tag each
     static constexpr std::size_t channels_per_command = 256;
 
     struct link {
@@ -691,6 +699,46 @@ private:
         }
     }
 
+    // ---- node messages (sse/cluster.hpp): two channels of their own, outside the tracker ----
+
+    // `<prefix>#:nodes#` for every node, `<prefix>#:nodes#<id>` for this one. No namespace
+    // channel looks like these: namespace names start with '/'.
+    std::string node_channel(std::string_view to) const {
+        std::string out = opts_.channel_prefix + "#:nodes#";
+        out.append(to.data(), to.size());
+        return out;
+    }
+    bool is_node_channel(std::string_view channel) const noexcept {
+        auto const& p = opts_.channel_prefix;
+        return channel.size() >= p.size() + 8 && channel.compare(0, p.size(), p) == 0 &&
+               channel.compare(p.size(), 8, "#:nodes#") == 0;
+    }
+
+    // Sent first on each subscriber connection, so that their confirmations (counted apart:
+    // state().subscribed_channels shows the rooms' channels) come before the rooms'.
+    void subscribe_node_channels(redis_connection& c) {
+        node_subscriptions_ = 0;
+        auto const all = node_channel({});
+        auto const mine = node_channel(node_id_);
+        c.command(tag_subscription, {"SUBSCRIBE", all, mine});
+    }
+
+public:
+    void send_to_nodes(std::string to, std::string payload) {
+        net::post(strand_, [self = shared_from_this(), to = std::move(to),
+                            payload = std::move(payload)] {
+            // Not refused once closed: a closing server's goodbye is posted just before.
+            auto const& c = self->pub_.conn;
+            if (!c || !c->ready() ||
+                !c->command(tag_node_message, {"PUBLISH", self->node_channel(to), payload}))
+                return (void)self->node_messages_dropped_.fetch_add(1, std::memory_order_relaxed);
+            ++self->node_messages_in_flight_; // a closing node's goodbye is waited for
+
+        });
+    }
+
+private:
+
     bool send_channels(std::string_view verb, std::vector<std::string> const& channels) {
         std::vector<char const*> argv;
         std::vector<std::size_t> lens;
@@ -753,6 +801,7 @@ private:
     // ---- receiving (strand; impl/redis_receive.hpp) ----
     void on_subscription_push(redis_connection&, redisReply const& r);
     void on_message(std::string_view channel, std::string_view payload);
+    void on_node_message(std::string_view channel, std::string_view payload);
     void on_sequenced_message();
     bool deliver_shared(adapter_host& host, std::string_view origin, std::string_view nsp,
                         std::vector<std::string> const& rooms,
@@ -804,12 +853,14 @@ private:
         host_.reset();
     }
 
-    std::size_t unpublished() const noexcept { return queue_.pending() + queue_.in_flight(); }
+    std::size_t unpublished() const noexcept {
+        return queue_.pending() + queue_.in_flight() + node_messages_in_flight_;
+    }
 
     void teardown() {
         if (std::exchange(torn_down_, true)) return;
         drain_timer_.cancel();
-        if (auto const left = unpublished(); left > 0) {
+        if (auto const left = queue_.pending() + queue_.in_flight(); left > 0) {
             dropped_at_close_.fetch_add(left, std::memory_order_relaxed);
             log(redis_log_level::warning,
                 "closed with " + std::to_string(left) +
@@ -951,6 +1002,9 @@ private:
     std::atomic<std::uint64_t> history_resets_{0};
     std::atomic<std::size_t> queue_pending_{0};
     std::atomic<std::size_t> subscribed_{0};
+    std::size_t node_subscriptions_ = 0; // node channels confirmed on this connection (strand)
+    std::atomic<std::uint64_t> node_messages_dropped_{0};
+    std::size_t node_messages_in_flight_ = 0; // strand
     std::atomic<std::size_t> pending_subscriptions_{0};
 };
 
@@ -1028,6 +1082,14 @@ inline void redis_adapter::room_removed(std::string_view nsp, std::string_view r
 
 inline std::string_view redis_adapter::node_id() const noexcept {
     return impl_->node_id();
+}
+
+inline bool redis_adapter::reaches_nodes() const noexcept {
+    return true;
+}
+
+inline void redis_adapter::send_to_nodes(std::string_view to, std::string payload) {
+    impl_->send_to_nodes(std::string(to), std::move(payload));
 }
 
 inline void redis_adapter::close() {

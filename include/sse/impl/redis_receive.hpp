@@ -17,20 +17,41 @@ inline void redis_adapter_impl::on_subscription_push(redis_connection&, redisRep
         auto const* ch = r.element[1];
         auto const* payload = r.element[2];
         if (ch->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING) return;
-        on_message(std::string_view(ch->str, ch->len),
-                   std::string_view(payload->str, payload->len));
+        std::string_view const channel(ch->str, ch->len);
+        if (is_node_channel(channel))
+            return on_node_message(channel, std::string_view(payload->str, payload->len));
+        on_message(channel, std::string_view(payload->str, payload->len));
+    } else if ((kind == "subscribe" || kind == "unsubscribe") &&
+               r.element[1]->type == REDIS_REPLY_STRING &&
+               is_node_channel(std::string_view(r.element[1]->str, r.element[1]->len))) {
+        if (kind == "subscribe") ++node_subscriptions_; // not a room's: the tracker never asked
     } else if (kind == "subscribe" || kind == "unsubscribe") {
         // Unsubscribed: what passes by until it is subscribed again is not a loss.
         if (kind == "unsubscribe" && r.element[1]->type == REDIS_REPLY_STRING)
             channel_numbers_seen_.forget(std::string_view(r.element[1]->str, r.element[1]->len));
-        if (r.element[2]->type == REDIS_REPLY_INTEGER)
-            subscribed_.store(static_cast<std::size_t>(r.element[2]->integer),
+        if (r.element[2]->type == REDIS_REPLY_INTEGER && r.element[2]->integer >= 0)
+            subscribed_.store(static_cast<std::size_t>(r.element[2]->integer) -
+                                  std::min(node_subscriptions_,
+                                           static_cast<std::size_t>(r.element[2]->integer)),
                               std::memory_order_relaxed);
         subscription_answered(false);
         if (pending_subscriptions_.load(std::memory_order_relaxed) > 0 &&
             pending_subscriptions_.fetch_sub(1, std::memory_order_relaxed) == 1)
             maybe_start_recovery();
     }
+}
+
+// A message for the servers' cluster-wide operations: handed over as it is (the server
+// checks it; node_message.hpp), after the same size bound as an emit's.
+inline void redis_adapter_impl::on_node_message(std::string_view channel,
+                                                std::string_view payload) {
+    received_.fetch_add(1, std::memory_order_relaxed);
+    if (payload.size() > opts_.max_message_bytes) {
+        oversized_.fetch_add(1, std::memory_order_relaxed);
+        return log(redis_log_level::debug, "ignored an oversized node message on channel '" +
+                                               std::string(channel) + "'");
+    }
+    if (auto host = host_.lock()) host->on_node_message(payload);
 }
 
 // Own message `sequence` came back on the subscriber connection (strand). A slot already
