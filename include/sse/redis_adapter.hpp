@@ -75,6 +75,8 @@ struct redis_state {
     bool subscriber_connected = false;
     /// The adapter was closed.
     bool closed = false;
+    /// The URL points at a Redis Cluster (learnt when the publisher first connects).
+    bool cluster = false;
 
     /// Times a connection that had been up came back up.
     std::uint64_t reconnects = 0;

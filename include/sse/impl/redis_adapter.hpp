@@ -61,9 +61,12 @@
 #ifndef SSE_IMPL_REDIS_ADAPTER_HPP
 #define SSE_IMPL_REDIS_ADAPTER_HPP
 
+#include <sse/detail/cluster_redirect.hpp>
+#include <sse/detail/cluster_topology.hpp>
 #include <sse/detail/hiredis_asio.hpp>
 #include <sse/detail/random_id.hpp>
 #include <sse/detail/redis_channel_sequence.hpp>
+#include <sse/detail/redis_cluster_reply.hpp>
 #include <sse/detail/redis_history.hpp>
 #include <sse/detail/redis_message.hpp>
 #include <sse/detail/redis_publish_queue.hpp>
@@ -92,6 +95,9 @@
 
 namespace sse {
 namespace detail {
+
+/// What the URL points at: learnt from the first answer to CLUSTER SHARDS.
+enum class redis_topology { unknown, single, cluster };
 
 class redis_adapter_impl final : public redis_connection_handler,
                                  public std::enable_shared_from_this<redis_adapter_impl> {
@@ -253,6 +259,7 @@ public:
             std::chrono::microseconds(subscriber_lag_us_.load(std::memory_order_relaxed));
         std::lock_guard<std::mutex> lock(mutex_);
         s.closed = closed_;
+        s.cluster = cluster_mode_.load(std::memory_order_relaxed);
         s.pending += intake_.size();
         s.wanted_channels = subs_.wanted_count();
         s.last_error = last_error_;
@@ -269,19 +276,11 @@ public:
         reconnects_.store(pub_.fsm.reconnects() + sub_.fsm.reconnects(), std::memory_order_relaxed);
         log(redis_log_level::info, std::string(l.role) + " connected to Redis at " + c.target());
         if (&l == &pub_) {
-            pub_up_.store(true, std::memory_order_release);
-            if (opts_.shared_history) {
-                c.command(redis_connection::tag_ignore, {"SCRIPT", "LOAD", redis_append_script});
-                c.command(redis_connection::tag_ignore, {"SCRIPT", "LOAD", redis_fetch_script});
-                // A tag of its own for the ids this node assigns (until then: one from its
-                // random node id). Claimed once: 16 nodes in a row get different ones.
-                if (!id_tag_claimed_)
-                    c.command(tag_claim_id_tag, {"INCR", opts_.channel_prefix + "#id-tags"});
-            }
-            queue_.set_connected(true);
-            drain_publishes();
-            if (queue_.pending() == 0 && queue_.in_flight() == 0) tell_lost_namespaces(c);
-            maybe_start_recovery();
+            moving_ = false;
+            // A single server, known from before: publish. Else ask which kind of server
+            // this is first (impl/redis_cluster_mode.hpp).
+            if (topology_ == redis_topology::single) return publisher_placed(c);
+            c.command(tag_topology, {"CLUSTER", "SHARDS"});
         } else {
             sub_up_.store(true, std::memory_order_release);
             subscribed_.store(0, std::memory_order_relaxed);
@@ -310,9 +309,13 @@ public:
         link& l = *lp;
         auto keep = std::move(l.conn); // destroyed when this returns, outside hiredis
         bool const was_up = l.fsm.current() == redis_reconnect::state::connected;
-        record_error(reason);
+        bool const moving = &l == &pub_ && std::exchange(moving_, false);
+        if (!moving) record_error(reason);
+        // On a cluster, a node that cannot be reached: try the next one it knew of.
+        if (!was_up && topology_ == redis_topology::cluster) turn_to_next_node(l);
         if (&l == &pub_) {
             pub_up_.store(false, std::memory_order_release);
+            pub_placed_ = false;
             queue_.set_connected(false); // unacknowledged emits go back to the front
             queue_dropped_.store(queue_.dropped(), std::memory_order_relaxed);
             queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
@@ -329,7 +332,7 @@ public:
         // Repeated identical failures while retrying are logged once.
         bool const repeat = !was_up && reason == l.last_failure;
         l.last_failure = was_up ? std::string() : reason;
-        log(repeat ? redis_log_level::debug : redis_log_level::warning,
+        log(repeat || moving ? redis_log_level::debug : redis_log_level::warning,
             std::string(l.role) + ": " + reason);
         auto a = was_up ? l.fsm.on_lost(unit()) : l.fsm.on_connect_failed(unit());
         act(l, a);
@@ -337,6 +340,13 @@ public:
     }
 
     void on_connection_reply(redis_connection& c, redisReply const& reply, int tag) override {
+        if (tag == tag_topology) return on_topology_reply(c, reply);
+        // A cluster moved the history's slot (a failover, a resharding) or is not ready:
+        // what was not answered goes again on a new connection, to the right master.
+        if ((tag == tag_publish || tag >= tag_fetch_first) && follow_cluster_error(c, reply)) {
+            if (tag >= tag_fetch_first) on_fetch_reply(reply, tag);
+            return;
+        }
         if (tag == tag_publish) {
             if (noscript(reply)) {
                 // Not run: this emit and the ones after it go again on a new connection.
@@ -395,7 +405,8 @@ private:
     static constexpr int tag_subscription = 1;
     static constexpr int tag_claim_id_tag = 2;
     static constexpr int tag_node_message = 3;
-    static constexpr int tag_fetch_first = 4; // history reads: one tag each
+    static constexpr int tag_topology = 4;    // CLUSTER SHARDS / SLOTS
+    static constexpr int tag_fetch_first = 5; // history reads: one tag each
     static constexpr std::size_t channels_per_command = 256;
 
     struct link {
@@ -407,6 +418,7 @@ private:
         redis_reconnect fsm;
         net::steady_timer timer;
         std::shared_ptr<redis_connection> conn;
+        redis_endpoint target; // the URL's server; on a cluster, the node this link uses
         std::string last_failure;
         redisAsyncContext* given = nullptr; ///< the app's, not used yet (ours to free)
     };
@@ -460,14 +472,23 @@ private:
             r.status = "history_unavailable";
             cb(std::move(r));
         };
-        if (closed_flag_.load(std::memory_order_acquire) || !pub_.conn || !pub_.conn->ready())
-            return fail();
+        if (closed_flag_.load(std::memory_order_acquire)) return fail();
+        if (!publisher_ready()) {
+            // Connecting (or asking the topology): the read waits for it, not a reset.
+            // Without a connection under way (between retries) it fails now.
+            if (!pub_.conn || waiting_fetches_.size() >= max_pending_fetches) return fail();
+            waiting_fetches_.push_back([this, nsp, rooms, after, age, cb = std::move(cb)]() mutable {
+                start_fetch(nsp, rooms, after, age, std::move(cb));
+            });
+            return;
+        }
         std::vector<std::string> args;
         args.reserve(6 + rooms.size());
         args.emplace_back("EVALSHA");
         args.push_back(fetch_sha());
         args.emplace_back("0");
         args.push_back(redis_channel(opts_.channel_prefix, nsp, {}));
+        if (topology_ == redis_topology::cluster) place_script_keys(args);
         args.push_back(std::to_string(after));
         args.push_back(std::to_string(std::max<std::int64_t>(0, age.count())));
         for (auto const& r : rooms)
@@ -502,8 +523,17 @@ private:
         cb(std::move(r));
     }
 
+    // The publisher is placed (the reads go out) or gone (they fail).
+    void run_waiting_fetches() {
+        auto due = std::move(waiting_fetches_);
+        waiting_fetches_.clear();
+        for (auto& f : due)
+            f();
+    }
+
     // The publisher is gone (or we close): every read waiting for it is answered.
     void fail_fetches() {
+        run_waiting_fetches(); // the publisher is gone: they fail
         auto waiting = std::move(fetches_);
         fetches_.clear();
         for (auto& [tag, cb] : waiting) {
@@ -591,6 +621,7 @@ private:
             notify_state();
             return; // nothing to connect to; local delivery goes on
         }
+        pub_.target = sub_.target = endpoint_;
         act(pub_, pub_.fsm.start());
         act(sub_, sub_.fsm.start());
     }
@@ -632,7 +663,7 @@ private:
                 else
                     l.conn->abort("redis_options::connect threw: " + error);
             } else {
-                l.conn->start(endpoint_, opts_.connect_timeout);
+                l.conn->start(l.target, opts_.connect_timeout);
             }
             break;
         }
@@ -801,6 +832,15 @@ private:
     // ---- receiving (strand; impl/redis_receive.hpp) ----
     void on_subscription_push(redis_connection&, redisReply const& r);
     void on_message(std::string_view channel, std::string_view payload);
+    // Cluster mode (impl/redis_cluster_mode.hpp).
+    void on_topology_reply(redis_connection& c, redisReply const& reply);
+    void publisher_placed(redis_connection& c);
+    bool follow_cluster_error(redis_connection& c, redisReply const& reply);
+    void turn_to_next_node(link& l);
+    std::string history_tag() const { return "{" + opts_.channel_prefix + "#h}"; }
+    std::array<std::string, 3> script_keys(std::string const& base) const;
+    void place_script_keys(std::vector<std::string>& args) const;
+    bool publisher_ready() const noexcept { return pub_placed_ && pub_.conn && pub_.conn->ready(); }
     void on_node_message(std::string_view channel, std::string_view payload);
     void on_sequenced_message();
     bool deliver_shared(adapter_host& host, std::string_view origin, std::string_view nsp,
@@ -1005,6 +1045,16 @@ private:
     std::size_t node_subscriptions_ = 0; // node channels confirmed on this connection (strand)
     std::atomic<std::uint64_t> node_messages_dropped_{0};
     std::size_t node_messages_in_flight_ = 0; // strand
+    // History reads asked while the publisher connects (strand; run by publisher_placed).
+    static constexpr std::size_t max_pending_fetches = 4096;
+    std::vector<std::function<void()>> waiting_fetches_;
+    // Cluster mode (impl/redis_cluster_mode.hpp), strand.
+    redis_topology topology_ = redis_topology::unknown;
+    bool pub_placed_ = false; // on the node that runs the scripts (any node for PUBLISH)
+    bool moving_ = false;     // the publisher is being moved to another node on purpose
+    std::vector<cluster_node> cluster_nodes_; // of the last map: where to turn on failures
+    std::size_t next_node_ = 0;
+    std::atomic<bool> cluster_mode_{false};
     std::atomic<std::size_t> pending_subscriptions_{0};
 };
 
@@ -1014,6 +1064,7 @@ private:
 #include <sse/impl/redis_publish.hpp>
 #include <sse/impl/redis_receive.hpp>
 #include <sse/impl/redis_recovery.hpp>
+#include <sse/impl/redis_cluster_mode.hpp>
 
 namespace sse {
 

@@ -123,16 +123,28 @@ inline void redis_adapter_impl::number_channels(redis_outgoing& m) {
 }
 
 inline void redis_adapter_impl::drain_publishes() {
-    if (pub_.conn && pub_.conn->ready()) {
+    if (publisher_ready()) {
         while (auto const* m = queue_.start_next()) {
             if (!m->script_args.empty()) {
                 std::vector<char const*> argv;
                 std::vector<std::size_t> lens;
-                argv.reserve(m->script_args.size());
-                lens.reserve(m->script_args.size());
+                argv.reserve(m->script_args.size() + 1);
+                lens.reserve(m->script_args.size() + 1);
                 for (auto const& x : m->script_args) {
                     argv.push_back(x.data());
                     lens.push_back(x.size());
+                }
+                // On a cluster the keys are hash-tagged, one declared (place_script_keys);
+                // hiredis copies the arguments before this scope ends.
+                std::array<std::string, 3> placed;
+                if (topology_ == redis_topology::cluster) {
+                    placed = script_keys(m->script_args[3]);
+                    argv[2] = placed[0].data();
+                    lens[2] = placed[0].size();
+                    argv[3] = placed[2].data();
+                    lens[3] = placed[2].size();
+                    argv.insert(argv.begin() + 3, placed[1].data());
+                    lens.insert(lens.begin() + 3, placed[1].size());
                 }
                 if (!pub_.conn->command(tag_publish, static_cast<int>(argv.size()), argv.data(),
                                         lens.data())) {

@@ -1,0 +1,215 @@
+// Redis Cluster: sse nodes with the Redis adapter pointed at one node of a real cluster (3
+// masters, 3 replicas; redis_cluster_fixture.sh), with the same URL form as a single server.
+// Emits cross nodes exactly once, the shared history replays across nodes, the cluster-wide
+// operations work, and a master that dies mid-stream costs at most a counted loss or a reset.
+#include "history_support.hpp"
+
+#include <sse/detail/cluster_slots.hpp>
+#include <sse/detail/random_id.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+
+using namespace redis_test;
+using namespace std::chrono_literals;
+
+namespace cluster_adapter_test {
+
+std::vector<unsigned short> cluster_ports() {
+    char const* file = std::getenv("SSE_TEST_REDIS_CLUSTER_PORTS_FILE");
+    if (!file || !*file) FAIL("SSE_TEST_REDIS_CLUSTER_PORTS_FILE is not set: run through ctest");
+    std::ifstream in(file);
+    std::vector<unsigned short> ports;
+    unsigned p = 0;
+    while (in >> p)
+        ports.push_back(static_cast<unsigned short>(p));
+    REQUIRE(ports.size() == 6);
+    return ports;
+}
+
+std::string url_of(unsigned short port) {
+    return "redis://127.0.0.1:" + std::to_string(port);
+}
+
+// The port of the master that serves `key`'s slot now, asked of any live node.
+unsigned short master_of(std::string const& key, std::vector<unsigned short> const& ports) {
+    for (auto p : ports) {
+        // A node that does not serve the slot answers MOVED with the one that does.
+        auto const reply = redis_command(p, {"GET", key});
+        if (reply.empty()) { // nil: served here, if this is a master (and alive at all)
+            if (redis_command(p, {"ROLE"}).rfind("master", 0) == 0) return p;
+            continue;
+        }
+        if (reply.rfind("MOVED ", 0) == 0)
+            return static_cast<unsigned short>(std::stoi(reply.substr(reply.rfind(':') + 1)));
+    }
+    return 0;
+}
+
+// Restarts a fixture node (killed by the test) with its own settings when it goes: it
+// rejoins with its nodes.conf, as a replica of whoever took its slots.
+struct node_restart {
+    explicit node_restart(unsigned short port)
+        : port(port) {
+        auto get = [&](char const* name) {
+            // CONFIG GET answers [name, value]; redis_command joins them with a space.
+            auto r = redis_command(port, {"CONFIG", "GET", name});
+            return r.substr(r.find(' ') + 1);
+        };
+        dir = get("dir");
+        bus = get("cluster-port");
+        timeout = get("cluster-node-timeout");
+    }
+    ~node_restart() {
+        auto const cmd = "cd '" + dir + "' && redis-server --port " + std::to_string(port) +
+                         " --cluster-port " + bus +
+                         " --bind 127.0.0.1 --save '' --appendonly no --daemonize yes"
+                         " --cluster-enabled yes --cluster-config-file nodes.conf"
+                         " --cluster-node-timeout " +
+                         timeout +
+                         " --repl-diskless-sync-delay 0 --repl-ping-replica-period 1"
+                         " --shutdown-timeout 0 --pidfile '" +
+                         dir + "/redis.pid' --dir '" + dir + "' --logfile '" + dir +
+                         "/redis.log' >/dev/null";
+        if (std::system(cmd.c_str()) != 0) return;
+        // Back once it knows it is a replica now (it starts as the master its nodes.conf
+        // remembers, until the cluster tells it otherwise) and has synced.
+        eventually(
+            [&] {
+                auto const role = redis_command(port, {"ROLE"});
+                return role.rfind("slave", 0) == 0 && role.find("connected") != std::string::npos;
+            },
+            20s);
+    }
+    unsigned short port;
+    std::string dir, bus, timeout;
+};
+
+sse::cluster_options quick() {
+    sse::cluster_options c;
+    c.announce_interval = 100ms;
+    c.node_ttl = 600ms;
+    c.request_timeout = 1500ms;
+    return c;
+}
+
+struct two_nodes {
+    explicit two_nodes(sse::history_options h, unsigned short seed_a, unsigned short seed_b)
+        : prefix("rc" + sse::detail::random_id(6))
+        , a(test_options(url_of(seed_a), prefix), h, quick())
+        , b(test_options(url_of(seed_b), prefix), h, quick()) {
+        REQUIRE(eventually([&] { return a.synced(1) && b.synced(1); }, 10s));
+        CHECK(a.redis->state().cluster);
+        CHECK(b.redis->state().cluster);
+    }
+    std::string prefix;
+    history_node a, b;
+};
+
+} // namespace cluster_adapter_test
+
+using namespace cluster_adapter_test;
+
+TEST_CASE("redis cluster adapter: the same URL works; emits cross nodes exactly once, in order",
+          "[redis][cluster][cluster_adapter]") {
+    auto const ports = cluster_ports();
+    // Each node seeded with a different cluster node, neither of them necessarily the one
+    // that owns the history's slot.
+    two_nodes f(sse::history_options{}, ports[0], ports[1]);
+    client on_a(f.a, "m"), on_b(f.b, "m");
+    REQUIRE(eventually([&] { return f.a.synced(3) && f.b.synced(3); }, 10s));
+    for (int i = 0; i < 20; ++i)
+        (i % 2 ? f.a : f.b).ns->to("m").emit("goal", i);
+    for (auto* cl : {&on_a, &on_b}) {
+        std::vector<int> got;
+        for (int i = 0; i < 20; ++i)
+            got.push_back(cl->expect("goal").second.get<int>());
+        // Each node's own emits in order; every emit once.
+        std::vector<int> odd, even;
+        for (int v : got)
+            (v % 2 ? odd : even).push_back(v);
+        CHECK(odd == std::vector<int>{1, 3, 5, 7, 9, 11, 13, 15, 17, 19});
+        CHECK(even == std::vector<int>{0, 2, 4, 6, 8, 10, 12, 14, 16, 18});
+    }
+    // The cluster-wide operations ride the same connections.
+    REQUIRE(eventually([&] { return f.a.io->peer_nodes().size() == 1; }));
+    CHECK(eventually([&] { return f.a.ns->presence("m") == 2; }));
+}
+
+TEST_CASE("redis cluster adapter: shared history on a cluster replays across nodes",
+          "[redis][cluster][cluster_adapter]") {
+    auto const ports = cluster_ports();
+    two_nodes f(history(), ports[2], ports[3]);
+    client on_a(f.a, "r");
+    REQUIRE(eventually([&] { return f.a.synced(3); }, 10s));
+    std::uint64_t last = 0;
+    for (int i = 0; i < 5; ++i)
+        f.b.ns->to("r").emit("e", i);
+    for (int i = 0; i < 5; ++i) {
+        auto [id, data] = on_a.expect("e");
+        CHECK(data == i);
+        CHECK(id > last);
+        last = id;
+    }
+    // Every history key lives in the slot of the adapter's hash tag: the history is there.
+    auto const tag = "{" + f.prefix + "#h}";
+    auto const owner = master_of(tag, ports);
+    REQUIRE(owner != 0);
+    auto const keys = redis_command(owner, {"CLUSTER", "COUNTKEYSINSLOT",
+                                            std::to_string(sse::detail::key_slot(tag))});
+    CHECK(std::stoi(keys) >= 3);
+    // A client that comes back to B with the id of event 1 gets 2, 3, 4 from the history.
+    on_a.reader.close();
+    f.a.ns->to("r").emit("e", 5);
+    client back(f.b, "r", std::to_string(last - 0)); // after the last: only 5 is new
+    CHECK(back.expect("e").second == 5);
+}
+
+TEST_CASE("redis cluster adapter: the history's master dies mid-stream; delivery resumes after "
+          "the failover, with no silent loss",
+          "[redis][cluster][cluster_adapter][failover]") {
+    auto const ports = cluster_ports();
+    two_nodes f(history(), ports[0], ports[4]);
+    client on_b(f.b, "r");
+    REQUIRE(eventually([&] { return f.b.synced(3); }, 10s));
+    f.a.ns->to("r").emit("e", 0);
+    CHECK(on_b.expect("e").second == 0);
+
+    auto const tag = "{" + f.prefix + "#h}";
+    auto const owner = master_of(tag, ports);
+    REQUIRE(owner != 0);
+    auto const info = redis_command(owner, {"INFO", "server"});
+    auto const at = info.find("process_id:");
+    REQUIRE(at != std::string::npos);
+    auto const victim = std::stoi(info.substr(at + 11));
+    // Kill it: its replica takes over after cluster-node-timeout. It comes back (as a
+    // replica) when the test ends, so that the fixture's cluster is whole for the next test.
+    node_restart restart(owner);
+    REQUIRE(::kill(victim, SIGKILL) == 0);
+    for (int i = 1; i <= 5; ++i) {
+        f.a.ns->to("r").emit("e", i);
+        std::this_thread::sleep_for(100ms);
+    }
+    // B's client gets 1-5 in order, or a reset in their place; never a silent hole.
+    std::vector<int> got;
+    bool reset = false;
+    while (got.size() < 5 && !reset) {
+        auto e = on_b.reader.next_event(25s);
+        REQUIRE(e);
+        if (e->event == "reset") {
+            reset = true;
+            break;
+        }
+        REQUIRE(e->event == "e");
+        got.push_back(std::stoi(e->data));
+    }
+    if (!reset) CHECK(got == std::vector<int>{1, 2, 3, 4, 5});
+    // Then live again.
+    f.a.ns->to("r").emit("e", 6);
+    auto e = on_b.reader.next_event(25s);
+    REQUIRE(e);
+    CHECK(e->data == "6");
+    CHECK(f.a.redis->state().cluster);
+}
