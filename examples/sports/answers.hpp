@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -97,7 +99,7 @@ private:
     bool keep_alive_;
 };
 
-/// An answer with a fixed JSON body and its own headers (405, the emit route's 401).
+/// An answer with a fixed JSON body and its own headers (405, the admin routes' 401).
 inline http::message_generator
 fixed_json(request const& req, http::status s, std::string_view body,
            std::initializer_list<std::pair<http::field, char const*>> headers = {}) {
@@ -108,6 +110,43 @@ fixed_json(request const& req, http::status s, std::string_view body,
     res.body() = std::string(body);
     res.keep_alive(req.keep_alive());
     return finish(std::move(res), req);
+}
+
+/** An answer that comes later, e.g. once the other nodes have answered a question. The session
+    calls `start` once, with `done`; `start` arranges for `done` to be called exactly once with
+    the answer, from any thread, later or inside the call. The session keeps itself alive and
+    reads nothing more until then. What `start` keeps must not refer to the request: copy
+    what the answer needs from it. */
+struct deferred_answer {
+    using done_fn = std::function<void(http::message_generator)>;
+    std::function<void(done_fn)> start;
+};
+
+/// 405, naming the methods the route takes (`methods`: the Allow header).
+inline http::message_generator method_not_allowed(request const& req, char const* methods) {
+    return fixed_json(req, http::status::method_not_allowed,
+                      R"({"error":"method not allowed","status":405})"
+                      "\n",
+                      {{http::field::allow, methods}});
+}
+
+/** The check of the routes that act on other people's streams (`POST /emit`, `/admin`): with
+    --admin-token they need `Authorization: Bearer <token>` (never a query parameter, which
+    ends up in logs). Nothing when the request may go on, else the 401 to answer. */
+/// `what` names the routes in the error ("emits", "admin routes"), as earlier versions did.
+inline std::optional<http::message_generator> admin_refusal(app const& a, request const& req,
+                                                            std::string_view what) {
+    if (a.cfg.admin_token.empty()) return std::nullopt;
+    auto auth = req[http::field::authorization];
+    if (auth.size() > 7 && auth.substr(0, 7) == "Bearer " &&
+        same_secret(auth.substr(7), a.cfg.admin_token))
+        return std::nullopt;
+    std::string body = R"({"error":"unauthorized: )";
+    body.append(what.data(), what.size());
+    body += R"( need Authorization: Bearer <admin token>","status":401})"
+            "\n";
+    return fixed_json(req, http::status::unauthorized, body,
+                      {{http::field::www_authenticate, "Bearer"}});
 }
 
 } // namespace sports

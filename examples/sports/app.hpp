@@ -114,6 +114,18 @@ struct app {
         if (sport == "cricket") fn(cricket);
     }
 
+    /// GET /matches: the board, each match with "watching": the clients of its room on every
+    /// node (presence: this node's exact count, the others' as last announced, about 1 s old).
+    nlohmann::json matches() {
+        auto all = board.snapshot();
+        for (auto sport = all.begin(); sport != all.end(); ++sport)
+            for_namespace(sport.key(), [&](auto& ns) {
+                for (auto& m : sport.value())
+                    m["watching"] = ns.untyped().presence(m.value("id", std::string()));
+            });
+        return all;
+    }
+
     std::string redis_state() const {
 #if SSE_DEMO_WITH_REDIS
         if (redis) return redis->state().connected ? "connected" : "disconnected";

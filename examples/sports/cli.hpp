@@ -110,7 +110,7 @@ inline void usage(std::ostream& os) {
           "  --heartbeat-ms N    ': ping' on every stream this often (default 15000; 0 disables)\n"
           "  --cors-origin O     allow this origin (e.g. https://scores.example, or *)\n"
           "  --auth-token T      stream clients must send 'Authorization: Bearer T' or ?token=T\n"
-          "  --admin-token T     POST /emit needs 'Authorization: Bearer T'\n"
+          "  --admin-token T     POST /emit and /admin/... need 'Authorization: Bearer T'\n"
           "  --threads N         threads running the server (default 1)\n"
           "  --max-clients N     streams per sport beyond which fans are told to come back "
           "later (default 0: no limit)\n"

@@ -73,17 +73,7 @@ inline http::message_generator handle_emit(app& a, request const& req,
     std::string const& sport = seg[1];
     if (!known_sport(sport))
         return r.error(http::status::not_found, "unknown sport '" + printable(sport) + "'");
-    if (!a.cfg.admin_token.empty()) {
-        auto auth = req[http::field::authorization];
-        bool ok = auth.size() > 7 && auth.substr(0, 7) == "Bearer " &&
-                  same_secret(auth.substr(7), a.cfg.admin_token);
-        if (!ok)
-            return fixed_json(
-                req, http::status::unauthorized,
-                R"({"error":"unauthorized: emits need Authorization: Bearer <admin token>","status":401})"
-                "\n",
-                {{http::field::www_authenticate, "Bearer"}});
-    }
+    if (auto refused = admin_refusal(a, req, "emits")) return std::move(*refused);
     std::string match = seg.size() > 2 ? seg[2] : std::string();
     if (seg.size() > 2) {
         if (auto why = room_problem(match); !why.empty())

@@ -8,6 +8,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -61,6 +62,7 @@ private:
             if (ec == http::error::body_limit) return send(body_too_large(*app_, parser_->get()));
             auto next = route_request(*app_, parser_->get());
             if (auto* stream = std::get_if<stream_route>(&next)) return do_stream(*stream);
+            if (auto* later = std::get_if<deferred_answer>(&next)) return do_later(*later);
             send(std::move(std::get<http::message_generator>(next)));
         } catch (std::exception const& e) {
             internal_error(e.what());
@@ -75,6 +77,18 @@ private:
             handed_over_ = true;
             auto client = ns.connect(std::move(stream_), parser_->release());
             client->join(to.match);
+        });
+    }
+
+    // An answer that comes later (from another thread, maybe): it is written on this session's
+    // strand. Until then nothing is read (a pipelined request waits in buffer_) and the
+    // handler's copy of `self` keeps the session alive; then the connection goes on as after
+    // any answer (keep-alive or close).
+    void do_later(deferred_answer& later) {
+        later.start([self = shared_from_this()](http::message_generator answer) {
+            net::post(self->stream_.get_executor(), [self, answer = std::move(answer)]() mutable {
+                self->send(std::move(answer));
+            });
         });
     }
 

@@ -1,5 +1,6 @@
 // routes.hpp - what the demo does with one parsed request, with no socket: either an answer
-// to write, or "this is a stream of sport S for match M" for the session to hand to sse.
+// to write, an answer that comes later (it asks the other nodes), or "this is a stream of
+// sport S for match M" for the session to hand to sse.
 // The session (http_session.hpp) and the fuzz target (tests/fuzz/fuzz_demo_http.cpp) both
 // drive it; nothing here may throw on what a peer sends.
 //
@@ -10,12 +11,19 @@
 //   OPTIONS (any route, with --cors-origin)   the CORS preflight answer (sse::cors_preflight)
 //   POST /emit/{sport}/{match}        {"event":"score_update","data":{...}} to one match (202)
 //   POST /emit/{sport}                the same, to every client of the sport (202)
-//   GET  /matches                     the matches known so far, with their scores (JSON)
+//   GET  /matches                     the matches known so far, with their scores and how many
+//                                     watch each ("watching", on every node) (JSON)
+//   GET  /admin/{sport}/{match}/clients          the match room's clients on every node (JSON)
+//   POST /admin/{sport}/{match}/disconnect       ends their streams, on every node (202)
+//   POST /admin/{sport}/{match}/join?room=R      they join room R, on every node (202)
+//   POST /admin/{sport}/{match}/leave?room=R     they leave room R, on every node (202)
+//                                     (/emit and /admin need --admin-token's token when it is set)
 //   GET  /healthz                     200 while serving
 //   GET  /metrics                     Prometheus text
 #ifndef SPORTS_ROUTES_HPP
 #define SPORTS_ROUTES_HPP
 
+#include "admin_api.hpp"
 #include "answers.hpp"
 #include "app.hpp"
 #include "emit_api.hpp"
@@ -81,6 +89,24 @@ inline std::vector<std::string> path_segments(std::string_view target) {
     return out;
 }
 
+/// The value of the first `name=` parameter of the target's query, percent-decoded; nothing
+/// when there is none.
+inline std::optional<std::string> query_param(std::string_view target, std::string_view name) {
+    auto q = target.find('?');
+    if (q == std::string_view::npos) return std::nullopt;
+    auto query = target.substr(q + 1);
+    while (!query.empty()) {
+        auto end = std::min(query.find('&'), query.size());
+        auto pair = query.substr(0, end);
+        auto eq = pair.find('=');
+        if (pair.substr(0, eq) == name)
+            return percent_decode(eq == std::string_view::npos ? std::string_view()
+                                                               : pair.substr(eq + 1));
+        query.remove_prefix(std::min(end + 1, query.size()));
+    }
+    return std::nullopt;
+}
+
 /// A request for an event stream: the session hands its socket to `sport`'s namespace, and
 /// the client joins room `match` (a valid room name).
 struct stream_route {
@@ -88,20 +114,16 @@ struct stream_route {
     std::string match;
 };
 
-/// What to do with one request.
-using route = std::variant<http::message_generator, stream_route>;
+/// What to do with one request: write an answer now, write one later, or hand over a stream.
+using route = std::variant<http::message_generator, deferred_answer, stream_route>;
 
 /// Everything that is not a stream: answers one request.
-inline http::message_generator answer(app& a, request const& req,
-                                      std::vector<std::string> const& seg) {
+inline route answer(app& a, request const& req, std::vector<std::string> const& seg) {
     responder r(a, req);
     bool get = req.method() == http::verb::get;
     auto only = [&](bool allowed, char const* methods) -> std::optional<http::message_generator> {
         if (allowed) return std::nullopt;
-        return fixed_json(req, http::status::method_not_allowed,
-                          R"({"error":"method not allowed","status":405})"
-                          "\n",
-                          {{http::field::allow, methods}});
+        return method_not_allowed(req, methods);
     };
 
     if (req.method() == http::verb::options && !a.cfg.cors_origin.empty()) {
@@ -123,7 +145,11 @@ inline http::message_generator answer(app& a, request const& req,
     }
     if (seg.size() == 1 && seg[0] == "matches") {
         if (auto m = only(get, "GET")) return std::move(*m);
-        return r.json_body(http::status::ok, a.board.snapshot());
+        return r.json_body(http::status::ok, a.matches());
+    }
+    if (seg[0] == "admin" && seg.size() >= 3) {
+        auto next = handle_admin(a, req, seg, query_param(req.target(), "room"));
+        return std::visit([](auto& x) -> route { return std::move(x); }, next);
     }
     if (seg.size() == 1 && seg[0] == "healthz") {
         if (auto m = only(get, "GET")) return std::move(*m);

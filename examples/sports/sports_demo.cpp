@@ -7,6 +7,7 @@
 //                      the tap that keeps /matches in step (on every node, with --redis)
 //   routes.hpp         one request -> an answer, or a stream to hand to sse (the route table)
 //   emit_api.hpp       POST /emit: events from outside, checked against the typed events
+//   admin_api.hpp      /admin: a match's clients on every node; disconnect, join, leave
 //   answers.hpp        HTTP answers that cannot throw on what the peer sent
 //   scoreboard.hpp     GET /matches;  metrics.hpp: GET /metrics
 //   http_session.hpp   one connection;  listener.hpp: accepts them

@@ -1,6 +1,7 @@
 // Black-box tests of sports_demo and the feeds: real processes, real sockets on 127.0.0.1.
 //   SPORTS_DEMO=... FOOTBALL_FEED=... CRICKET_FEED=... SSE_DEMO_REDIS=0|1 node sports_demo.test.mjs
 import assert from "node:assert/strict";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import {
   bin, emit, freePort, request, run, sleep, SseClient, start, startDemo, stop,
@@ -10,6 +11,27 @@ for (const [name, path] of Object.entries({ SPORTS_DEMO: bin.demo, FOOTBALL_FEED
   if (!path) throw new Error(`set ${name} to the binary's path`);
 
 const score = (match, homeScore, awayScore, minute) => ({ match, homeScore, awayScore, minute });
+
+/** Polls `get` every 50 ms until `cond(value)` holds; fails after `ms` with the last value. */
+async function until(what, get, cond, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await get();
+    if (cond(v)) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms; last ${JSON.stringify(v)}`);
+    await sleep(50);
+  }
+}
+/** The "watching" of `match` in `node`'s GET /matches (undefined when not listed). */
+async function watching(node, sport, match) {
+  const r = await request(node.url + "/matches");
+  assert.equal(r.status, 200);
+  const m = r.json[sport].find((x) => x.id === match);
+  if (m) assert.ok(Number.isInteger(m.watching), JSON.stringify(m));
+  return m && m.watching;
+}
+/** Waits until `client`'s stream has ended; fails after `ms`. */
+const ended = (client, ms) => until("the stream to end", () => client.closed, (closed) => closed, ms);
 
 describe("sports_demo without auth", () => {
   let demo;
@@ -264,6 +286,155 @@ describe("sports_demo with --auth-token and --admin-token", () => {
   });
 });
 
+describe("sports_demo /admin and watching, one node (issue #16)", () => {
+  const token = "admin-secret";
+  const auth = { authorization: `Bearer ${token}` };
+  const admin = (path, method = "POST", headers = auth) => request(demo.url + "/admin" + path, { method, headers });
+  let demo;
+  before(async () => { demo = await startDemo(["--admin-token", token]); });
+  after(async () => { await demo.stop(); });
+
+  test("GET /matches counts each match's streams as watching: 0, 1, 0", async () => {
+    assert.equal((await emit(demo.url, "/emit/football/ful-vs-bre", "score_update", score("ful-vs-bre", 0, 0, 1), auth)).status, 202);
+    assert.equal(await watching(demo, "football", "ful-vs-bre"), 0);
+    for (const m of (await request(demo.url + "/matches")).json.football) assert.ok(Number.isInteger(m.watching));
+    const c = await new SseClient(demo.url + "/stream/football/ful-vs-bre").ready();
+    await until("watching 1", () => watching(demo, "football", "ful-vs-bre"), (n) => n === 1, 3000);
+    c.close();
+    await until("watching 0", () => watching(demo, "football", "ful-vs-bre"), (n) => n === 0, 3000);
+  });
+
+  test("GET /admin/{sport}/{match}/clients lists the room's streams with id, node and rooms", async () => {
+    const c = await new SseClient(demo.url + "/stream/cricket/wi-vs-sl").ready();
+    const other = await new SseClient(demo.url + "/stream/cricket/ban-vs-afg").ready();
+    const id = (await c.next((e) => e.event === "connection")).json.clientId;
+    const r = await admin("/cricket/wi-vs-sl/clients", "GET");
+    assert.equal(r.status, 200, r.body);
+    assert.match(r.headers["content-type"], /^application\/json/);
+    assert.deepEqual(Object.keys(r.json).sort(), ["clients", "missingNodes"]);
+    assert.deepEqual(r.json.missingNodes, []);
+    assert.equal(r.json.clients.length, 1, r.body);
+    const [listed] = r.json.clients;
+    assert.deepEqual(Object.keys(listed).sort(), ["id", "node", "rooms"]);
+    assert.equal(listed.id, id);
+    assert.ok(typeof listed.node === "string" && listed.node.length > 0);
+    assert.ok(listed.rooms.includes("wi-vs-sl"), r.body);
+    assert.ok(!listed.rooms.includes("ban-vs-afg"));
+    // A room nobody is in: an empty list.
+    assert.deepEqual((await admin("/cricket/nobody-here/clients", "GET")).json, { clients: [], missingNodes: [] });
+    c.close(); other.close();
+  });
+
+  test("the deferred answer keeps the connection: a pipelined request after it is answered", async () => {
+    const socket = net.connect(demo.port, "127.0.0.1");
+    let wire = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (d) => (wire += d));
+    const closed = new Promise((resolve) => socket.on("close", resolve));
+    socket.write(`GET /admin/football/ars-vs-che/clients HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n` +
+      `GET /admin/cricket/ind-vs-aus/clients HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n` +
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    await Promise.race([closed, sleep(5000)]);
+    socket.destroy();
+    const statuses = [...wire.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => m[1]);
+    assert.deepEqual(statuses, ["200", "200", "200"], wire);
+    assert.equal(wire.split('{"clients":[],"missingNodes":[]}').length, 3, wire);
+    assert.match(wire, /"status":"ok"/);
+  });
+
+  test("join?room=R: the match's clients get R's emits; leave?room=R: no more", async () => {
+    const c = await new SseClient(demo.url + "/stream/football/ars-vs-che").ready();
+    const other = await new SseClient(demo.url + "/stream/football/liv-vs-mci").ready();
+    const joined = await admin("/football/ars-vs-che/join?room=ars-fans");
+    assert.equal(joined.status, 202, joined.body);
+    assert.equal(joined.json.room, "ars-fans");
+    const ids = (await admin("/football/ars-vs-che/clients", "GET")).json.clients;
+    assert.ok(ids[0].rooms.includes("ars-fans"), JSON.stringify(ids));
+    assert.equal((await emit(demo.url, "/emit/football/ars-fans", "announcement", { message: "fans 1" }, auth)).status, 202);
+    assert.equal((await c.next((e) => e.event === "announcement")).json.message, "fans 1");
+
+    assert.equal((await admin("/football/ars-vs-che/leave?room=ars-fans")).status, 202);
+    assert.equal((await emit(demo.url, "/emit/football/ars-fans", "announcement", { message: "fans 2" }, auth)).status, 202);
+    assert.equal((await emit(demo.url, "/emit/football/ars-vs-che", "announcement", { message: "match" }, auth)).status, 202);
+    await c.next((e) => e.event === "announcement" && e.json.message === "match");
+    assert.deepEqual(c.events.filter((e) => e.event === "announcement").map((e) => e.json.message), ["fans 1", "match"]);
+    assert.ok(!other.events.some((e) => e.event === "announcement"));
+    c.close(); other.close();
+  });
+
+  test("POST /admin/{sport}/{match}/disconnect ends the room's streams within 2 s, and only those", async () => {
+    const c1 = await new SseClient(demo.url + "/stream/cricket/eng-vs-nz").ready();
+    const c2 = await new SseClient(demo.url + "/stream/cricket/eng-vs-nz").ready();
+    const other = await new SseClient(demo.url + "/stream/cricket/ind-vs-aus").ready();
+    const r = await admin("/cricket/eng-vs-nz/disconnect");
+    assert.equal(r.status, 202, r.body);
+    await ended(c1, 2000);
+    await ended(c2, 2000);
+    assert.equal(other.closed, false);
+    assert.deepEqual((await admin("/cricket/eng-vs-nz/clients", "GET")).json.clients, []);
+    other.close();
+  });
+
+  test("every /admin route needs the admin token as a Bearer header", async () => {
+    const routes = [["/football/ars-vs-che/clients", "GET"], ["/football/ars-vs-che/disconnect", "POST"],
+      ["/football/ars-vs-che/join?room=x", "POST"], ["/football/ars-vs-che/leave?room=x", "POST"]];
+    const c = await new SseClient(demo.url + "/stream/football/ars-vs-che").ready();
+    for (const [path, method] of routes) {
+      for (const headers of [{}, { authorization: "Bearer nope" }, { authorization: token }]) {
+        const r = await admin(path, method, headers);
+        assert.equal(r.status, 401, `${method} ${path} ${JSON.stringify(headers)} -> ${r.status}`);
+        assert.equal(r.headers["www-authenticate"], "Bearer");
+        assert.equal(r.json.status, 401);
+        assert.match(r.json.error, /unauthorized/);
+      }
+      assert.equal((await request(demo.url + "/admin" + path + (path.includes("?") ? "&" : "?") + "token=" + token, { method })).status, 401);
+    }
+    assert.equal(c.closed, false); // the refused disconnect did nothing
+    c.close();
+  });
+
+  test("400 for a bad match or room name or a missing room, 404 for an unknown sport or action, 405 with Allow", async () => {
+    const cases = [
+      ["/football/a%0Ab/clients", "GET", 400, /bad match name/],
+      ["/football/a%00b/disconnect", "POST", 400, /bad match name/],
+      ["/football/ars-vs-che/join", "POST", 400, /room/],
+      ["/football/ars-vs-che/leave?room=", "POST", 400, /room/],
+      ["/football/ars-vs-che/join?room=a%0Ab", "POST", 400, /bad room name/],
+      ["/tennis/nadal-vs-federer/clients", "GET", 404, /tennis/],
+      ["/tennis/nadal-vs-federer/join?room=x", "POST", 404, /tennis/],
+      ["/football/ars-vs-che/kick", "POST", 404, /not found/],
+      ["/football/ars-vs-che", "GET", 404, /not found/],
+    ];
+    for (const [path, method, status, why] of cases) {
+      const r = await admin(path, method);
+      assert.equal(r.status, status, `${method} ${path} -> ${r.status} ${r.body}`);
+      assert.match(r.headers["content-type"], /^application\/json/);
+      assert.equal(r.json.status, status);
+      assert.match(r.json.error, why, r.body);
+    }
+    for (const [path, method, allow] of [["/football/ars-vs-che/clients", "POST", "GET"], ["/football/ars-vs-che/disconnect", "GET", "POST"],
+      ["/cricket/eng-vs-nz/join?room=x", "GET", "POST"], ["/cricket/eng-vs-nz/leave?room=x", "DELETE", "POST"]]) {
+      const r = await admin(path, method);
+      assert.equal(r.status, 405, `${method} ${path}`);
+      assert.equal(r.headers.allow, allow);
+      assert.equal(r.json.status, 405);
+    }
+  });
+});
+
+describe("sports_demo /admin without --admin-token", () => {
+  let demo;
+  before(async () => { demo = await startDemo(); });
+  after(async () => { await demo.stop(); });
+
+  test("needs no token", async () => {
+    const r = await request(demo.url + "/admin/football/ars-vs-che/clients");
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual(r.json, { clients: [], missingNodes: [] });
+    assert.equal((await request(demo.url + "/admin/football/ars-vs-che/disconnect", { method: "POST" })).status, 202);
+  });
+});
+
 describe("sports_demo --simulate", () => {
   test("runs the built-in matches out of the box", async () => {
     const demo = await startDemo(["--simulate", "--heartbeat-ms", "200"]);
@@ -328,6 +499,47 @@ describe("two sports_demo nodes and a feed on one redis-server", { skip: bin.wit
     assert.equal(onB.events.filter((e) => e.event === "boundary").length, 1);
     assert.equal(other.events.filter((e) => e.event === "boundary").length, 0);
     onB.close(); other.close();
+  });
+
+  test("watching counts both nodes' clients within 3 s", async () => {
+    const onA = await new SseClient(a.url + "/stream/football/bha-vs-eve").ready();
+    const onB = await new SseClient(b.url + "/stream/football/bha-vs-eve").ready();
+    await sleep(300); // the room's subscriptions reach Redis
+    assert.equal((await emit(a.url, "/emit/football/bha-vs-eve", "score_update", score("bha-vs-eve", 1, 0, 9))).status, 202);
+    for (const node of [a, b])
+      await until("watching 2", () => watching(node, "football", "bha-vs-eve"), (n) => n === 2, 3000);
+    onB.close();
+    await until("watching 1 on A", () => watching(a, "football", "bha-vs-eve"), (n) => n === 1, 3000);
+    onA.close();
+  });
+
+  test("/admin on node A lists, moves and disconnects node B's clients", async () => {
+    const onA = await new SseClient(a.url + "/stream/cricket/nz-vs-sa").ready();
+    const onB = await new SseClient(b.url + "/stream/cricket/nz-vs-sa").ready();
+    const idA = (await onA.next((e) => e.event === "connection")).json.clientId;
+    const idB = (await onB.next((e) => e.event === "connection")).json.clientId;
+    const r = await request(a.url + "/admin/cricket/nz-vs-sa/clients");
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual(r.json.missingNodes, []);
+    const listed = Object.fromEntries(r.json.clients.map((c) => [c.id, c]));
+    assert.deepEqual(Object.keys(listed).sort(), [idA, idB].sort(), r.body);
+    assert.ok(listed[idB].node && listed[idA].node);
+    assert.notEqual(listed[idB].node, listed[idA].node);
+    assert.ok(listed[idB].rooms.includes("nz-vs-sa"));
+
+    // join on A: B's client joins too and hears the room (emitted on B).
+    assert.equal((await request(a.url + "/admin/cricket/nz-vs-sa/join?room=nz-fans", { method: "POST" })).status, 202);
+    await until("B's client in nz-fans", async () => (await request(a.url + "/admin/cricket/nz-fans/clients")).json.clients.map((c) => c.id).sort(),
+      (ids) => JSON.stringify(ids) === JSON.stringify([idA, idB].sort()), 3000);
+    await sleep(300); // B's new room subscription reaches Redis
+    assert.equal((await emit(b.url, "/emit/cricket/nz-fans", "announcement", { message: "fans" })).status, 202);
+    for (const c of [onA, onB]) assert.equal((await c.next((e) => e.event === "announcement")).json.message, "fans");
+
+    const t = Date.now();
+    assert.equal((await request(a.url + "/admin/cricket/nz-vs-sa/disconnect", { method: "POST" })).status, 202);
+    await ended(onB, 2000);
+    await ended(onA, 2000);
+    assert.ok(Date.now() - t < 2500);
   });
 
   test("node B knows the matches the feed plays, even those no fan of B follows", async () => {

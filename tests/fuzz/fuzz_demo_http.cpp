@@ -1,10 +1,11 @@
 // libFuzzer target: the sports demo's request handling, from raw bytes, in-process. The bytes
 // go through Beast's request parser with the limits the demo's session reads with (pipelined
 // requests one after another, as the session would), and each request through the demo's
-// router (examples/sports/routes.hpp) into an app whose io_context never runs. Any answer must
+// router (examples/sports/routes.hpp) into an app whose io_context runs only to deliver a
+// deferred answer (GET /admin/.../clients: the memory adapter answers at once). Any answer must
 // serialize into one well-formed HTTP response, a JSON one must be JSON in valid UTF-8 (an
 // error one {"error": ..., "status": <its status>}), a stream decision must name a known sport
-// and a valid room, and nothing may throw.
+// and a valid room, a deferred answer must come exactly once, and nothing may throw.
 //
 // Each input runs against two apps: a plain one, and one with --cors-origin, --auth-token and
 // --admin-token set (token "secret", so seeds can pass the checks).
@@ -21,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -93,8 +95,27 @@ void check_stream(sports::stream_route const& to, sports::request const& req) {
     }
 }
 
+// Starts a deferred answer and runs the app's io_context until it comes (the memory adapter's
+// fetch_clients posts its handler: no other node to wait for). It must come exactly once.
+http::message_generator wait_for(sports::deferred_answer& later, boost::asio::io_context& ioc) {
+    std::optional<http::message_generator> answer;
+    int calls = 0;
+    later.start([&](http::message_generator m) {
+        if (++calls == 1) answer.emplace(std::move(m));
+    });
+    for (int i = 0; i < 100 && calls == 0; ++i) {
+        ioc.restart();
+        ioc.poll();
+    }
+    if (calls == 0) fail("a deferred answer never came");
+    ioc.restart();
+    ioc.poll(); // a second call would be posted by now
+    if (calls != 1) fail("a deferred answer came twice");
+    return std::move(*answer);
+}
+
 void run(sports::config cfg, std::string_view bytes) {
-    boost::asio::io_context ioc; // never run: the router does no I/O
+    boost::asio::io_context ioc; // run only for deferred answers: the router does no I/O
     sports::app a(ioc, std::move(cfg));
     // As the session reads: one request after another while the answers keep the connection.
     while (!bytes.empty()) {
@@ -123,6 +144,8 @@ void run(sports::config cfg, std::string_view bytes) {
                 check_stream(*stream, parser.get());
                 return; // the connection belongs to the library now
             }
+            if (auto* later = std::get_if<sports::deferred_answer>(&next))
+                next = wait_for(*later, ioc);
             auto& answer = std::get<http::message_generator>(next);
             bool const keep_alive = answer.keep_alive();
             check_answer(answer, parser.get());

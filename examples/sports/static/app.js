@@ -130,6 +130,9 @@
       meta.appendChild(el("span", "", state.sport === "football"
         ? (live ? m.minute + "'" : "Full time")
         : m.overs + " ov"));
+      // Fans on this match's stream, on every node (GET /matches, refreshed every 5 s).
+      if (typeof m.watching === "number")
+        meta.appendChild(el("span", "watching", m.watching + " watching"));
       li.appendChild(meta);
       li.addEventListener("click", function () { select(state.sport, m.id); });
       li.addEventListener("keydown", function (e) { if (e.key === "Enter") select(state.sport, m.id); });
@@ -148,8 +151,13 @@
       .then(function (r) { return r.json(); })
       .then(function (all) {
         state.matches = { football: all.football || [], cricket: all.cricket || [] };
-        // The chosen match's own state comes from its stream; keep it in the list too.
-        if (state.board) keepInList(state.board);
+        // The chosen match's own state comes from its stream; keep it in the list too, with
+        // the audience the server counts.
+        if (state.board) {
+          var fetched = state.matches[state.sport].find(function (x) { return x.id === state.board.id; });
+          if (fetched) state.board.watching = fetched.watching;
+          keepInList(state.board);
+        }
         renderList();
         return all;
       })
