@@ -42,9 +42,9 @@ struct fetch_result {
 
 /// The state of the cluster-wide operations on this node (`server::cluster_stats`).
 struct cluster_stats {
-    std::size_t peers = 0;                 ///< other nodes alive now
-    std::uint64_t malformed_messages = 0;  ///< node messages that were not valid (ignored)
-    std::uint64_t handler_errors = 0;      ///< fetch or server-event handlers that threw
+    std::size_t peers = 0;                ///< other nodes alive now
+    std::uint64_t malformed_messages = 0; ///< node messages that were not valid (ignored)
+    std::uint64_t handler_errors = 0;     ///< fetch or server-event handlers that threw
 };
 
 /// A message from another node's `server_side_emit`.

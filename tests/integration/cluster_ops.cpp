@@ -32,8 +32,7 @@ sse::fetch_result fetch(sse::broadcast_operator const& target) {
 
 using namespace cluster_ops_test;
 
-TEST_CASE("one node: fetch_clients lists this node's matching clients at once",
-          "[cluster_ops]") {
+TEST_CASE("one node: fetch_clients lists this node's matching clients at once", "[cluster_ops]") {
     fixture f;
     auto& ns = f.ns();
     auto a = f.open("/s", {{"User-Agent", "fan-browser/1"}});
@@ -93,8 +92,7 @@ TEST_CASE("one node: presence is the room's client count here", "[cluster_ops][p
     CHECK(eventually([&] { return ns.presence("m") == 1; }));
 }
 
-TEST_CASE("one node: server_side_emit checks its input and reaches no handler",
-          "[cluster_ops]") {
+TEST_CASE("one node: server_side_emit checks its input and reaches no handler", "[cluster_ops]") {
     fixture f;
     auto hits = make_counter();
     f.io->on_server_event([hits](sse::server_event const&) { ++*hits; });

@@ -165,6 +165,38 @@ TEST_CASE("local first: Redis stalled (SIGSTOP), local delivery goes on; resumed
     CHECK(f.read_a("e", 1) == std::vector<int>{5});
 }
 
+namespace {
+void one_in_flight(sse::redis_options& o) {
+    o.max_in_flight = 1; // the pipelining window: one append written at a time
+}
+} // namespace
+
+TEST_CASE("local first: a replay on the emitting node waits for its own appends still queued",
+          "[redis][local_first][own_appends]") {
+    two_nodes f("r", history(), one_in_flight);
+    f.a.ns->to("r").emit("e", 0);
+    CHECK(f.read_a("e", 1) == std::vector<int>{0});
+    auto const seen = f.last_a;
+    f.on_a.reader.close();
+
+    // Redis stalls: A delivers 1-5 to nobody here (its client left), and queues their
+    // appends; one is written, four wait for the window.
+    f.server.pause();
+    for (int i = 1; i <= 5; ++i)
+        f.a.ns->to("r").emit("e", i);
+    // The client comes back to A with its last id while they wait. Its replay must not be
+    // read before them: Redis would run it between the first and the rest, and the client
+    // would never get 2-5 (delivered here before it came back, so not sent live either).
+    client back(f.a, "r", std::to_string(seen));
+    f.server.resume();
+    std::uint64_t last = seen;
+    bool reset = false;
+    CHECK(read_until(back, "e", 5, reset, last) == range(1, 6));
+    CHECK(!reset);
+    f.a.ns->to("r").emit("e", 6);
+    CHECK(read_until(back, "e", 1, reset, last) == std::vector<int>{6});
+}
+
 TEST_CASE("local first: a namespace that turns on the shared history after local emits keeps "
           "delivering, ids still increasing",
           "[redis][local_first]") {

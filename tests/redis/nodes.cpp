@@ -130,8 +130,7 @@ TEST_CASE("fetch_clients lists the matching clients of every node, with their no
     CHECK(answer.get().clients.size() == 5);
 }
 
-TEST_CASE("join, leave and disconnect reach the matching clients of every node",
-          "[redis][nodes]") {
+TEST_CASE("join, leave and disconnect reach the matching clients of every node", "[redis][nodes]") {
     three_nodes f("j");
     client a1(f.a, "m"), b1(f.b, "m"), b2(f.b, "other"), c1(f.c, "m");
 
@@ -164,8 +163,7 @@ TEST_CASE("join, leave and disconnect reach the matching clients of every node",
     CHECK(f.b.ns->clients()[0]->id() == b2.id);
 }
 
-TEST_CASE("server_side_emit reaches every other node's handlers, not its own",
-          "[redis][nodes]") {
+TEST_CASE("server_side_emit reaches every other node's handlers, not its own", "[redis][nodes]") {
     three_nodes f("s");
     std::mutex m;
     std::vector<std::pair<std::string, sse::server_event>> got;
@@ -240,8 +238,8 @@ TEST_CASE("a node that stops answering is listed as missing, and nothing waits p
     std::set<std::string> nodes;
     for (auto const& s : r.clients)
         nodes.insert(s.node);
-    CHECK(nodes ==
-          std::set<std::string>{std::string(f.a.redis->node_id()), std::string(f.b.redis->node_id())});
+    CHECK(nodes == std::set<std::string>{std::string(f.a.redis->node_id()),
+                                         std::string(f.b.redis->node_id())});
     // Either C was still expected (missing) or its TTL had already run out (not waited for).
     if (!r.missing_nodes.empty())
         CHECK(r.missing_nodes == std::vector<std::string>{std::string(f.c.redis->node_id())});
@@ -261,8 +259,7 @@ TEST_CASE("a node that stops answering is listed as missing, and nothing waits p
     CHECK(eventually([&] { return f.b.ns->presence("m") == 3; }));
 }
 
-TEST_CASE("a node closing says goodbye: the others stop waiting for it at once",
-          "[redis][nodes]") {
+TEST_CASE("a node closing says goodbye: the others stop waiting for it at once", "[redis][nodes]") {
     three_nodes f("b");
     client b1(f.b, "m");
     f.c.io->close();
@@ -277,10 +274,14 @@ TEST_CASE("node messages that are not ours are counted and ignored", "[redis][no
     client a1(f.a, "m");
     auto const port = shared_redis_port();
     std::vector<std::string> const bad_messages = {
-        "", "not json", R"({"v":1})", R"({"v":2,"t":"hello","from":"z","ttl":1})",
-          R"({"v":1,"t":"hello","from":"z","ttl":1000,"presence":{"/s":{"m":-5}}})",
-          R"({"v":1,"t":"join","from":"z","nsp":"/s","rooms":["m"],"room":"bad\nroom"})",
-          R"({"v":1,"t":"fetch","from":"z","nsp":"/s"})", std::string("{\"v\":1,\"t\":\"emit\",\"from\":\"\xff\"}")};
+        "",
+        "not json",
+        R"({"v":1})",
+        R"({"v":2,"t":"hello","from":"z","ttl":1})",
+        R"({"v":1,"t":"hello","from":"z","ttl":1000,"presence":{"/s":{"m":-5}}})",
+        R"({"v":1,"t":"join","from":"z","nsp":"/s","rooms":["m"],"room":"bad\nroom"})",
+        R"({"v":1,"t":"fetch","from":"z","nsp":"/s"})",
+        std::string("{\"v\":1,\"t\":\"emit\",\"from\":\"\xff\"}")};
     for (auto const& bad : bad_messages)
         redis_command(port, {"PUBLISH", f.prefix + "#:nodes#", bad});
     // A valid one after them still works: the plane is alive.

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <future>
+#include <sstream>
 
 using namespace redis_test;
 using namespace std::chrono_literals;
@@ -80,6 +81,22 @@ struct node_restart {
             [&] {
                 auto const role = redis_command(port, {"ROLE"});
                 return role.rfind("slave", 0) == 0 && role.find("connected") != std::string::npos;
+            },
+            20s);
+        // ... and every node sees 3 masters and 3 replicas, none failing, again.
+        eventually(
+            [&] {
+                for (auto p : cluster_ports()) {
+                    std::istringstream nodes(redis_command(p, {"CLUSTER", "NODES"}));
+                    int masters = 0, replicas = 0;
+                    for (std::string line; std::getline(nodes, line);) {
+                        if (line.find("fail") != std::string::npos) return false;
+                        masters += line.find("master") != std::string::npos;
+                        replicas += line.find("slave") != std::string::npos;
+                    }
+                    if (masters != 3 || replicas != 3) return false;
+                }
+                return true;
             },
             20s);
     }
@@ -157,8 +174,8 @@ TEST_CASE("redis cluster adapter: shared history on a cluster replays across nod
     auto const tag = "{" + f.prefix + "#h}";
     auto const owner = master_of(tag, ports);
     REQUIRE(owner != 0);
-    auto const keys = redis_command(owner, {"CLUSTER", "COUNTKEYSINSLOT",
-                                            std::to_string(sse::detail::key_slot(tag))});
+    auto const keys = redis_command(
+        owner, {"CLUSTER", "COUNTKEYSINSLOT", std::to_string(sse::detail::key_slot(tag))});
     CHECK(std::stoi(keys) >= 3);
     // A client that comes back to B with the id of event 1 gets 2, 3, 4 from the history.
     on_a.reader.close();

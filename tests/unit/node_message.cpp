@@ -93,21 +93,29 @@ TEST_CASE("node messages: every kind survives encode and decode", "[unit][nodes]
 TEST_CASE("node messages: anything that is not a valid one is refused, never thrown",
           "[unit][nodes]") {
     std::vector<std::string> const bad_messages = {
-        "", "[]", "null", "{", R"({"v":1})", R"({"v":"1","t":"bye","from":"a"})",
-          R"({"v":1,"t":"bye","from":""})", R"({"v":1,"t":"nope","from":"a"})",
-          R"({"v":1,"t":"hello","from":"a"})", R"({"v":1,"t":"hello","from":"a","ttl":0})",
-          R"({"v":1,"t":"hello","from":"a","ttl":5,"presence":[]})",
-          R"({"v":1,"t":"hello","from":"a","ttl":5,"presence":{"s":{"m":1}}})",
-          R"({"v":1,"t":"hello","from":"a","ttl":5,"presence":{"/s":{"m":1.5}}})",
-          R"({"v":1,"t":"hello","from":"a","ttl":5,"presence":{"/s":{"m":99999999999}}})",
-          R"({"v":1,"t":"fetch","from":"a","nsp":"/s"})",
-          R"({"v":1,"t":"fetch","from":"a","request":1,"nsp":"s"})",
-          R"({"v":1,"t":"join","from":"a","nsp":"/s","rooms":["a"]})",
-          R"({"v":1,"t":"join","from":"a","nsp":"/s","rooms":[1],"room":"x"})",
-          R"({"v":1,"t":"leave","from":"a","nsp":"/s","room":""})",
-          R"({"v":1,"t":"clients","from":"a","request":1,"clients":[{"id":"x"}]})",
-          R"({"v":1,"t":"emit","from":"a","event":"bad name\n","data":1})",
-          R"({"v":1,"t":"emit","from":"a","event":"ok"})", std::string("{\"v\":1,\"t\":\"bye\",\"from\":\"\xc3\"}")};
+        "",
+        "[]",
+        "null",
+        "{",
+        R"({"v":1})",
+        R"({"v":"1","t":"bye","from":"a"})",
+        R"({"v":1,"t":"bye","from":""})",
+        R"({"v":1,"t":"nope","from":"a"})",
+        R"({"v":1,"t":"hello","from":"a"})",
+        R"({"v":1,"t":"hello","from":"a","ttl":0})",
+        R"({"v":1,"t":"hello","from":"a","ttl":5,"presence":[]})",
+        R"({"v":1,"t":"hello","from":"a","ttl":5,"presence":{"s":{"m":1}}})",
+        R"({"v":1,"t":"hello","from":"a","ttl":5,"presence":{"/s":{"m":1.5}}})",
+        R"({"v":1,"t":"hello","from":"a","ttl":5,"presence":{"/s":{"m":99999999999}}})",
+        R"({"v":1,"t":"fetch","from":"a","nsp":"/s"})",
+        R"({"v":1,"t":"fetch","from":"a","request":1,"nsp":"s"})",
+        R"({"v":1,"t":"join","from":"a","nsp":"/s","rooms":["a"]})",
+        R"({"v":1,"t":"join","from":"a","nsp":"/s","rooms":[1],"room":"x"})",
+        R"({"v":1,"t":"leave","from":"a","nsp":"/s","room":""})",
+        R"({"v":1,"t":"clients","from":"a","request":1,"clients":[{"id":"x"}]})",
+        R"({"v":1,"t":"emit","from":"a","event":"bad name\n","data":1})",
+        R"({"v":1,"t":"emit","from":"a","event":"ok"})",
+        std::string("{\"v\":1,\"t\":\"bye\",\"from\":\"\xc3\"}")};
     for (auto const& bad : bad_messages)
         CHECK_FALSE(d::decode_node_message(bad));
     // Random bytes and random cuts of a valid message.
@@ -126,8 +134,7 @@ TEST_CASE("node messages: anything that is not a valid one is refused, never thr
     }
 }
 
-TEST_CASE("node directory: alive until the TTL, presence summed over live nodes",
-          "[unit][nodes]") {
+TEST_CASE("node directory: alive until the TTL, presence summed over live nodes", "[unit][nodes]") {
     d::node_directory dir;
     auto const t0 = d::node_directory::clock::now();
     dir.heard("a", t0, 1000ms);
@@ -170,8 +177,7 @@ TEST_CASE("node directory: bounded whatever is announced", "[unit][nodes]") {
         many.push_back({"/s", "r" + std::to_string(i), 1});
     dir.report("n0", true, many);
     CHECK(dir.presence("/s", "r0") == 1);
-    CHECK(dir.presence("/s", "r" + std::to_string(d::node_directory::max_rooms_per_node + 5)) ==
-          0);
+    CHECK(dir.presence("/s", "r" + std::to_string(d::node_directory::max_rooms_per_node + 5)) == 0);
 }
 
 TEST_CASE("presence announcer: changes only, with a full announce every few", "[unit][nodes]") {

@@ -158,9 +158,7 @@ inline nlohmann::json room_list(std::vector<std::string> const& rooms) {
 inline std::string encode_node_message(node_message const& m) {
     using namespace node_message_impl;
     using kind = node_message::kind;
-    nlohmann::json j = {{"v", 1},
-                        {"t", kind_names[static_cast<int>(m.type)]},
-                        {"from", m.from}};
+    nlohmann::json j = {{"v", 1}, {"t", kind_names[static_cast<int>(m.type)]}, {"from", m.from}};
     switch (m.type) {
     case kind::hello: {
         j["ttl"] = m.ttl.count();
@@ -260,8 +258,7 @@ inline std::optional<node_message> decode_node_message(std::string_view bytes) {
         auto nsp = text_at(j, "nsp", 1024);
         if (!nsp || nsp->empty() || nsp->front() != '/') return std::nullopt;
         m.nsp = std::move(*nsp);
-        if (!rooms_at(j, "rooms", m.rooms) || !rooms_at(j, "except", m.except))
-            return std::nullopt;
+        if (!rooms_at(j, "rooms", m.rooms) || !rooms_at(j, "except", m.except)) return std::nullopt;
         if (m.type == kind::join || m.type == kind::leave) {
             auto room = text_at(j, "room", 1024);
             if (!room || !valid_room(*room)) return std::nullopt;

@@ -201,8 +201,8 @@ private:
         pending_fetch p;
         p.handler = std::move(handler);
         if (host) {
-            p.result.clients = host->local_clients(target, opts_.max_fetched_clients,
-                                                   p.result.truncated);
+            p.result.clients =
+                host->local_clients(target, opts_.max_fetched_clients, p.result.truncated);
             for (auto& c : p.result.clients)
                 c.node = a ? std::string(a->node_id()) : std::string();
         }

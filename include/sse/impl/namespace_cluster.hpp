@@ -66,8 +66,7 @@ inline void namespace_::room_operation(detail::node_message::kind k,
 }
 
 inline std::vector<client_summary> namespace_::summaries(detail::node_message const& target,
-                                                         std::size_t max,
-                                                         bool& truncated) const {
+                                                         std::size_t max, bool& truncated) const {
     auto clients = matching(target.rooms, target.except);
     truncated = clients.size() > max;
     if (truncated) clients.resize(max);

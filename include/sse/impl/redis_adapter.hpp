@@ -85,6 +85,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -465,21 +466,30 @@ private:
 
     // Strand. Runs the fetch script on the publisher; `cb` is called exactly once, on the
     // strand (maybe before this returns).
+    //
+    // A read must see this node's own emits made before it: their appends go on the same
+    // connection, which Redis runs in order, so the read is written after every append
+    // queued before it (`appended_before`: how many had been queued). One still waiting for
+    // the pipelining window holds the read back; so does a publisher still connecting.
     void start_fetch(std::string const& nsp, std::vector<std::string> const& rooms,
-                     std::uint64_t after, std::chrono::milliseconds age, fetch_callback cb) {
+                     std::uint64_t after, std::chrono::milliseconds age, fetch_callback cb,
+                     std::optional<std::uint64_t> appended_before = std::nullopt) {
         auto fail = [&cb] {
             redis_fetch_reply r;
             r.status = "history_unavailable";
             cb(std::move(r));
         };
         if (closed_flag_.load(std::memory_order_acquire)) return fail();
-        if (!publisher_ready()) {
-            // Connecting (or asking the topology): the read waits for it, not a reset.
+        auto const need = appended_before.value_or(enqueued_);
+        bool const connecting = !publisher_ready();
+        if (connecting || enqueued_ - queue_.pending() < need) {
             // Without a connection under way (between retries) it fails now.
-            if (!pub_.conn || waiting_fetches_.size() >= max_pending_fetches) return fail();
-            waiting_fetches_.push_back([this, nsp, rooms, after, age, cb = std::move(cb)]() mutable {
-                start_fetch(nsp, rooms, after, age, std::move(cb));
-            });
+            if ((connecting && !pub_.conn) || waiting_fetches_.size() >= max_pending_fetches)
+                return fail();
+            waiting_fetches_.push_back(
+                [this, nsp, rooms, after, age, cb = std::move(cb), need]() mutable {
+                    start_fetch(nsp, rooms, after, age, std::move(cb), need);
+                });
             return;
         }
         std::vector<std::string> args;
@@ -523,7 +533,8 @@ private:
         cb(std::move(r));
     }
 
-    // The publisher is placed (the reads go out) or gone (they fail).
+    // The publisher is placed or wrote more appends (the reads that may go, go), or it is
+    // gone (they fail).
     void run_waiting_fetches() {
         auto due = std::move(waiting_fetches_);
         waiting_fetches_.clear();
@@ -764,12 +775,10 @@ public:
                 !c->command(tag_node_message, {"PUBLISH", self->node_channel(to), payload}))
                 return (void)self->node_messages_dropped_.fetch_add(1, std::memory_order_relaxed);
             ++self->node_messages_in_flight_; // a closing node's goodbye is waited for
-
         });
     }
 
 private:
-
     bool send_channels(std::string_view verb, std::vector<std::string> const& channels) {
         std::vector<char const*> argv;
         std::vector<std::size_t> lens;
@@ -1048,6 +1057,7 @@ private:
     // History reads asked while the publisher connects (strand; run by publisher_placed).
     static constexpr std::size_t max_pending_fetches = 4096;
     std::vector<std::function<void()>> waiting_fetches_;
+    std::uint64_t enqueued_ = 0; // emits ever taken by queue_ (strand)
     // Cluster mode (impl/redis_cluster_mode.hpp), strand.
     redis_topology topology_ = redis_topology::unknown;
     bool pub_placed_ = false; // on the node that runs the scripts (any node for PUBLISH)
@@ -1061,10 +1071,10 @@ private:
 } // namespace detail
 } // namespace sse
 
+#include <sse/impl/redis_cluster_mode.hpp>
 #include <sse/impl/redis_publish.hpp>
 #include <sse/impl/redis_receive.hpp>
 #include <sse/impl/redis_recovery.hpp>
-#include <sse/impl/redis_cluster_mode.hpp>
 
 namespace sse {
 

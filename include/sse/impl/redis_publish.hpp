@@ -95,7 +95,10 @@ inline void redis_adapter_impl::on_intake() {
     // Write as we go: the pending bound then only counts emits that could not go out.
     for (auto& m : batch_) {
         number_channels(m);
-        if (!queue_.push(std::move(m))) note_lost(m); // not moved from when refused
+        if (!queue_.push(std::move(m)))
+            note_lost(m); // not moved from when refused
+        else
+            ++enqueued_;
         drain_publishes();
     }
     batch_.clear();
@@ -173,6 +176,7 @@ inline void redis_adapter_impl::drain_publishes() {
         }
     }
     queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
+    if (!waiting_fetches_.empty() && publisher_ready()) run_waiting_fetches();
 }
 
 // An emit that will never reach Redis (past max_pending_emits): its namespace's clients on

@@ -30,10 +30,10 @@ inline void redis_adapter_impl::on_subscription_push(redis_connection&, redisRep
         if (kind == "unsubscribe" && r.element[1]->type == REDIS_REPLY_STRING)
             channel_numbers_seen_.forget(std::string_view(r.element[1]->str, r.element[1]->len));
         if (r.element[2]->type == REDIS_REPLY_INTEGER && r.element[2]->integer >= 0)
-            subscribed_.store(static_cast<std::size_t>(r.element[2]->integer) -
-                                  std::min(node_subscriptions_,
-                                           static_cast<std::size_t>(r.element[2]->integer)),
-                              std::memory_order_relaxed);
+            subscribed_.store(
+                static_cast<std::size_t>(r.element[2]->integer) -
+                    std::min(node_subscriptions_, static_cast<std::size_t>(r.element[2]->integer)),
+                std::memory_order_relaxed);
         subscription_answered(false);
         if (pending_subscriptions_.load(std::memory_order_relaxed) > 0 &&
             pending_subscriptions_.fetch_sub(1, std::memory_order_relaxed) == 1)
@@ -48,8 +48,8 @@ inline void redis_adapter_impl::on_node_message(std::string_view channel,
     received_.fetch_add(1, std::memory_order_relaxed);
     if (payload.size() > opts_.max_message_bytes) {
         oversized_.fetch_add(1, std::memory_order_relaxed);
-        return log(redis_log_level::debug, "ignored an oversized node message on channel '" +
-                                               std::string(channel) + "'");
+        return log(redis_log_level::debug,
+                   "ignored an oversized node message on channel '" + std::string(channel) + "'");
     }
     if (auto host = host_.lock()) host->on_node_message(payload);
 }
