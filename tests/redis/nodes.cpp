@@ -1,7 +1,7 @@
 // Cluster-wide operations over a real redis-server (sse/cluster.hpp): three nodes, each a
 // Beast listener with the Redis adapter, and real SSE clients. fetch_clients, join, leave,
 // disconnect, server_side_emit, presence, and what happens when a node stops answering.
-#include "history_support.hpp"
+#include "nodes_support.hpp"
 
 #include <sse/cluster.hpp>
 
@@ -14,90 +14,12 @@
 using namespace redis_test;
 using namespace std::chrono_literals;
 
-namespace nodes_test {
-
-// Announces 10x faster than the default, so that a test waits fractions of a second.
-sse::cluster_options quick() {
-    sse::cluster_options c;
-    c.announce_interval = 100ms;
-    c.node_ttl = 600ms;
-    c.request_timeout = 1500ms;
-    return c;
-}
-
-// While set, node C's connections cannot come back (its redis_options::connect refuses).
-std::atomic<bool> cut_c{false};
-
-struct three_nodes {
-    explicit three_nodes(std::string const& tag)
-        : prefix("nd" + tag + sse::detail::random_id(6))
-        , a(test_options(shared_redis_url(), prefix), sse::history_options{}, quick())
-        , b(test_options(shared_redis_url(), prefix), sse::history_options{}, quick())
-        , c(c_options(prefix), sse::history_options{}, quick()) {
-        cut_c = false;
-        // Every node knows the two others.
-        REQUIRE(eventually([&] {
-            return a.io->peer_nodes().size() == 2 && b.io->peer_nodes().size() == 2 &&
-                   c.io->peer_nodes().size() == 2;
-        }));
-    }
-
-    static sse::redis_options c_options(std::string const& prefix) {
-        auto o = test_options(shared_redis_url(), prefix);
-        auto const port = shared_redis_port();
-        o.connect = [port](sse::redis_role) -> redisAsyncContext* {
-            if (cut_c.load()) throw std::runtime_error("held down by the test");
-            return redisAsyncConnect("127.0.0.1", port);
-        };
-        return o;
-    }
-
-    // Node C stops hearing and saying anything (as if its process hung or its network
-    // went), without a goodbye.
-    void cut_off_c() {
-        cut_c = true;
-        auto const id = std::string(c.redis->node_id());
-        for (char const* role : {":sub", ":pub"}) {
-            auto const client = redis_client_id(shared_redis_port(), "sse:" + id + role);
-            REQUIRE(!client.empty());
-            redis_command(shared_redis_port(), {"CLIENT", "KILL", "ID", client});
-        }
-        REQUIRE(eventually([&] { return !c.redis->state().connected; }));
-    }
-
-    // Ids of every node, by node.
-    std::set<std::string> node_ids() const {
-        return {std::string(a.redis->node_id()), std::string(b.redis->node_id()),
-                std::string(c.redis->node_id())};
-    }
-
-    ~three_nodes() { cut_c = false; }
-
-    std::string prefix;
-    history_node a, b, c;
-};
-
-// Runs fetch_clients and waits for its answer (at most `limit`).
-sse::fetch_result fetch(sse::broadcast_operator const& target,
-                        std::chrono::milliseconds limit = 5s) {
-    auto done = std::make_shared<std::promise<sse::fetch_result>>();
-    auto answer = done->get_future();
-    target.fetch_clients([done](sse::fetch_result r) { done->set_value(std::move(r)); });
-    REQUIRE(answer.wait_for(limit) == std::future_status::ready);
-    return answer.get();
-}
-
-std::size_t in_room(history_node& n, std::string const& room) {
-    return n.ns->room(room).size();
-}
-
-} // namespace nodes_test
 
 using namespace nodes_test;
 
 TEST_CASE("fetch_clients lists the matching clients of every node, with their node and rooms",
           "[redis][nodes]") {
-    three_nodes f("f");
+    three_nodes f("f", {shared_redis_port()});
     client a1(f.a, "m"), a2(f.a, "m,x"), b1(f.b, "m"), b2(f.b, "other"), c1(f.c, "m");
 
     auto r = fetch(f.a.ns->in("m"));
@@ -131,7 +53,7 @@ TEST_CASE("fetch_clients lists the matching clients of every node, with their no
 }
 
 TEST_CASE("join, leave and disconnect reach the matching clients of every node", "[redis][nodes]") {
-    three_nodes f("j");
+    three_nodes f("j", {shared_redis_port()});
     client a1(f.a, "m"), b1(f.b, "m"), b2(f.b, "other"), c1(f.c, "m");
 
     f.b.ns->in("m").join("extra");
@@ -164,7 +86,7 @@ TEST_CASE("join, leave and disconnect reach the matching clients of every node",
 }
 
 TEST_CASE("server_side_emit reaches every other node's handlers, not its own", "[redis][nodes]") {
-    three_nodes f("s");
+    three_nodes f("s", {shared_redis_port()});
     std::mutex m;
     std::vector<std::pair<std::string, sse::server_event>> got;
     auto record = [&](char const* where) {
@@ -199,7 +121,7 @@ TEST_CASE("server_side_emit reaches every other node's handlers, not its own", "
 
 TEST_CASE("presence counts a room's clients on every node, and follows changes",
           "[redis][nodes][presence]") {
-    three_nodes f("p");
+    three_nodes f("p", {shared_redis_port()});
     auto all_see = [&](std::uint64_t n) {
         return eventually([&] {
             return f.a.ns->presence("m") == n && f.b.ns->presence("m") == n &&
@@ -220,7 +142,7 @@ TEST_CASE("presence counts a room's clients on every node, and follows changes",
 TEST_CASE("a node that stops answering is listed as missing, and nothing waits past the "
           "timeout",
           "[redis][nodes][missing]") {
-    three_nodes f("k");
+    three_nodes f("k", {shared_redis_port()});
     client a1(f.a, "m"), b1(f.b, "m"), c1(f.c, "m");
     CHECK(eventually([&] { return f.a.ns->presence("m") == 3; }));
     f.cut_off_c();
@@ -260,7 +182,7 @@ TEST_CASE("a node that stops answering is listed as missing, and nothing waits p
 }
 
 TEST_CASE("a node closing says goodbye: the others stop waiting for it at once", "[redis][nodes]") {
-    three_nodes f("b");
+    three_nodes f("b", {shared_redis_port()});
     client b1(f.b, "m");
     f.c.io->close();
     REQUIRE(eventually([&] { return f.a.io->peer_nodes().size() == 1; }, 400ms));
@@ -270,7 +192,7 @@ TEST_CASE("a node closing says goodbye: the others stop waiting for it at once",
 }
 
 TEST_CASE("node messages that are not ours are counted and ignored", "[redis][nodes]") {
-    three_nodes f("x");
+    three_nodes f("x", {shared_redis_port()});
     client a1(f.a, "m");
     auto const port = shared_redis_port();
     std::vector<std::string> const bad_messages = {

@@ -2,7 +2,7 @@
 // masters, 3 replicas; redis_cluster_fixture.sh), with the same URL form as a single server.
 // Emits cross nodes exactly once, the shared history replays across nodes, the cluster-wide
 // operations work, and a master that dies mid-stream costs at most a counted loss or a reset.
-#include "history_support.hpp"
+#include "nodes_support.hpp"
 
 #include <sse/detail/cluster_slots.hpp>
 #include <sse/detail/random_id.hpp>
@@ -104,19 +104,12 @@ struct node_restart {
     std::string dir, bus, timeout;
 };
 
-sse::cluster_options quick() {
-    sse::cluster_options c;
-    c.announce_interval = 100ms;
-    c.node_ttl = 600ms;
-    c.request_timeout = 1500ms;
-    return c;
-}
 
 struct two_nodes {
     explicit two_nodes(sse::history_options h, unsigned short seed_a, unsigned short seed_b)
         : prefix("rc" + sse::detail::random_id(6))
-        , a(test_options(url_of(seed_a), prefix), h, quick())
-        , b(test_options(url_of(seed_b), prefix), h, quick()) {
+        , a(test_options(url_of(seed_a), prefix), h, nodes_test::quick())
+        , b(test_options(url_of(seed_b), prefix), h, nodes_test::quick()) {
         REQUIRE(eventually([&] { return a.synced(1) && b.synced(1); }, 10s));
         CHECK(a.redis->state().cluster);
         CHECK(b.redis->state().cluster);
@@ -229,4 +222,27 @@ TEST_CASE("redis cluster adapter: the history's master dies mid-stream; delivery
     REQUIRE(e);
     CHECK(e->data == "6");
     CHECK(f.a.redis->state().cluster);
+}
+
+TEST_CASE("redis cluster adapter: the cluster-wide operations across three nodes, one of them "
+          "cut off",
+          "[redis][cluster][cluster_adapter][nodes]") {
+    auto const ports = cluster_ports();
+    nodes_test::three_nodes f("cl", ports);
+    client a1(f.a, "m"), b1(f.b, "m"), c1(f.c, "m");
+    CHECK(eventually([&] { return f.a.ns->presence("m") == 3 && f.c.ns->presence("m") == 3; }));
+    auto r = nodes_test::fetch(f.b.ns->in("m"));
+    CHECK(r.clients.size() == 3);
+    CHECK(r.missing_nodes.empty());
+    f.a.ns->in("m").join("x");
+    CHECK(eventually([&] { return nodes_test::in_room(f.c, "x") == 1; }));
+
+    f.cut_off_c();
+    auto const start = std::chrono::steady_clock::now();
+    r = nodes_test::fetch(f.a.ns->in("m"));
+    CHECK(std::chrono::steady_clock::now() - start < 2500ms); // never past the timeout
+    CHECK(r.clients.size() == 2);
+    if (!r.missing_nodes.empty())
+        CHECK(r.missing_nodes == std::vector<std::string>{std::string(f.c.redis->node_id())});
+    CHECK(eventually([&] { return f.a.ns->presence("m") == 2; }));
 }
