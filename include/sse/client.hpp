@@ -182,6 +182,9 @@ protected:
     // Set by the transport when write_now() may be used: queued events then leave from the
     // namespace's flush queue, with no strand hop, composed write or completion per client.
     bool write_through_ = false;
+    // The transport's, on the strand: closing, it reads and drops what the peer still sends
+    // (see do_close). Here rather than in the transport, where it would take a word of its own.
+    bool draining_ = false;
     // options::close_timeout, in 32 bits (49 days) where they fit beside the small fields.
     std::uint32_t close_timeout_ms_ = 0;
     std::chrono::milliseconds close_timeout() const noexcept {

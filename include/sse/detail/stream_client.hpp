@@ -243,8 +243,7 @@ private:
     /// Bytes a closing stream reads from its peer, at most, before it closes anyway.
     static constexpr std::size_t max_drain_bytes = 256 * 1024;
 
-    Stream stream_;
-    bool draining_ = false; // the drain's timer and byte count: client::closing()
+    Stream stream_; // draining_, the drain's timer and its byte count are in client
 };
 
 template <class Stream, class... Args>

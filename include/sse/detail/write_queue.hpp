@@ -82,12 +82,22 @@ public:
         return first_emitted_of(flight_->events, flight_->events.size());
     }
 
-    /// The first `k` events of the backlog were written whole (see peek).
+    /// The first `k` events of the backlog were written whole (see peek). A backlog emptied
+    /// that never held more than `small_backlog` events gives its storage back.
     void pop(std::size_t k) noexcept {
         for (std::size_t i = 0; i < k; ++i)
             bytes_ -= pending_[i]->wire().size();
         pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(k));
+        // Most streams are idle between sparse events (an idle stream's last write is often
+        // its admission: the response head and one event): they keep no storage. A stream that
+        // receives bursts keeps its capacity, so a steady stream allocates nothing; one that
+        // receives an event at a time allocates 16 bytes per event, beside a send per event.
+        if (pending_.empty() && pending_.capacity() <= small_backlog)
+            std::vector<event_ptr>().swap(pending_);
     }
+
+    /// See pop().
+    static constexpr std::size_t small_backlog = 2;
 
     std::vector<net::const_buffer> const& prepare(std::size_t max_bytes = SIZE_MAX,
                                                   std::size_t max_events = SIZE_MAX) {
