@@ -332,6 +332,9 @@ public:
         if (namespace_dirty_ && namespace_log_.scan_due(limits_)) trim_namespace(now);
         out.clear();
         out.swap(wake_); // all marked woken_ already
+        // wake_ has out's storage now, empty: a fan-out to every client of a large namespace
+        // would keep a slot per client in it for good (the caller's list keeps its own).
+        if (wake_.capacity() > kept_wake_capacity) std::vector<client_state*>().swap(wake_);
         if (namespace_dirty_) {
             for (client_state* c : all_)
                 if (!c->woken_) {
@@ -459,6 +462,7 @@ private:
     id_index<client_state> by_id_;
     event_log namespace_log_;
     std::uint64_t forgotten_upto_ = 0;
+    static constexpr std::size_t kept_wake_capacity = 1024;
     std::vector<client_state*> wake_; // woken one by one
     std::vector<room*> dirty_rooms_;  // appended to since the last take_woken
     bool namespace_dirty_ = false;
