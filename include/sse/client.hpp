@@ -7,6 +7,7 @@
 #include <sse/detail/meters.hpp>
 #include <sse/detail/registry.hpp>
 #include <sse/detail/strand_pool.hpp>
+#include <sse/detail/word_mutex.hpp>
 #include <sse/detail/write_queue.hpp>
 #include <sse/error.hpp>
 #include <sse/event.hpp>
@@ -132,10 +133,10 @@ private:
     // caller must call begin_write() (outside its locks).
     bool enqueue_all(std::vector<event_ptr> const& events, bool* must_start = nullptr);
     void begin_write(); // writing_ set by enqueue_all: send now (plain TCP) or on the strand
-    bool push_locked(event_ptr const& e, std::unique_lock<std::mutex>& lock);
+    bool push_locked(event_ptr const& e, std::unique_lock<detail::word_mutex>& lock);
     // Starts writing the queued events: through the namespace's flush queue when the socket
     // can be written from any thread, else on the strand. Unlocks.
-    void start_write_locked(std::unique_lock<std::mutex>& lock);
+    void start_write_locked(std::unique_lock<detail::word_mutex>& lock);
     void post_write_on_strand();
     void write_on_strand();
     // The flush queue's turn: send the backlog now, non-blocking; what the socket does not
@@ -158,26 +159,13 @@ private:
     // The Last-Event-ID header, else the lastEventId query parameter, as sent.
     static std::string_view sent_last_event_id(sse::handshake const& hs) noexcept;
 
-    std::string id_;
-    std::shared_ptr<std::string const> nsp_name_; // the namespace's own copy, shared
-    sse::handshake handshake_;
-    std::weak_ptr<namespace_> ns_;
-
-protected:
-    // Its own strand (TLS, or a stream on an executor we cannot see through), or one of the
-    // namespace's pooled strands (plain TCP on an io_context): see detail::strand_pool.
-    std::shared_ptr<detail::client_strand const> strand_;
-    std::size_t max_buffered_bytes_;
-    std::chrono::milliseconds close_timeout_;
-    // Set by the transport when write_now() may be used: queued events then leave from the
-    // namespace's flush queue, with no strand hop, composed write or completion per client.
-    bool write_through_ = false;
-    detail::flush_queue<client>* flush_; // the namespace's; used only while it calls us
-    // The namespace's meters (shared: a stream may outlive its namespace).
-    std::shared_ptr<detail::namespace_meters> meters_;
-
-private:
-    // The small fields side by side, where they pack into one word with write_through_.
+    // The small fields first: they fill the tail of client_state (its last word) and pack
+    // into the next. An object of this class exists per connection: each word counts (see
+    // bench/RESULTS.md, "Idle footprint").
+    // Guarded by queue_mutex_.
+    bool writing_ = false;
+    bool hold_writes_ = false; // until admitted: the head leaves with the first events
+    bool flush_then_close_ = false;
     std::atomic<state> state_{state::pending};
     std::atomic<bool> close_started_{false};
     bool last_event_id_malformed_ = false; // replay answers it with a reset
@@ -186,24 +174,65 @@ private:
     bool queued_for_plan_ = false; // in the namespace's pass in progress
     enum class replay_state : std::uint8_t { none, pending, done };
     replay_state replay_ = replay_state::none; // a shared-history (adapter) replay
-    std::uint32_t bytes_read_ = 0;             // on the strand; capped at max_inbound_bytes
-    std::uint32_t all_index_ = 0;              // guarded by the namespace's log lock
-    std::uint64_t admitted_head_ = 0;          // log lock: the namespace's head at admission
+    mutable detail::word_mutex queue_mutex_;
+    std::uint32_t bytes_read_ = 0; // on the strand; capped at max_inbound_bytes
+    std::uint32_t all_index_ = 0;  // guarded by the namespace's log lock
+
+protected:
+    // Set by the transport when write_now() may be used: queued events then leave from the
+    // namespace's flush queue, with no strand hop, composed write or completion per client.
+    bool write_through_ = false;
+    // The transport's, on the strand: closing, it reads and drops what the peer still sends
+    // (see do_close). Here rather than in the transport, where it would take a word of its own.
+    bool draining_ = false;
+    // options::close_timeout, in 32 bits (49 days) where they fit beside the small fields.
+    std::uint32_t close_timeout_ms_ = 0;
+    std::chrono::milliseconds close_timeout() const noexcept {
+        return std::chrono::milliseconds(close_timeout_ms_);
+    }
+
+private:
+    std::string id_;
+    std::shared_ptr<std::string const> nsp_name_; // the namespace's own copy, shared
+    sse::handshake handshake_;
+    std::weak_ptr<namespace_> ns_;
+
+protected:
+    /// What only a stream that ends (or that someone watches end) needs: allocated on first
+    /// use, so that an open stream carries one pointer for all of it.
+    struct closing_state {
+        std::error_code reason;                                                // queue_mutex_
+        std::vector<std::function<void(std::error_code)>> disconnect_handlers; // queue_mutex_
+        // On the strand, only while closing: the close deadline (client), and the drain's
+        // deadline and byte count (the transport's do_close).
+        std::unique_ptr<net::steady_timer> close_timer;
+        std::unique_ptr<net::steady_timer> drain_timer;
+        std::size_t drained = 0;
+    };
+    // The closing state, allocated if needed; safe from any thread (each field is guarded as
+    // its comment says).
+    closing_state& closing();
+
+    // Its own strand (TLS, or a stream on an executor we cannot see through), or one of the
+    // namespace's pooled strands (plain TCP on an io_context): see detail::strand_pool.
+    std::shared_ptr<detail::client_strand const> strand_;
+    std::size_t max_buffered_bytes_;
+    detail::flush_queue<client>* flush_; // the namespace's; used only while it calls us
+    // The namespace's meters (shared: a stream may outlive its namespace).
+    std::shared_ptr<detail::namespace_meters> meters_;
+
+private:
+    std::uint64_t admitted_head_ = 0; // log lock: the namespace's head at admission
 
     // Guarded by queue_mutex_.
-    mutable std::mutex queue_mutex_;
     detail::write_queue queue_;
     std::size_t accounted_bytes_ = 0; // queue_.bytes() as the meters last heard it
-    bool writing_ = false;
-    bool hold_writes_ = false; // until admitted: the head leaves with the first events
-    bool flush_then_close_ = false;
-    std::error_code reason_;
-    detail::lazy_vector<std::function<void(std::error_code)>> disconnect_handlers_;
+
+    // Null until closing() (an idle open stream never needs it).
+    std::atomic<closing_state*> closing_{nullptr};
 
     // Guarded by the namespace's log lock: rooms joined before admission, joined on it.
     detail::lazy_vector<std::string> pending_rooms_;
-
-    std::unique_ptr<net::steady_timer> close_timer_; // on the strand, only while closing
 };
 
 /// Shared ownership of a client.

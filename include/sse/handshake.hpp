@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -82,11 +83,15 @@ private:
     std::string_view query_item(std::size_t j, std::size_t part) const noexcept {
         return item(2 + 2 * (header_count() + j) + part);
     }
+    // The block's size in bytes (its table says where its last item ends).
+    std::size_t byte_size() const noexcept;
 
     // Every item in one block, which lives as long as the stream: the header and query counts
     // (uint16), the end offset of each item (uint16, or uint32 once the bytes pass 64 KiB),
-    // then the items' bytes back to back. One allocation instead of a string per name and value.
-    std::string data_;
+    // then the items' bytes back to back. One allocation instead of a string per name and value,
+    // of the exact size and held by a plain pointer (a snapshot exists per connection: 8
+    // bytes here rather than a std::string's 32). Null for a default-constructed handshake.
+    std::unique_ptr<char[]> data_;
     net::ip::tcp::endpoint remote_;
     unsigned version_ = 11;
     mutable std::atomic<field_lists*> lists_{nullptr};

@@ -73,3 +73,29 @@ TEST_CASE("flush_queue: passes run on the executor under a connection's strand",
     CHECK(bare.target<net::io_context::executor_type>() != nullptr);
     CHECK(sse::detail::unstranded(ioc.get_executor()) == net::any_io_executor(ioc.get_executor()));
 }
+
+TEST_CASE("flush_queue: fan-outs wider than the kept capacity, and pushes during them",
+          "[flush_queue]") {
+    // Its lists are released after a pass wider than kept_capacity: the next burst, and the
+    // clients pushed while such a pass runs, still get exactly one turn each, in order.
+    net::io_context ioc;
+    auto q = std::make_shared<sse::detail::flush_queue<fake_writer>>();
+    turn_log log;
+    int const n = static_cast<int>(sse::detail::flush_queue<fake_writer>::kept_capacity) * 3 + 7;
+    for (int burst = 0; burst < 2; ++burst) {
+        log.order.clear();
+        for (int i = 0; i < n; ++i) {
+            auto w = std::make_shared<fake_writer>(fake_writer{i, &log, q, ioc.get_executor()});
+            w->push_again = i % 500 == 0; // pushed again from its turn, as an emit during a pass
+            q->push(w, ioc.get_executor());
+        }
+        ioc.restart();
+        ioc.run();
+        std::vector<int> expected;
+        for (int i = 0; i < n; ++i)
+            expected.push_back(i);
+        for (int i = 0; i < n; i += 500)
+            expected.push_back(i);
+        CHECK(log.order == expected);
+    }
+}

@@ -121,3 +121,20 @@ TEST_CASE("handshake: copies and moves keep every field", "[handshake]") {
     CHECK(assigned.header("a").empty());
     CHECK(assigned.headers().empty());
 }
+
+TEST_CASE("handshake: a copy keeps a decoded query whole (its block was sized before decoding)",
+          "[handshake]") {
+    // Decoding shortens "%41%42" to "AB": the snapshot's block is longer than its bytes, and a
+    // copy takes the bytes its table says, up to the end of the last value.
+    auto hs = snapshot("/s?a=%41%42&b=c+d&last=%7E", {{"X-One", "1"}, {"X-Two", "22"}});
+    sse::handshake copy(hs);
+    hs = sse::handshake(); // the copy owns its own bytes
+    CHECK(copy.query("a") == "AB");
+    CHECK(copy.query("b") == "c d");
+    CHECK(copy.query("last") == "~");
+    CHECK(copy.header("x-two") == "22");
+    CHECK(copy.target() == "/s?a=%41%42&b=c+d&last=%7E");
+    sse::handshake again(copy);
+    CHECK(again.query("last") == "~");
+    CHECK(again.query_params().size() == 3);
+}

@@ -34,6 +34,10 @@ template <class Client>
 class flush_queue : public std::enable_shared_from_this<flush_queue<Client>> {
 public:
     static constexpr std::size_t batch = 64;
+    /// Slots a list keeps between passes; a larger one (a fan-out to more clients) is released
+    /// once its pass is done, else each list would keep a slot per client of the largest
+    /// fan-out for good (16 B each, twice). Regrowing costs a few moves per client per burst.
+    static constexpr std::size_t kept_capacity = 1024;
 
     /// `c` has events and nobody is writing them: it is flushed by a task posted to `ex`.
     void push(std::shared_ptr<Client> c, net::any_io_executor const& ex) {
@@ -63,12 +67,17 @@ private:
                 draining_.clear(); // moved-from: nothing left to release
                 next_ = 0;
                 draining_.swap(ready_);
+                // The finished pass's list, empty now: released if large (kept_capacity).
+                if (ready_.capacity() > kept_capacity) release(ready_);
             }
             while (n < batch && next_ < draining_.size())
                 taken[n++] = std::move(draining_[next_++]);
             if (next_ < draining_.size() || !ready_.empty()) {
                 posted_ = true;
                 next = ex_;
+            } else if (draining_.capacity() > kept_capacity) {
+                release(draining_); // the pass is done: only moved-from slots are left
+                next_ = 0;
             }
         }
         if (next) post(next);
@@ -76,6 +85,10 @@ private:
             taken[i]->flush_ready();
             taken[i].reset();
         }
+    }
+
+    static void release(std::vector<std::shared_ptr<Client>>& v) noexcept {
+        std::vector<std::shared_ptr<Client>>().swap(v);
     }
 
     std::mutex mutex_;

@@ -71,7 +71,7 @@ public:
     client_state& operator=(client_state const&) = delete;
 
     /// The client's id, which is also the name of its private room.
-    std::string_view id() const noexcept { return id_; }
+    std::string_view id() const noexcept { return {id_, id_size_}; }
     /// The last id this client was sent (or skipped past).
     std::uint64_t position() const noexcept { return position_; }
     /// The last id it was really sent (<= position): a late join may still merge after it.
@@ -99,7 +99,9 @@ public:
 private:
     friend class registry;
 
-    std::string_view id_; // the connection's own id; it outlives the registration
+    // The connection's own id (it outlives the registration), as a pointer and a 32-bit
+    // size, which pack with index_: a client_state exists per connection.
+    char const* id_ = nullptr;
     std::uint64_t position_ = 0;
     std::uint64_t sent_ = 0;
     std::uint64_t resumed_from_ = 0; // the missed window of a reconnect (see resumed_from)
@@ -107,6 +109,7 @@ private:
     std::unique_ptr<event_log> private_log_;
     std::vector<membership> memberships_;
     std::uint32_t index_ = 0; // in registry::clients()
+    std::uint32_t id_size_ = 0;
     reset_reason pending_reset_ = reset_reason::none;
     bool registered_ = false;
     bool woken_ = false; // in registry::wake_ (or being collected by take_woken)
@@ -131,7 +134,7 @@ private:
 };
 
 inline bool client_state::in_room(std::string_view name) const noexcept {
-    if (name == id_) return true;
+    if (name == id()) return true;
     for (auto const& m : memberships_)
         if (m.room->name() == name) return true;
     return false;
@@ -161,7 +164,8 @@ public:
 
     /// Registers `c` (whose id is `id`, kept as a view) at `position`.
     void add(client_state& c, std::string_view id, std::uint64_t position) {
-        c.id_ = id;
+        c.id_ = id.data();
+        c.id_size_ = static_cast<std::uint32_t>(id.size());
         c.position_ = c.sent_ = position;
         c.pending_reset_ = reset_reason::none;
         c.resumed_from_ = c.resumed_head_ = 0;
@@ -186,7 +190,7 @@ public:
             wake_.erase(std::find(wake_.begin(), wake_.end(), &c));
             c.woken_ = false;
         }
-        by_id_.erase(c.id_);
+        by_id_.erase(c.id());
         std::size_t const i = c.index_;
         if (i + 1 != all_.size()) {
             all_[i] = all_.back();
@@ -328,6 +332,9 @@ public:
         if (namespace_dirty_ && namespace_log_.scan_due(limits_)) trim_namespace(now);
         out.clear();
         out.swap(wake_); // all marked woken_ already
+        // wake_ has out's storage now, empty: a fan-out to every client of a large namespace
+        // would keep a slot per client in it for good (the caller's list keeps its own).
+        if (wake_.capacity() > kept_wake_capacity) std::vector<client_state*>().swap(wake_);
         if (namespace_dirty_) {
             for (client_state* c : all_)
                 if (!c->woken_) {
@@ -455,6 +462,7 @@ private:
     id_index<client_state> by_id_;
     event_log namespace_log_;
     std::uint64_t forgotten_upto_ = 0;
+    static constexpr std::size_t kept_wake_capacity = 1024;
     std::vector<client_state*> wake_; // woken one by one
     std::vector<room*> dirty_rooms_;  // appended to since the last take_woken
     bool namespace_dirty_ = false;

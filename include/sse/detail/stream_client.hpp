@@ -201,8 +201,9 @@ private:
         socket.cancel(ec); // the read that stays pending: the drain reads from here on
         socket.non_blocking(true, ec);
         if (ec) return finish_close();
-        drain_timer_ = std::make_unique<net::steady_timer>(*strand_, close_timeout_);
-        drain_timer_->async_wait([self = shared_from_this()](boost::system::error_code timer_ec) {
+        auto& timer = closing().drain_timer;
+        timer = std::make_unique<net::steady_timer>(*strand_, close_timeout());
+        timer->async_wait([self = shared_from_this()](boost::system::error_code timer_ec) {
             if (!timer_ec) static_cast<stream_client&>(*self).finish_close();
         });
         drain_more();
@@ -216,8 +217,9 @@ private:
             beast::error_code ec;
             std::size_t const n = socket.read_some(net::buffer(buffer), ec);
             if (ec == net::error::would_block || ec == net::error::try_again) break;
-            drained_ += n;
-            if (ec || drained_ > max_drain_bytes) return finish_close(); // EOF, reset, too much
+            auto& drained = closing().drained;
+            drained += n;
+            if (ec || drained > max_drain_bytes) return finish_close(); // EOF, reset, too much
         }
         socket.async_wait(
             net::socket_base::wait_read,
@@ -234,17 +236,14 @@ private:
         auto& socket = socket_of(beast::get_lowest_layer(stream_));
         beast::error_code ec;
         if (socket.is_open()) socket.close(ec);
-        if (drain_timer_) drain_timer_->cancel();
+        if (draining_) // its deadline is in closing(), made by do_close
+            if (auto& timer = closing().drain_timer) timer->cancel();
     }
 
     /// Bytes a closing stream reads from its peer, at most, before it closes anyway.
     static constexpr std::size_t max_drain_bytes = 256 * 1024;
 
-    Stream stream_;
-    // Only while closing (see do_close).
-    std::unique_ptr<net::steady_timer> drain_timer_;
-    std::size_t drained_ = 0;
-    bool draining_ = false;
+    Stream stream_; // draining_, the drain's timer and its byte count are in client
 };
 
 template <class Stream, class... Args>

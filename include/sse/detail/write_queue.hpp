@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <memory>
 #include <vector>
 
 namespace sse::detail {
@@ -28,7 +29,9 @@ struct buffer_range {
 
     While a write is in flight, new events wait in `pending_`; `prepare()` moves all of them
     into one gather write, so a burst leaves in one system call. Vectors keep their capacity,
-    so a steady stream allocates nothing. Not thread-safe: the owner locks.
+    so a steady stream allocates nothing. The in-flight batch is allocated by the first
+    prepare(): a queue sent from with peek()/pop() alone (write-through) never needs it, and
+    one exists per connection. Not thread-safe: the owner locks.
 */
 class write_queue {
 public:
@@ -42,7 +45,7 @@ public:
     }
 
     bool has_pending() const noexcept { return !pending_.empty(); }
-    bool in_flight() const noexcept { return !inflight_.empty(); }
+    bool in_flight() const noexcept { return flight_ && !flight_->events.empty(); }
     /// Bytes queued or being written.
     std::size_t bytes() const noexcept { return bytes_; }
 
@@ -75,15 +78,26 @@ public:
     }
     /// The same for the whole in-flight batch.
     std::chrono::steady_clock::time_point inflight_first_emitted() const noexcept {
-        return first_emitted_of(inflight_, inflight_.size());
+        if (!flight_) return {};
+        return first_emitted_of(flight_->events, flight_->events.size());
     }
 
-    /// The first `k` events of the backlog were written whole (see peek).
+    /// The first `k` events of the backlog were written whole (see peek). A backlog emptied
+    /// that never held more than `small_backlog` events gives its storage back.
     void pop(std::size_t k) noexcept {
         for (std::size_t i = 0; i < k; ++i)
             bytes_ -= pending_[i]->wire().size();
         pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(k));
+        // Most streams are idle between sparse events (an idle stream's last write is often
+        // its admission: the response head and one event): they keep no storage. A stream that
+        // receives bursts keeps its capacity, so a steady stream allocates nothing; one that
+        // receives an event at a time allocates 16 bytes per event, beside a send per event.
+        if (pending_.empty() && pending_.capacity() <= small_backlog)
+            std::vector<event_ptr>().swap(pending_);
     }
+
+    /// See pop().
+    static constexpr std::size_t small_backlog = 2;
 
     std::vector<net::const_buffer> const& prepare(std::size_t max_bytes = SIZE_MAX,
                                                   std::size_t max_events = SIZE_MAX) {
@@ -93,55 +107,64 @@ public:
             if (k > 0 && batch + n > max_bytes) break;
             batch += n;
         }
+        if (!flight_) flight_ = std::make_unique<in_flight_batch>();
+        auto& f = *flight_;
         if (k == pending_.size()) {
-            inflight_.swap(pending_);
+            f.events.swap(pending_);
         } else {
             auto const end = pending_.begin() + static_cast<std::ptrdiff_t>(k);
-            inflight_.assign(std::make_move_iterator(pending_.begin()),
-                             std::make_move_iterator(end));
+            f.events.assign(std::make_move_iterator(pending_.begin()),
+                            std::make_move_iterator(end));
             pending_.erase(pending_.begin(), end);
         }
-        buffers_.clear();
-        for (auto const& e : inflight_) {
+        f.buffers.clear();
+        for (auto const& e : f.events) {
             auto w = e->wire();
-            buffers_.emplace_back(w.data(), w.size());
+            f.buffers.emplace_back(w.data(), w.size());
         }
-        return buffers_;
+        return f.buffers;
     }
 
     /// `n` more bytes of the in-flight batch were written (a non-blocking send may take part
     /// of it): `inflight_buffers()` is then what remains. The events stay referenced until
     /// commit(), but their written bytes no longer count in bytes().
     void consume(std::size_t n) noexcept {
+        if (!flight_) return; // nothing in flight: nothing was written
+        auto& buffers = flight_->buffers;
         bytes_ -= n;
-        inflight_written_ += n;
+        flight_->written += n;
         std::size_t done = 0;
-        while (n > 0 && done < buffers_.size()) {
-            std::size_t const size = buffers_[done].size();
+        while (n > 0 && done < buffers.size()) {
+            std::size_t const size = buffers[done].size();
             if (n < size) {
-                buffers_[done] += n;
+                buffers[done] += n;
                 break;
             }
             n -= size;
             ++done;
         }
-        buffers_.erase(buffers_.begin(), buffers_.begin() + static_cast<std::ptrdiff_t>(done));
+        buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(done));
     }
 
     /// True when the whole in-flight batch has been consumed.
-    bool inflight_written() const noexcept { return buffers_.empty(); }
+    bool inflight_written() const noexcept { return !flight_ || flight_->buffers.empty(); }
 
     /// The gather buffers of the in-flight batch (valid until commit()).
-    std::vector<net::const_buffer> const& inflight_buffers() const noexcept { return buffers_; }
+    std::vector<net::const_buffer> const& inflight_buffers() const noexcept {
+        static std::vector<net::const_buffer> const none;
+        return flight_ ? flight_->buffers : none;
+    }
 
     /// The in-flight batch has been written: release its references.
     void commit() noexcept {
-        for (auto const& e : inflight_)
+        if (!flight_) return;
+        auto& f = *flight_;
+        for (auto const& e : f.events)
             bytes_ -= e->wire().size();
-        bytes_ += inflight_written_; // consume() already took these off
-        inflight_written_ = 0;
-        inflight_.clear();
-        buffers_.clear();
+        bytes_ += f.written; // consume() already took these off
+        f.written = 0;
+        f.events.clear();
+        f.buffers.clear();
     }
 
     /// Rewrites the events not yet in flight (replay merges missed events in before them).
@@ -192,10 +215,8 @@ public:
     /// Drops everything (the stream is gone).
     void clear() noexcept {
         pending_.clear();
-        inflight_.clear();
-        buffers_.clear();
+        flight_.reset();
         bytes_ = 0;
-        inflight_written_ = 0;
     }
 
 private:
@@ -208,11 +229,16 @@ private:
         return {};
     }
 
+    // The batch being written, with its gather buffers (what remains of them, see consume).
+    struct in_flight_batch {
+        std::vector<event_ptr> events;
+        std::vector<net::const_buffer> buffers;
+        std::size_t written = 0; // bytes of the batch already consumed
+    };
+
     std::vector<event_ptr> pending_;
-    std::vector<event_ptr> inflight_;
-    std::vector<net::const_buffer> buffers_;
     std::size_t bytes_ = 0;
-    std::size_t inflight_written_ = 0; // bytes of the in-flight batch already consumed
+    std::unique_ptr<in_flight_batch> flight_; // made by the first prepare(), then kept
 };
 
 } // namespace sse::detail

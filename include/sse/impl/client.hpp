@@ -32,9 +32,11 @@ inline client::client(std::shared_ptr<detail::client_strand const> strand,
     , ns_(ns)
     , strand_(std::move(strand))
     , max_buffered_bytes_(ns->opts_.max_buffered_bytes)
-    , close_timeout_(ns->opts_.close_timeout)
     , flush_(ns->flush_.get())
     , meters_(ns->meters_) {
+    auto const timeout = std::max<std::int64_t>(0, ns->opts_.close_timeout.count());
+    close_timeout_ms_ = static_cast<std::uint32_t>(
+        std::min<std::int64_t>(timeout, std::numeric_limits<std::uint32_t>::max()));
     std::string_view const last = sent_last_event_id(handshake_);
     last_event_id_malformed_ = !last.empty() && !detail::usable_last_event_id(last);
 }
@@ -42,6 +44,19 @@ inline client::client(std::shared_ptr<detail::client_strand const> strand,
 inline client::~client() {
     // Its queue goes with it: what the meters still count of it leaves them.
     if (accounted_bytes_ != 0) meters_->queued(-static_cast<std::int64_t>(accounted_bytes_));
+    delete closing_.load(std::memory_order_acquire);
+}
+
+inline client::closing_state& client::closing() {
+    closing_state* s = closing_.load(std::memory_order_acquire);
+    if (s) return *s;
+    // The first use, maybe on two threads at once (an on_disconnect and the strand's close):
+    // one allocation wins, the other is dropped.
+    auto fresh = std::make_unique<closing_state>();
+    if (closing_.compare_exchange_strong(s, fresh.get(), std::memory_order_acq_rel,
+                                         std::memory_order_acquire))
+        return *fresh.release();
+    return *s;
 }
 
 inline void client::account_locked() noexcept {
@@ -68,8 +83,9 @@ inline std::string_view client::last_event_id() const noexcept {
 }
 
 inline std::error_code client::disconnect_reason() const {
-    std::lock_guard<std::mutex> lock(queue_mutex_);
-    return reason_;
+    std::lock_guard<detail::word_mutex> lock(queue_mutex_);
+    auto const* s = closing_.load(std::memory_order_acquire);
+    return s ? s->reason : std::error_code{};
 }
 
 inline void client::join(std::string_view room) {
@@ -118,23 +134,24 @@ inline void client::on_disconnect(std::function<void()> handler) {
 
 inline void client::on_disconnect(std::function<void(std::error_code)> handler) {
     if (!handler) return;
-    std::unique_lock<std::mutex> lock(queue_mutex_);
+    std::unique_lock<detail::word_mutex> lock(queue_mutex_);
+    auto& s = closing();
     if (state_.load() != state::closed) {
-        disconnect_handlers_.get().push_back(std::move(handler));
+        s.disconnect_handlers.push_back(std::move(handler));
         return;
     }
-    auto reason = reason_;
+    auto reason = s.reason;
     lock.unlock();
     handler(reason); // the stream already ended: run now rather than never
 }
 
 inline std::size_t client::buffered_bytes() const {
-    std::lock_guard<std::mutex> lock(queue_mutex_);
+    std::lock_guard<detail::word_mutex> lock(queue_mutex_);
     return queue_.bytes();
 }
 
 inline bool client::enqueue(event_ptr const& e) {
-    std::unique_lock<std::mutex> lock(queue_mutex_);
+    std::unique_lock<detail::word_mutex> lock(queue_mutex_);
     if (state_.load(std::memory_order_relaxed) != state::open) return false;
     if (!push_locked(e, lock)) return false;
     account_locked();
@@ -143,7 +160,7 @@ inline bool client::enqueue(event_ptr const& e) {
 }
 
 inline bool client::enqueue_all(std::vector<event_ptr> const& events, bool* must_start) {
-    std::unique_lock<std::mutex> lock(queue_mutex_);
+    std::unique_lock<detail::word_mutex> lock(queue_mutex_);
     if (state_.load(std::memory_order_relaxed) != state::open) return false;
     for (auto const& e : events)
         if (!push_locked(e, lock)) return false;
@@ -165,7 +182,7 @@ inline void client::begin_write() {
         post_write_on_strand();
 }
 
-inline bool client::push_locked(event_ptr const& e, std::unique_lock<std::mutex>& lock) {
+inline bool client::push_locked(event_ptr const& e, std::unique_lock<detail::word_mutex>& lock) {
     if (queue_.push(e, max_buffered_bytes_)) return true;
     // Conflate: a newer score replaces the queued one nobody has seen yet. Only events sent
     // under the conflate policy (of their namespace or rooms) carry a key.
@@ -179,7 +196,7 @@ inline bool client::push_locked(event_ptr const& e, std::unique_lock<std::mutex>
     return false;
 }
 
-inline void client::start_write_locked(std::unique_lock<std::mutex>& lock) {
+inline void client::start_write_locked(std::unique_lock<detail::word_mutex>& lock) {
     // From here until the write ends, whoever holds the turn (the flush queue or the strand)
     // is the only writer of this socket; later events wait in the queue and leave with it.
     writing_ = true;
@@ -197,7 +214,7 @@ inline void client::post_write_on_strand() {
 }
 
 inline void client::write_on_strand() {
-    std::unique_lock<std::mutex> lock(queue_mutex_);
+    std::unique_lock<detail::word_mutex> lock(queue_mutex_);
     // A batch left half-written by flush_ready() goes first (its write was observed there);
     // else the next one.
     bool const resumed = queue_.in_flight();
@@ -209,7 +226,7 @@ inline void client::write_on_strand() {
 }
 
 inline void client::flush_ready() {
-    std::unique_lock<std::mutex> lock(queue_mutex_);
+    std::unique_lock<detail::word_mutex> lock(queue_mutex_);
     // Only an open stream is written from here: once a close has begun, the strand owns
     // the socket (it may close it at any moment) and on_write() finishes the close.
     if (state_.load() == state::open) {
@@ -254,7 +271,7 @@ inline void client::flush_ready() {
 }
 
 inline void client::on_write(std::error_code ec) {
-    std::unique_lock<std::mutex> lock(queue_mutex_);
+    std::unique_lock<detail::word_mutex> lock(queue_mutex_);
     queue_.commit();
     account_locked();
     if (ec) {
@@ -277,7 +294,8 @@ inline void client::on_write(std::error_code ec) {
     lock.unlock();
     if (finish) {
         do_close(true);
-        if (close_timer_) close_timer_->cancel();
+        if (auto* s = closing_.load(std::memory_order_acquire); s && s->close_timer)
+            s->close_timer->cancel();
     }
 }
 
@@ -329,8 +347,9 @@ inline bool client::close(error reason, bool graceful, event_ptr last) {
 inline void client::drop_disconnect_handlers() noexcept {
     std::vector<std::function<void(std::error_code)>> handlers;
     {
-        std::lock_guard<std::mutex> lock(queue_mutex_);
-        handlers = disconnect_handlers_.take();
+        std::lock_guard<detail::word_mutex> lock(queue_mutex_);
+        if (auto* s = closing_.load(std::memory_order_acquire))
+            handlers.swap(s->disconnect_handlers);
     }
     // Destroyed here, outside the lock: they may release the last reference to anything.
 }
@@ -341,8 +360,8 @@ inline void client::close_on_strand(error reason, bool graceful, event_ptr last)
     if (auto ns = ns_.lock()) ns->unregister(*this, graceful && reason != error::slow_consumer);
     state_.store(state::closing);
 
-    std::unique_lock<std::mutex> lock(queue_mutex_);
-    reason_ = make_error_code(reason);
+    std::unique_lock<detail::word_mutex> lock(queue_mutex_);
+    closing().reason = make_error_code(reason);
     if (reason == error::slow_consumer) queue_.drop_pending();
     if (graceful && last) queue_.push(std::move(last), std::numeric_limits<std::size_t>::max());
     account_locked();
@@ -372,17 +391,20 @@ inline void client::close_on_strand(error reason, bool graceful, event_ptr last)
 
 inline void client::arm_close_deadline() {
     // A timer only while closing: an open stream needs none (heartbeats find dead peers).
-    close_timer_ = std::make_unique<net::steady_timer>(*strand_, close_timeout_);
-    close_timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    auto& timer = closing().close_timer;
+    timer = std::make_unique<net::steady_timer>(*strand_, close_timeout());
+    timer->async_wait([self = shared_from_this()](boost::system::error_code ec) {
         if (!ec) self->do_close(false); // the peer does not read: no use waiting longer
     });
 }
 
 inline void client::fire_disconnect() {
-    std::unique_lock<std::mutex> lock(queue_mutex_);
+    std::unique_lock<detail::word_mutex> lock(queue_mutex_);
     state_.store(state::closed);
-    auto handlers = disconnect_handlers_.take();
-    auto reason = reason_;
+    auto& s = closing(); // made by close_on_strand, which set the reason
+    std::vector<std::function<void(std::error_code)>> handlers;
+    handlers.swap(s.disconnect_handlers);
+    auto reason = s.reason;
     lock.unlock();
     for (auto& h : handlers) {
         try {

@@ -19,26 +19,35 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
     return true;
 }
 
-inline void percent_decode_append(std::string& out, std::string_view in, bool plus_is_space) {
+/// percent_decode into `out`, which has room for `in.size()` bytes; returns the bytes written.
+inline std::size_t percent_decode_to(char* out, std::string_view in, bool plus_is_space) noexcept {
     auto hex = [](char c) -> int {
         if (c >= '0' && c <= '9') return c - '0';
         if (c >= 'a' && c <= 'f') return c - 'a' + 10;
         if (c >= 'A' && c <= 'F') return c - 'A' + 10;
         return -1;
     };
+    std::size_t n = 0;
     for (std::size_t i = 0; i < in.size(); ++i) {
         char c = in[i];
         if (c == '%' && i + 2 < in.size()) {
             int hi = hex(in[i + 1]);
             int lo = hex(in[i + 2]);
             if (hi >= 0 && lo >= 0) {
-                out += static_cast<char>(hi * 16 + lo);
+                out[n++] = static_cast<char>(hi * 16 + lo);
                 i += 2;
                 continue;
             }
         }
-        out += (plus_is_space && c == '+') ? ' ' : c;
+        out[n++] = (plus_is_space && c == '+') ? ' ' : c;
     }
+    return n;
+}
+
+inline void percent_decode_append(std::string& out, std::string_view in, bool plus_is_space) {
+    auto const from = out.size();
+    out.resize(from + in.size());
+    out.resize(from + percent_decode_to(&out[from], in, plus_is_space));
 }
 
 inline std::string percent_decode(std::string_view in, bool plus_is_space) {
@@ -96,12 +105,17 @@ handshake::handshake(beast::http::request_header<Fields> const& req, net::ip::tc
     std::size_t const w = wide ? sizeof(std::uint32_t) : sizeof(std::uint16_t);
     std::size_t const items = 2 + 2 * (std::size_t{headers} + params);
     std::size_t const table = 2 * sizeof(std::uint16_t) + items * w;
-    data_.reserve(table + text);
-    data_.resize(table);
+    data_.reset(new char[table + text]); // exact unless decoding shortened something
+    char* const data = data_.get();
+    std::size_t size = table; // bytes written
+    auto const append = [&](std::string_view bytes) {
+        if (!bytes.empty()) std::memcpy(data + size, bytes.data(), bytes.size());
+        size += bytes.size();
+    };
     std::size_t next = 0; // the item whose end is written next
     auto const end_item = [&] {
-        auto const end = data_.size() - table;
-        char* at = &data_[2 * sizeof(std::uint16_t) + next++ * w];
+        auto const end = size - table;
+        char* at = data + 2 * sizeof(std::uint16_t) + next++ * w;
         if (wide) {
             auto const e = static_cast<std::uint32_t>(end);
             std::memcpy(at, &e, sizeof e);
@@ -111,43 +125,46 @@ handshake::handshake(beast::http::request_header<Fields> const& req, net::ip::tc
         }
     };
     std::uint16_t const flagged = params | (wide ? wide_offsets : 0);
-    std::memcpy(&data_[0], &headers, sizeof headers);
-    std::memcpy(&data_[sizeof headers], &flagged, sizeof flagged);
-    data_ += method;
+    std::memcpy(data, &headers, sizeof headers);
+    std::memcpy(data + sizeof headers, &flagged, sizeof flagged);
+    append(method);
     end_item();
-    data_ += target;
+    append(target);
     end_item();
     std::uint16_t h = 0;
     for (auto const& f : req) {
         if (h++ == headers) break;
-        auto const from = data_.size();
-        data_ += f.name_string();
-        for (auto i = from; i < data_.size(); ++i)
-            data_[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(data_[i])));
+        auto const from = size;
+        append(f.name_string());
+        for (auto i = from; i < size; ++i)
+            data[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(data[i])));
         end_item();
-        data_ += f.value();
+        append(f.value());
         end_item();
     }
     detail::for_each_query_param(target, max_fields, [&](std::string_view k, std::string_view v) {
-        detail::percent_decode_append(data_, k, true);
+        size += detail::percent_decode_to(data + size, k, true);
         end_item();
-        detail::percent_decode_append(data_, v, true);
+        size += detail::percent_decode_to(data + size, v, true);
         end_item();
     });
 }
 
 inline handshake::handshake(handshake const& other)
-    : data_(other.data_)
-    , remote_(other.remote_)
-    , version_(other.version_) {}
+    : remote_(other.remote_)
+    , version_(other.version_) {
+    if (other.data_) {
+        std::size_t const n = other.byte_size();
+        data_.reset(new char[n]);
+        std::memcpy(data_.get(), other.data_.get(), n);
+    }
+}
 
 inline handshake::handshake(handshake&& other) noexcept
     : data_(std::move(other.data_))
     , remote_(other.remote_)
     , version_(other.version_)
-    , lists_(other.lists_.exchange(nullptr)) {
-    other.data_.clear();
-}
+    , lists_(other.lists_.exchange(nullptr)) {}
 
 inline handshake& handshake::operator=(handshake const& other) {
     if (this != &other) *this = handshake(other);
@@ -157,7 +174,6 @@ inline handshake& handshake::operator=(handshake const& other) {
 inline handshake& handshake::operator=(handshake&& other) noexcept {
     if (this == &other) return *this;
     data_ = std::move(other.data_);
-    other.data_.clear();
     remote_ = other.remote_;
     version_ = other.version_;
     delete lists_.exchange(other.lists_.exchange(nullptr));
@@ -169,17 +185,24 @@ inline handshake::~handshake() {
 }
 
 inline std::uint16_t handshake::word(std::size_t which) const noexcept {
-    if (data_.empty()) return 0;
+    if (!data_) return 0;
     std::uint16_t n;
-    std::memcpy(&n, data_.data() + which * sizeof n, sizeof n);
+    std::memcpy(&n, data_.get() + which * sizeof n, sizeof n);
     return n;
 }
 
+inline std::size_t handshake::byte_size() const noexcept {
+    if (!data_) return 0;
+    // The items' bytes end the block: it ends where the last item does.
+    std::string_view const last = item(1 + 2 * (header_count() + query_count()));
+    return static_cast<std::size_t>(last.data() + last.size() - data_.get());
+}
+
 inline std::string_view handshake::item(std::size_t i) const noexcept {
-    if (data_.empty()) return {};
+    if (!data_) return {};
     bool const wide = (word(1) & wide_offsets) != 0;
     std::size_t const w = wide ? sizeof(std::uint32_t) : sizeof(std::uint16_t);
-    char const* table = data_.data() + 2 * sizeof(std::uint16_t);
+    char const* table = data_.get() + 2 * sizeof(std::uint16_t);
     char const* text = table + (2 + 2 * (header_count() + query_count())) * w;
     auto const end_of = [&](std::size_t k) -> std::size_t {
         if (wide) {

@@ -50,7 +50,7 @@ inline namespace_::admission_result namespace_::admit(client& c) {
     }
     if (per_address) ++*per_address;
     {
-        std::lock_guard<std::mutex> q(c.queue_mutex_);
+        std::lock_guard<detail::word_mutex> q(c.queue_mutex_);
         c.state_.store(client::state::open);
         // Nothing leaves before the on_connection handlers ran (they may join rooms the
         // client expects to be in once it sees its first event).
@@ -116,7 +116,7 @@ inline void namespace_::end_admission(client& c) {
             core_.wake(state_of(c));
             post_flush_pass();
         }
-        std::unique_lock<std::mutex> q(c.queue_mutex_);
+        std::unique_lock<detail::word_mutex> q(c.queue_mutex_);
         c.hold_writes_ = false;
         if (!c.writing_ && c.queue_.has_pending()) c.start_write_locked(q);
     }
