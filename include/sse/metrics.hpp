@@ -53,6 +53,8 @@ struct redis_metrics {
 struct metrics_snapshot {
     std::vector<namespace_metrics> namespaces; ///< sorted by name
     std::optional<redis_metrics> redis;
+    /// The cluster-wide operations (sse/cluster.hpp): peers alive, refused node messages.
+    std::optional<cluster_stats> cluster;
 };
 
 /** Reads the counters of every namespace of `server` (each namespace's locks, one at a
@@ -63,6 +65,7 @@ metrics_snapshot collect(basic_server<Executor> const& srv) {
     metrics_snapshot m;
     for (auto& kv : srv.stats())
         m.namespaces.push_back(namespace_metrics{kv.first, kv.second});
+    m.cluster = srv.cluster_stats();
     return m;
 }
 
@@ -219,8 +222,6 @@ inline void append_prometheus(std::string& out, metrics_snapshot const& m) {
         out += '\n';
     }
 
-    if (!m.redis) return;
-    auto const& r = *m.redis;
     auto one = [&](char const* name, char const* type, char const* help, auto v) {
         append_family_head(out, name, type, help);
         out += name;
@@ -228,6 +229,19 @@ inline void append_prometheus(std::string& out, metrics_snapshot const& m) {
         append_number(out, v);
         out += '\n';
     };
+    if (m.cluster) {
+        auto const& c = *m.cluster;
+        one("sse_cluster_peers", "gauge",
+            "Other nodes alive (announced within options::cluster.node_ttl).",
+            std::uint64_t(c.peers));
+        one("sse_cluster_malformed_messages_total", "counter",
+            "Node messages refused as malformed (ignored).", c.malformed_messages);
+        one("sse_cluster_handler_errors_total", "counter",
+            "fetch_clients or server-event handlers that threw (caught).", c.handler_errors);
+    }
+
+    if (!m.redis) return;
+    auto const& r = *m.redis;
     one("sse_redis_adapter_up", "gauge", "Whether the Redis adapter is connected (1) or not (0).",
         std::uint64_t(r.up ? 1 : 0));
     one("sse_redis_reconnects_total", "counter", "Redis connections re-established.", r.reconnects);

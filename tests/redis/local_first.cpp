@@ -433,6 +433,39 @@ TEST_CASE("subscriber gap: a client replayed from Redis while its node's subscri
     CHECK(!reset);
 }
 
+TEST_CASE("subscriber gap: another node's emits while the subscriber is away are read back "
+          "after the gap's start, though this node emitted newer ids meanwhile",
+          "[redis][local_first][gap]") {
+    refuse_subscriber = false;
+    two_nodes f("r", history(), subscriber_can_be_refused);
+    f.b.ns->to("r").emit("e", 0);
+    CHECK(f.read_a("e", 1) == std::vector<int>{0});
+
+    // A's subscriber goes and stays away. B emits 1; then A emits 2, which A's client gets
+    // at once (local first), with a newer id than B's 1.
+    refuse_subscriber = true;
+    auto const sub =
+        redis_client_id(f.server.port(), "sse:" + std::string(f.a.redis->node_id()) + ":sub");
+    REQUIRE(!sub.empty());
+    CHECK(redis_command(f.server.port(), {"CLIENT", "KILL", "ID", sub}) == "1");
+    REQUIRE(eventually([&] { return !f.a.redis->state().subscriber_connected; }));
+    f.b.ns->to("r").emit("e", 1);
+    CHECK(f.read_b("e", 2) == range(0, 2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5)); // A's id is the newer one
+    f.a.ns->to("r").emit("e", 2);
+    CHECK(f.read_a("e", 1) == std::vector<int>{2});
+
+    // The subscriber returns: A's recovery reads after the last id delivered when it went
+    // away (0), not after A's own 2, so B's 1 is found. It cannot follow 2 in order: A's
+    // client is told to reset. Reading after 2, it was never found: the client got nothing.
+    refuse_subscriber = false;
+    REQUIRE(eventually([&] { return f.a.redis->state().recoveries >= 1; }));
+    auto e = f.on_a.reader.next_event();
+    REQUIRE(e);
+    CHECK(e->event == "reset");
+    CHECK(f.a.ns->stats().late_events >= 1);
+}
+
 namespace {
 
 // A third node that the test plays itself ("feed"): its emits go through the real append

@@ -745,6 +745,12 @@ private:
         m.payload = e.payload;
         set_redis_message_sequence(m.payload, m.sequence);
         e.payload = m.payload;
+        // number_channels runs before the push (on_intake): a refused emit has used its
+        // numbers, so the receivers see a gap (and read back nothing).
+        outgoing_meta meta;
+        meta.ev = index;
+        for (auto const& ch : chans) // per-channel numbers, in publishing order
+            meta.numbers.emplace_back(ch, n.counters.next(ch));
         if (!n.queue->push(std::move(m))) {
             trace_ << "   dropped: the publish queue is full\n";
             e.f = fate::dropped;
@@ -753,10 +759,6 @@ private:
             return;
         }
         ++n.enqueued;
-        outgoing_meta meta;
-        meta.ev = index;
-        for (auto const& ch : chans) // per-channel numbers, in publishing order
-            meta.numbers.emplace_back(ch, n.counters.next(ch));
         n.meta[n.sequence] = meta;
         n.queue_order.push_back(n.sequence);
         drain_publishes(n);
@@ -1003,6 +1005,7 @@ private:
                  "published before a SUBSCRIBE confirmed, after a give-up"});
         n.want_recovery = false;
         n.channel_gaps.clear(); // their namespaces reset below
+        n.gap_from.reset();     // everyone resets: the next outage starts from what it sees then
         fetch_reply r;
         r.status = "history_unavailable";
         finish_recovery(n, r);

@@ -60,6 +60,16 @@ TEST_CASE("metrics: label values escape backslash, double quote and line feed", 
           std::string::npos);
 }
 
+TEST_CASE("metrics: the cluster series, when the snapshot has them", "[unit][metrics]") {
+    sse::metrics_snapshot m;
+    CHECK(sse::to_prometheus(m).find("sse_cluster_peers") == std::string::npos);
+    m.cluster = sse::cluster_stats{2, 3, 1};
+    auto const text = sse::to_prometheus(m);
+    CHECK(text.find("# TYPE sse_cluster_peers gauge\nsse_cluster_peers 2\n") != std::string::npos);
+    CHECK(text.find("\nsse_cluster_malformed_messages_total 3\n") != std::string::npos);
+    CHECK(text.find("\nsse_cluster_handler_errors_total 1\n") != std::string::npos);
+}
+
 TEST_CASE("metrics: the Redis series, when the snapshot has them", "[unit][metrics]") {
     sse::metrics_snapshot m;
     sse::redis_metrics r;

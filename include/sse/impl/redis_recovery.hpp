@@ -45,7 +45,10 @@ inline void redis_adapter_impl::maybe_start_recovery() {
         nsps = sequenced_nsps_;
     }
     if (nsps.empty()) return finish_recovery();
-    gap_from_.clear();                        // read once below; a later outage marks its own start
+    // Read once, here; a later outage marks its own start. (Cleared before it was read, the
+    // recovery read after the head instead: this node's own emits during the outage moved it
+    // past what the other nodes published meanwhile, which was then never read.)
+    auto const gap_from = std::exchange(gap_from_, {});
     auto interests = host->local_interests(); // takes the server's locks, not ours
     recovery_running_ = true;
     recovery_left_ = nsps.size();
@@ -54,8 +57,8 @@ inline void redis_adapter_impl::maybe_start_recovery() {
         std::vector<std::string> rooms;
         for (auto const& [n, room] : interests)
             if (n == nsp && !room.empty()) rooms.push_back(room);
-        auto const gap = gap_from_.find(nsp);
-        auto const after = gap != gap_from_.end() ? gap->second : host->last_delivered(nsp);
+        auto const gap = gap_from.find(nsp);
+        auto const after = gap != gap_from.end() ? gap->second : host->last_delivered(nsp);
         start_fetch(nsp, rooms, after, age,
                     [self = shared_from_this(), nsp = nsp, rooms](redis_fetch_reply r) {
                         self->recovery_results_.push_back({nsp, rooms, std::move(r)});
@@ -88,6 +91,7 @@ inline void redis_adapter_impl::mark_gap_start() {
 inline void redis_adapter_impl::give_up_recovery() {
     want_recovery_ = false;
     channel_gaps_.clear(); // their namespaces reset below
+    gap_from_.clear();     // everyone resets: the next outage starts from what it sees then
     recovery_results_.clear();
     {
         std::lock_guard<std::mutex> lock(mutex_);
