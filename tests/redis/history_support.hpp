@@ -31,8 +31,7 @@ inline sse::history_options history(std::size_t max_events = 100,
 
 // One node: a Beast listener, namespace "/s" with history on, the Redis adapter.
 struct history_node {
-    history_node(sse::redis_options ro, sse::history_options h,
-                 sse::cluster_options cluster = {}) {
+    history_node(sse::redis_options ro, sse::history_options h, sse::cluster_options cluster = {}) {
         sse::options o;
         o.heartbeat_interval = std::chrono::milliseconds(0);
         o.history = h;

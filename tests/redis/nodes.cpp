@@ -14,7 +14,6 @@
 using namespace redis_test;
 using namespace std::chrono_literals;
 
-
 using namespace nodes_test;
 
 TEST_CASE("fetch_clients lists the matching clients of every node, with their node and rooms",

@@ -104,7 +104,6 @@ struct node_restart {
     std::string dir, bus, timeout;
 };
 
-
 struct two_nodes {
     explicit two_nodes(sse::history_options h, unsigned short seed_a, unsigned short seed_b)
         : prefix("rc" + sse::detail::random_id(6))
