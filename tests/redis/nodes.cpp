@@ -130,8 +130,9 @@ TEST_CASE("presence counts a room's clients on every node, and follows changes",
     auto a1 = std::make_unique<client>(f.a, "m");
     client a2(f.a, "m"), b1(f.b, "m"), c1(f.c, "other");
     CHECK(all_see(3));
-    CHECK(f.c.ns->presence("other") == 1);
-    CHECK(f.a.ns->presence("other") == 1);
+    CHECK(f.c.ns->presence("other") == 1); // C's own: exact at once
+    // C's count reaches A with its next announce (m's count above needed none of C's).
+    CHECK(eventually([&] { return f.a.ns->presence("other") == 1; }));
     a1.reset(); // a fan closes the page
     CHECK(all_see(2));
     f.a.ns->in("m").join("x"); // presence of a room made by a cluster-wide join
@@ -166,11 +167,13 @@ TEST_CASE("a node that stops answering is listed as missing, and nothing waits p
         CHECK(r.missing_nodes == std::vector<std::string>{std::string(f.c.redis->node_id())});
 
     // After its TTL, C is gone: requests stop waiting for it, and its fans leave presence.
-    REQUIRE(eventually([&] { return f.a.io->peer_nodes().size() == 1; }));
+    REQUIRE(eventually(
+        [&] { return f.a.io->peer_nodes().size() == 1 && f.b.io->peer_nodes().size() == 1; }));
     CHECK(eventually([&] { return f.a.ns->presence("m") == 2 && f.b.ns->presence("m") == 2; }));
     auto const quick_start = std::chrono::steady_clock::now();
     r = fetch(f.b.ns->in("m"));
-    CHECK(std::chrono::steady_clock::now() - quick_start < 500ms);
+    CHECK(std::chrono::steady_clock::now() - quick_start <
+          1200ms); // below the timeout: not waited for
     CHECK(r.missing_nodes.empty());
     CHECK(r.clients.size() == 2);
 
@@ -181,10 +184,13 @@ TEST_CASE("a node that stops answering is listed as missing, and nothing waits p
 }
 
 TEST_CASE("a node closing says goodbye: the others stop waiting for it at once", "[redis][nodes]") {
-    three_nodes f("b", {shared_redis_port()});
+    // A TTL far longer than the wait: only the goodbye can make C go this soon.
+    auto slow_ttl = quick();
+    slow_ttl.node_ttl = 10s;
+    three_nodes f("b", {shared_redis_port()}, {}, slow_ttl);
     client b1(f.b, "m");
     f.c.io->close();
-    REQUIRE(eventually([&] { return f.a.io->peer_nodes().size() == 1; }, 400ms));
+    REQUIRE(eventually([&] { return f.a.io->peer_nodes().size() == 1; }, 3s));
     auto r = fetch(f.a.ns->in("m"), 1s);
     CHECK(r.missing_nodes.empty());
     CHECK(r.clients.size() == 1);

@@ -36,12 +36,12 @@ inline std::atomic<bool> cut_c{false};
 struct three_nodes {
     // `ports`: the Redis server, or every node of a cluster (the URL names the first).
     three_nodes(std::string const& tag, std::vector<unsigned short> ports,
-                sse::history_options h = {})
+                sse::history_options h = {}, sse::cluster_options cl = quick())
         : ports(std::move(ports))
         , prefix("nd" + tag + sse::detail::random_id(6))
-        , a(test_options(url(), prefix), h, quick())
-        , b(test_options(url(), prefix), h, quick())
-        , c(c_options(), h, quick()) {
+        , a(test_options(url(), prefix), h, cl)
+        , b(test_options(url(), prefix), h, cl)
+        , c(c_options(), h, cl) {
         cut_c = false;
         // Every node knows the two others.
         REQUIRE(eventually(
