@@ -393,6 +393,17 @@ void subscriber_can_be_refused(sse::redis_options& o) {
     };
 }
 
+// Cuts node A's subscriber connection and keeps it from coming back (until
+// refuse_subscriber is cleared); its publisher stays up.
+void hold_a_subscriber_away(two_nodes& f) {
+    refuse_subscriber = true;
+    auto const sub =
+        redis_client_id(f.server.port(), "sse:" + std::string(f.a.redis->node_id()) + ":sub");
+    REQUIRE(!sub.empty());
+    CHECK(redis_command(f.server.port(), {"CLIENT", "KILL", "ID", sub}) == "1");
+    REQUIRE(eventually([&] { return !f.a.redis->state().subscriber_connected; }));
+}
+
 } // namespace
 
 TEST_CASE("subscriber gap: a client replayed from Redis while its node's subscriber is away "
@@ -406,12 +417,7 @@ TEST_CASE("subscriber gap: a client replayed from Redis while its node's subscri
     f.on_a.reader.close();
 
     // A's subscriber goes and stays away; B emits 1-3, which A does not hear of.
-    refuse_subscriber = true;
-    auto const sub =
-        redis_client_id(f.server.port(), "sse:" + std::string(f.a.redis->node_id()) + ":sub");
-    REQUIRE(!sub.empty());
-    CHECK(redis_command(f.server.port(), {"CLIENT", "KILL", "ID", sub}) == "1");
-    REQUIRE(eventually([&] { return !f.a.redis->state().subscriber_connected; }));
+    hold_a_subscriber_away(f);
     for (int i = 1; i <= 3; ++i)
         f.b.ns->to("r").emit("e", i);
     CHECK(f.read_b("e", 4) == range(0, 4));
@@ -443,12 +449,7 @@ TEST_CASE("subscriber gap: another node's emits while the subscriber is away are
 
     // A's subscriber goes and stays away. B emits 1; then A emits 2, which A's client gets
     // at once (local first), with a newer id than B's 1.
-    refuse_subscriber = true;
-    auto const sub =
-        redis_client_id(f.server.port(), "sse:" + std::string(f.a.redis->node_id()) + ":sub");
-    REQUIRE(!sub.empty());
-    CHECK(redis_command(f.server.port(), {"CLIENT", "KILL", "ID", sub}) == "1");
-    REQUIRE(eventually([&] { return !f.a.redis->state().subscriber_connected; }));
+    hold_a_subscriber_away(f);
     f.b.ns->to("r").emit("e", 1);
     CHECK(f.read_b("e", 2) == range(0, 2));
     std::this_thread::sleep_for(std::chrono::milliseconds(5)); // A's id is the newer one

@@ -64,22 +64,22 @@ namespace node_message_impl {
 inline char const* const kind_names[] = {"hello", "bye",   "fetch",      "clients",
                                          "join",  "leave", "disconnect", "emit"};
 
-inline bool valid_room(std::string_view room) noexcept {
+// Whether `check` (one of sse's validators, which throw) accepts `value`.
+inline bool accepted(void (*check)(std::string_view), std::string_view value) noexcept {
     try {
-        validate_room_name(room);
+        check(value);
         return true;
     } catch (...) {
         return false;
     }
 }
 
+inline bool valid_room(std::string_view room) noexcept {
+    return accepted(&validate_room_name, room);
+}
+
 inline bool valid_event(std::string_view name) noexcept {
-    try {
-        validate_event_name(name);
-        return true;
-    } catch (...) {
-        return false;
-    }
+    return accepted(&validate_event_name, name);
 }
 
 inline bool valid_node(std::string_view id) noexcept {
