@@ -95,10 +95,16 @@ struct node_restart {
                         replicas += line.find("slave") != std::string::npos;
                     }
                     if (masters != 3 || replicas != 3) return false;
+                    // CLUSTER SHARDS lists a replica only once its health is "online"
+                    // (synced): the next test reads the map from it.
+                    auto const cmd = "redis-cli -p " + std::to_string(p) +
+                                     " CLUSTER SHARDS | grep -qx online && test \"$(redis-cli -p " +
+                                     std::to_string(p) + " CLUSTER SHARDS | grep -cx online)\" = 6";
+                    if (std::system(cmd.c_str()) != 0) return false;
                 }
                 return true;
             },
-            20s);
+            30s);
     }
     unsigned short port;
     std::string dir, bus, timeout;
