@@ -129,6 +129,11 @@ public:
         time an event takes from one node to another. 0: never hold. */
     virtual std::chrono::microseconds merge_window() const noexcept { return {}; }
 
+    /** True when one origin's events to different rooms may reach this node out of order
+        (e.g. sharded pub/sub: each room's channel on a connection of its own): the merge
+        window then holds every event from another node, not only while two nodes emit. */
+    virtual bool reorders_origins() const noexcept { return false; }
+
     /// This node's tag in the shared-history ids it assigns (detail/hybrid_id.hpp, 0..15):
     /// nodes with different tags never give out the same id.
     virtual unsigned id_tag() const noexcept { return 0; }

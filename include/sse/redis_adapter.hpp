@@ -77,6 +77,11 @@ struct redis_state {
     bool closed = false;
     /// The URL points at a Redis Cluster (learnt when the publisher first connects).
     bool cluster = false;
+    /// On a cluster with `redis_options::sharded_pubsub`: the shards this node has
+    /// connections to (one publisher and one subscriber each, opened as needed), and how many
+    /// of those connections are up.
+    std::size_t shards = 0;
+    std::size_t shard_connections = 0;
 
     /// Times a connection that had been up came back up.
     std::uint64_t reconnects = 0;
@@ -116,11 +121,13 @@ struct redis_state {
     /// (`lost_events`). Logged once per gap.
     std::uint64_t channel_gaps = 0;
 
-    /// Emits waiting to be published.
+    /// Emits waiting to be published (on a cluster with sharded pub/sub, also the copies
+    /// waiting for their shard: one per target channel).
     std::size_t pending = 0;
     /// Channels this node wants (namespaces served, rooms with local clients).
     std::size_t wanted_channels = 0;
-    /// Channels Redis confirmed on the current subscriber connection.
+    /// Channels Redis confirmed on the current subscriber connection (with sharded pub/sub:
+    /// on the shards' subscriber connections together).
     std::size_t subscribed_channels = 0;
     /// SUBSCRIBE/UNSUBSCRIBE confirmations still awaited.
     std::size_t pending_subscriptions = 0;
@@ -249,6 +256,16 @@ struct redis_options {
     */
     bool channel_numbers = true;
 
+    /** On a Redis Cluster, carry rooms and namespaces on sharded pub/sub (Redis 7):
+        `SPUBLISH`/`SSUBSCRIBE` on the master of each channel's slot, so that a room's traffic
+        stays on its shard and the cluster's capacity grows with its shards. Classic `PUBLISH`
+        is broadcast to every node of a cluster. Ignored on a single server. Nodes that share
+        a prefix must agree on it (a node with it off does not hear one with it on): turn it
+        off on the new nodes while a rolling upgrade from a build without it runs (README:
+        Redis Cluster). Not available with `connect` or given contexts (classic then).
+    */
+    bool sharded_pubsub = true;
+
     /** How long a closed adapter keeps publishing what this node emitted before the close.
 
         `close()` (an adapter swap with `io.adapter(...)`, `io.close()`, the destructor) stops
@@ -369,6 +386,8 @@ public:
     void broadcast(broadcast_packet const& packet, local_delivery& local) override;
     bool sequences(history_options const& h) const noexcept override;
     std::chrono::microseconds merge_window() const noexcept override;
+    /// True on a Redis Cluster with `redis_options::sharded_pubsub` (once discovered).
+    bool reorders_origins() const noexcept override;
     unsigned id_tag() const noexcept override;
     void fetch_history(std::string_view nsp, std::vector<std::string> rooms, std::uint64_t after,
                        history_options const& h, std::function<void(history_result)> done) override;

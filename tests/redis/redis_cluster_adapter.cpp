@@ -2,15 +2,19 @@
 // masters, 3 replicas; redis_cluster_fixture.sh), with the same URL form as a single server.
 // Emits cross nodes exactly once, the shared history replays across nodes, the cluster-wide
 // operations work, and a master that dies mid-stream costs at most a counted loss or a reset.
+// Rooms travel sharded pub/sub: each channel on its slot's master, one SPUBLISH per emit.
 #include "nodes_support.hpp"
 
 #include <sse/detail/cluster_slots.hpp>
 #include <sse/detail/random_id.hpp>
+#include <sse/detail/redis_message.hpp>
 
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <future>
+#include <map>
+#include <set>
 #include <sstream>
 
 using namespace redis_test;
@@ -260,4 +264,165 @@ TEST_CASE("redis cluster adapter: the cluster-wide operations across three nodes
     if (!r.missing_nodes.empty())
         CHECK(r.missing_nodes == std::vector<std::string>{std::string(f.c.redis->node_id())});
     CHECK(eventually([&] { return f.a.ns->presence("m") == 2; }));
+}
+
+namespace cluster_adapter_test {
+
+// Sum of `calls` of one command in INFO commandstats over the given nodes.
+long long command_calls(std::vector<unsigned short> const& ports, std::string const& name) {
+    long long n = 0;
+    for (auto p : ports) {
+        auto const stats = redis_command(p, {"INFO", "commandstats"});
+        auto const key = "cmdstat_" + name + ":calls=";
+        auto const at = stats.find(key);
+        if (at != std::string::npos) n += std::stoll(stats.substr(at + key.size()));
+    }
+    return n;
+}
+
+// The masters of the cluster now (one per shard).
+std::vector<unsigned short> masters(std::vector<unsigned short> const& ports) {
+    std::vector<unsigned short> out;
+    for (auto p : ports)
+        if (redis_command(p, {"ROLE"}).rfind("master", 0) == 0) out.push_back(p);
+    return out;
+}
+
+// Room names whose channels (`<prefix>#/s#<room>`) cover every master `per_master` times:
+// rooms spread over shards by their slots.
+std::vector<std::string> rooms_on_every_shard(std::string const& prefix,
+                                              std::vector<unsigned short> const& ports,
+                                              int per_master,
+                                              std::map<unsigned short, std::set<std::string>>& at) {
+    std::vector<std::string> rooms;
+    auto const m = masters(ports);
+    REQUIRE(m.size() == 3);
+    for (int i = 0; rooms.size() < m.size() * static_cast<std::size_t>(per_master); ++i) {
+        REQUIRE(i < 1000);
+        auto const room = "room" + std::to_string(i);
+        auto const channel = sse::detail::redis_channel(prefix, "/s", room);
+        auto const owner = master_of(channel, ports);
+        if (at[owner].size() >= static_cast<std::size_t>(per_master)) continue;
+        at[owner].insert(channel);
+        rooms.push_back(room);
+    }
+    return rooms;
+}
+
+std::set<std::string> words(std::string const& text) {
+    std::istringstream in(text);
+    std::set<std::string> out;
+    for (std::string w; in >> w;)
+        out.insert(w);
+    return out;
+}
+
+} // namespace cluster_adapter_test
+
+TEST_CASE("redis cluster adapter: sharded pub/sub: each room's channel is on its slot's master "
+          "(PUBSUB SHARDCHANNELS), rooms spread over every shard, one SPUBLISH per emit, "
+          "exactly once",
+          "[redis][cluster][cluster_adapter][sharded]") {
+    auto const ports = cluster_ports();
+    two_nodes f(sse::history_options{}, ports[1], ports[5]);
+    std::map<unsigned short, std::set<std::string>> channels_at;
+    auto const rooms = rooms_on_every_shard(f.prefix, ports, 3, channels_at);
+    std::string list;
+    for (auto const& r : rooms)
+        list += (list.empty() ? "" : ",") + r;
+    client on_a(f.a, list), on_b(f.b, list);
+    REQUIRE(eventually([&] { return f.a.synced(10) && f.b.synced(10); }, 10s));
+    CHECK(f.a.redis->state().shards == 3);
+
+    // Where Redis has each node's subscriptions: on the master of each channel's slot, as
+    // shard channels; the namespace channel too.
+    // The namespace channel and each client's own room (its id) too.
+    for (auto const& room : {std::string(), on_a.id, on_b.id}) {
+        auto const channel = sse::detail::redis_channel(f.prefix, "/s", room);
+        channels_at[master_of(channel, ports)].insert(channel);
+    }
+    for (auto const& [master, expected] : channels_at) {
+        INFO("master " << master);
+        CHECK(words(redis_command(master, {"PUBSUB", "SHARDCHANNELS", f.prefix + "#/s#*"})) ==
+              expected);
+    }
+
+    // One emit to one room: one SPUBLISH, on one shard, whatever the number of nodes and
+    // shards; no classic PUBLISH for it.
+    auto const spublish_before = command_calls(ports, "spublish");
+    for (std::size_t i = 0; i < rooms.size(); ++i)
+        (i % 2 ? f.a : f.b).ns->to(rooms[i]).emit("e", static_cast<int>(i));
+    // Each client is in every room: each emit once.
+    for (auto* cl : {&on_a, &on_b}) {
+        std::set<int> got;
+        for (std::size_t i = 0; i < rooms.size(); ++i) {
+            auto const v = cl->expect("e").second.get<int>();
+            CHECK(got.insert(v).second);
+        }
+        CHECK(got.size() == rooms.size());
+    }
+    CHECK(eventually([&] {
+        return command_calls(ports, "spublish") - spublish_before ==
+               static_cast<long long>(rooms.size());
+    }));
+    auto const s = f.a.redis->state();
+    CHECK(s.duplicates == 0);
+    CHECK(s.channel_gaps == 0);
+    CHECK(s.dropped == 0);
+}
+
+TEST_CASE("redis cluster adapter: sharded pub/sub with shared history: per emit one script and "
+          "one SPUBLISH, ids increase across rooms on different shards",
+          "[redis][cluster][cluster_adapter][sharded]") {
+    auto const ports = cluster_ports();
+    two_nodes f(history(), ports[3], ports[4]);
+    std::map<unsigned short, std::set<std::string>> channels_at;
+    auto const rooms = rooms_on_every_shard(f.prefix, ports, 1, channels_at);
+    std::string list;
+    for (auto const& r : rooms)
+        list += (list.empty() ? "" : ",") + r;
+    client on_b(f.b, list);
+    REQUIRE(eventually([&] { return f.b.synced(4); }, 10s));
+    auto const scripts_before = command_calls(ports, "evalsha");
+    auto const spublish_before = command_calls(ports, "spublish");
+    int const n = 30;
+    for (int i = 0; i < n; ++i)
+        f.a.ns->to(rooms[static_cast<std::size_t>(i) % rooms.size()]).emit("e", i);
+    // B's client gets all 30, each once, ids increasing; or resets where an event that
+    // crossed shards came after a newer one (never out of order, never twice).
+    std::uint64_t last = 0;
+    std::set<int> got;
+    int resets = 0;
+    while (static_cast<int>(got.size()) + resets < n) {
+        auto e = on_b.reader.next_event(10s);
+        if (!e) {
+            auto const st = f.b.redis->state();
+            auto const sa = f.a.redis->state();
+            INFO("got " << got.size() << " resets " << resets << "; B: received " << st.received
+                        << " delivered " << st.delivered << " dup " << st.duplicates << " gaps "
+                        << st.channel_gaps << " recoveries " << st.recoveries << "; A: published "
+                        << sa.published << " sequenced " << sa.sequenced << " pending "
+                        << sa.pending << " dropped " << sa.dropped << " last error "
+                        << sa.last_error);
+            REQUIRE(e);
+        }
+        if (e->event == "reset") {
+            ++resets;
+            UNSCOPED_INFO("reset " << e->id << " " << e->data);
+            continue;
+        }
+        REQUIRE(e->event == "e");
+        auto const id = std::stoull(e->id);
+        CHECK(id > last);
+        last = id;
+        CHECK(got.insert(std::stoi(e->data)).second);
+        if (got.count(n - 1)) break;
+    }
+    CHECK(got.count(n - 1) == 1);
+    INFO("resets: " << resets);
+    CHECK(eventually([&] {
+        return command_calls(ports, "spublish") - spublish_before == n &&
+               command_calls(ports, "evalsha") - scripts_before >= n;
+    }));
+    CHECK(command_calls(ports, "evalsha") - scripts_before <= n + 4); // + B's catch-up reads
 }

@@ -7,6 +7,7 @@
 #include "support/catch.hpp"
 
 #include <algorithm>
+#include <random>
 
 using namespace std::chrono_literals;
 using sse::detail::redis_outgoing;
@@ -238,6 +239,36 @@ TEST_CASE("publish queue: max_pending 0 keeps nothing while down but publishes w
     CHECK(q.clear() == 2);
 }
 
+TEST_CASE("sequence filter: an older message that comes after a newer one is no copy (two "
+          "shards of a cluster)",
+          "[redis][queue]") {
+    redis_sequence_filter f(4, 3);
+    CHECK(f.accept("A", 10));
+    CHECK(f.accept("A", 8)); // sent before 10, on a channel of a slower shard
+    CHECK_FALSE(f.accept("A", 8));
+    CHECK_FALSE(f.accept("A", 10));
+    CHECK(f.accept("A", 9));
+    // The window holds the last 3 accepted (8, 9, 10 then 9, 10, 11): below it, a copy.
+    CHECK(f.accept("A", 11));
+    CHECK_FALSE(f.accept("A", 8));
+    CHECK_FALSE(f.accept("A", 7));
+    CHECK_FALSE(f.accept("A", 9));
+    // Seeded: every value of a shuffled stream once, each copy refused, while the disorder
+    // stays inside the window.
+    std::mt19937 rng(7);
+    redis_sequence_filter g(4, 64);
+    std::vector<std::uint64_t> order;
+    for (std::uint64_t v = 1; v <= 2000; ++v)
+        order.push_back(v);
+    for (std::size_t i = 0; i + 32 <= order.size(); i += 32)
+        std::shuffle(order.begin() + static_cast<std::ptrdiff_t>(i),
+                     order.begin() + static_cast<std::ptrdiff_t>(i + 32), rng);
+    for (auto v : order) {
+        CHECK(g.accept("B", v));
+        CHECK_FALSE(g.accept("B", v));
+    }
+}
+
 TEST_CASE("sequence filter: per origin, copies and replays are dropped", "[redis][queue]") {
     redis_sequence_filter f(2);
     CHECK(f.accept("A", 1));
@@ -246,10 +277,30 @@ TEST_CASE("sequence filter: per origin, copies and replays are dropped", "[redis
     CHECK(f.accept("B", 1)); // origins are independent
     CHECK_FALSE(f.accept("A", 2));
     CHECK(f.accept("A", 5));       // gaps are fine (emits to rooms this node does not have)
-    CHECK_FALSE(f.accept("A", 3)); // a replay after the publisher reconnected
+    CHECK_FALSE(f.accept("A", 5)); // a replay after the publisher reconnected
     CHECK(f.size() == 2);
     CHECK(f.accept("C", 1)); // a third origin evicts the least recently heard (B)
     CHECK(f.size() == 2);
     CHECK_FALSE(f.accept("A", 5));
     CHECK(f.accept("B", 1)); // B was forgotten
+}
+
+TEST_CASE("subscriptions: a channel the server dropped on its own is sent again",
+          "[redis][subscriptions]") {
+    redis_subscriptions s;
+    CHECK_FALSE(s.lost("a")); // unknown
+    s.add("a");
+    CHECK_FALSE(s.lost("a")); // not sent yet: nothing to send again
+    CHECK(s.take_changes().subscribe == std::vector<std::string>{"a"});
+    CHECK(s.lost("a"));
+    CHECK_FALSE(s.lost("a")); // already waiting to be sent again
+    auto c = s.take_changes();
+    CHECK(c.subscribe == std::vector<std::string>{"a"});
+    CHECK(c.unsubscribe.empty());
+    CHECK(s.wanted_count() == 1);
+    std::vector<std::string> wanted;
+    s.for_each_wanted([&](std::string const& ch) { wanted.push_back(ch); });
+    CHECK(wanted == std::vector<std::string>{"a"});
+    s.remove("a");
+    CHECK_FALSE(s.lost("a")); // no longer wanted
 }

@@ -46,8 +46,11 @@ public:
     std::uint64_t width() const noexcept { return width_us_; }
 
     /** An event with shared id `id` from `origin` ("" for this node), at Unix time `now_us`:
-        deliver it now, `hold` it, or it is late. */
-    verdict offer(std::uint64_t id, std::string_view origin, std::uint64_t now_us) {
+        deliver it now, `hold` it, or it is late. `always`: hold even while one origin is
+        active (its events may come out of order: sharded pub/sub carries each room on a
+        connection of its own). */
+    verdict offer(std::uint64_t id, std::string_view origin, std::uint64_t now_us,
+                  bool always = false) {
         if (!heard_any_ || origin != last_origin_) {
             // A second origin: from now on two may race (the first one alone never does).
             if (heard_any_ && width_us_ != 0) holding_until_us_ = now_us + quiet_us_;
@@ -55,7 +58,7 @@ public:
             last_origin_.assign(origin.data(), origin.size());
         }
         if (id <= released_) return verdict::late;
-        bool const holding = width_us_ != 0 && now_us < holding_until_us_;
+        bool const holding = width_us_ != 0 && (always || now_us < holding_until_us_);
         if (held_.empty() && !holding) {
             released_ = id;
             return verdict::deliver;

@@ -12,6 +12,8 @@
 #ifndef SSE_DETAIL_REDIS_PUBLISH_QUEUE_HPP
 #define SSE_DETAIL_REDIS_PUBLISH_QUEUE_HPP
 
+#include <sse/detail/redis_sequence_filter.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -150,53 +152,6 @@ private:
     std::size_t in_flight_commands_ = 0;
     std::uint64_t dropped_ = 0;
     bool connected_ = false;
-};
-
-/** Drops copies a node already delivered: per origin, the highest sequence seen.
-
-    An origin's emits reach us in its publishing order (one connection to Redis, which keeps
-    order per connection), so anything at or below the highest sequence already seen is a
-    second copy: the same emit via another room channel, or a replay after a reconnect.
-    Remembers at most `max_origins` origins, forgetting the least recently heard.
-*/
-class redis_sequence_filter {
-public:
-    explicit redis_sequence_filter(std::size_t max_origins = 1024) noexcept
-        : max_origins_(max_origins > 0 ? max_origins : 1) {}
-
-    /// True the first time (origin, seq) is seen in order; false for a copy.
-    bool accept(std::string_view origin, std::uint64_t seq) {
-        ++clock_;
-        key_.assign(origin.data(), origin.size());
-        auto it = origins_.find(key_);
-        if (it != origins_.end()) {
-            it->second.last_heard = clock_;
-            if (seq <= it->second.last_seq) return false;
-            it->second.last_seq = seq;
-            return true;
-        }
-        if (origins_.size() >= max_origins_) {
-            // Rare (a new node after many restarts): forget the one heard least recently.
-            auto oldest = origins_.begin();
-            for (auto i = origins_.begin(); i != origins_.end(); ++i)
-                if (i->second.last_heard < oldest->second.last_heard) oldest = i;
-            origins_.erase(oldest);
-        }
-        origins_.emplace(key_, origin_state{seq, clock_});
-        return true;
-    }
-
-    std::size_t size() const noexcept { return origins_.size(); }
-
-private:
-    struct origin_state {
-        std::uint64_t last_seq;
-        std::uint64_t last_heard;
-    };
-    std::size_t max_origins_;
-    std::unordered_map<std::string, origin_state> origins_;
-    std::string key_; // reused lookup key: no allocation per message for usual id lengths
-    std::uint64_t clock_ = 0;
 };
 
 } // namespace sse::detail

@@ -85,6 +85,27 @@ public:
         return c;
     }
 
+    /// The server dropped `channel` on its own (a Redis Cluster sends `sunsubscribe` when the
+    /// channel's slot moves away): it is sent again by the next `take_changes`. Returns true
+    /// when a flush is needed.
+    bool lost(std::string const& channel) {
+        auto it = entries_.find(channel);
+        if (it == entries_.end() || !it->second.wanted || !it->second.sent) return false;
+        it->second.sent = false;
+        if (it->second.dirty) return false;
+        it->second.dirty = true;
+        dirty_.push_back(channel);
+        return true;
+    }
+
+    /// Calls `fn(channel)` for each wanted channel (copy what you keep: `fn` must not change
+    /// the tracker).
+    template <class Fn>
+    void for_each_wanted(Fn&& fn) const {
+        for (auto const& [name, e] : entries_)
+            if (e.wanted) fn(name);
+    }
+
     /// Whether `take_changes` would return something.
     bool has_changes() const noexcept { return !dirty_.empty(); }
 

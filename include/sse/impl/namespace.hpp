@@ -229,7 +229,7 @@ inline void namespace_::offer_shared(std::vector<std::string> const& rooms,
                                      std::vector<std::string> const& except, event_ptr const& ev,
                                      std::string_view origin) {
     auto const now = detail::unix_us_now();
-    switch (window_.offer(ev->id(), origin, now)) {
+    switch (window_.offer(ev->id(), origin, now, adapter_->reorders_origins())) {
     case decltype(window_)::verdict::deliver:
         deliver_shared(rooms, except, ev);
         return;

@@ -108,8 +108,8 @@ public:
         , strand_(net::make_strand(std::move(ex)))
         , node_id_(random_id(12))
         , queue_(opts_.max_pending_emits, opts_.max_in_flight)
-        , pub_("publisher", opts_, strand_)
-        , sub_("subscriber", opts_, strand_)
+        , pub_("publisher", "pub", opts_, strand_)
+        , sub_("subscriber", "sub", opts_, strand_)
         , rng_(std::random_device{}())
         , drain_timer_(strand_) {
         id_tag_.store(static_cast<unsigned char>(node_id_.back()) % 16u);
@@ -135,6 +135,7 @@ public:
     }
 
     std::string_view node_id() const noexcept { return node_id_; }
+    bool reorders_origins() const noexcept { return sharded_flag_.load(std::memory_order_relaxed); }
     unsigned id_tag() const noexcept { return id_tag_.load(std::memory_order_relaxed); }
     redis_options const& options() const noexcept { return opts_; }
 
@@ -261,6 +262,10 @@ public:
         std::lock_guard<std::mutex> lock(mutex_);
         s.closed = closed_;
         s.cluster = cluster_mode_.load(std::memory_order_relaxed);
+        s.shards = shard_count_.load(std::memory_order_relaxed);
+        s.shard_connections = shard_connections_.load(std::memory_order_relaxed);
+        s.pending += shard_pending_.load(std::memory_order_relaxed);
+        s.dropped += shard_dropped_.load(std::memory_order_relaxed);
         s.pending += intake_.size();
         s.wanted_channels = subs_.wanted_count();
         s.last_error = last_error_;
@@ -271,7 +276,10 @@ public:
 
     void on_connection_ready(redis_connection& c) override {
         link* lp = which(c);
-        if (lp == nullptr) return;
+        if (lp == nullptr) {
+            if (auto* s = shard_of(c)) on_shard_ready(*s, c);
+            return;
+        }
         link& l = *lp;
         l.fsm.on_connected();
         reconnects_.store(pub_.fsm.reconnects() + sub_.fsm.reconnects(), std::memory_order_relaxed);
@@ -284,8 +292,7 @@ public:
             c.command(tag_topology, {"CLUSTER", "SHARDS"});
         } else {
             sub_up_.store(true, std::memory_order_release);
-            subscribed_.store(0, std::memory_order_relaxed);
-            pending_subscriptions_.store(0, std::memory_order_relaxed);
+            if (!sharded()) subscribed_.store(0, std::memory_order_relaxed);
             subscription_answered(true);
             channel_numbers_seen_.clear(); // a new connection: the broker-gap recovery's turn
             subscribe_node_channels(c);
@@ -306,7 +313,10 @@ public:
 
     void on_connection_down(redis_connection& c, std::string const& reason) override {
         link* lp = which(c);
-        if (lp == nullptr) return;
+        if (lp == nullptr) {
+            if (auto* s = shard_of(c)) on_shard_down(*s, c, reason);
+            return;
+        }
         link& l = *lp;
         auto keep = std::move(l.conn); // destroyed when this returns, outside hiredis
         bool const was_up = l.fsm.current() == redis_reconnect::state::connected;
@@ -317,6 +327,7 @@ public:
         if (&l == &pub_) {
             pub_up_.store(false, std::memory_order_release);
             pub_placed_ = false;
+            topology_asked_ = false;
             queue_.set_connected(false); // unacknowledged emits go back to the front
             queue_dropped_.store(queue_.dropped(), std::memory_order_relaxed);
             queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
@@ -324,8 +335,7 @@ public:
             node_messages_in_flight_ = 0; // lost with the connection (at most once)
         } else {
             sub_up_.store(false, std::memory_order_release);
-            subscribed_.store(0, std::memory_order_relaxed);
-            pending_subscriptions_.store(0, std::memory_order_relaxed);
+            if (!sharded()) subscribed_.store(0, std::memory_order_relaxed);
             if (was_up) mark_gap_start();
             subscription_answered(true); // the recovery covers what it misses from now on
         }
@@ -342,6 +352,11 @@ public:
 
     void on_connection_reply(redis_connection& c, redisReply const& reply, int tag) override {
         if (tag == tag_topology) return on_topology_reply(c, reply);
+        if (tag == tag_topology_refresh) return on_topology_refresh(reply);
+        if (tag == tag_shard_publish || (tag == tag_subscription && which(c) == nullptr)) {
+            if (auto* s = shard_of(c)) on_shard_reply(*s, c, reply, tag);
+            return;
+        }
         // A cluster moved the history's slot (a failover, a resharding) or is not ready:
         // what was not answered goes again on a new connection, to the right master.
         if ((tag == tag_publish || tag >= tag_fetch_first) && follow_cluster_error(c, reply)) {
@@ -356,6 +371,10 @@ public:
             }
             if (reply.type == REDIS_REPLY_INTEGER && reply.integer > 0)
                 sequenced_.fetch_add(1, std::memory_order_relaxed);
+            // Stored: now its copies go to the shards of its channels (a script re-sent
+            // after a reconnect stores nothing twice, but its copies may not have gone out).
+            if (reply.type != REDIS_REPLY_ERROR && sharded())
+                if (auto const* m = queue_.oldest_in_flight()) publish_script_copies(*m);
             if (reply.type == REDIS_REPLY_ERROR) {
                 // E.g. an ACL without PUBLISH rights: the emit is lost; say so once per reason.
                 std::string e = "Redis refused an emit: " + std::string(reply.str, reply.len);
@@ -406,22 +425,58 @@ private:
     static constexpr int tag_subscription = 1;
     static constexpr int tag_claim_id_tag = 2;
     static constexpr int tag_node_message = 3;
-    static constexpr int tag_topology = 4;    // CLUSTER SHARDS / SLOTS
-    static constexpr int tag_fetch_first = 5; // history reads: one tag each
+    static constexpr int tag_topology = 4;         // CLUSTER SHARDS / SLOTS (publisher placing)
+    static constexpr int tag_topology_refresh = 5; // the same, to follow a change of the map
+    static constexpr int tag_shard_publish = 6;    // SPUBLISH on a shard's publisher
+    static constexpr int tag_fetch_first = 7;      // history reads: one tag each
     static constexpr std::size_t channels_per_command = 256;
 
     struct link {
-        link(char const* r, redis_options const& o, redis_strand const& s)
+        link(char const* r, char const* n, redis_options const& o, redis_strand const& s)
             : role(r)
+            , name(n)
             , fsm(o.reconnect_min, o.reconnect_max)
             , timer(s) {}
         char const* role;
+        char const* name; // the connection's CLIENT SETNAME suffix
         redis_reconnect fsm;
         net::steady_timer timer;
         std::shared_ptr<redis_connection> conn;
         redis_endpoint target; // the URL's server; on a cluster, the node this link uses
         std::string last_failure;
         redisAsyncContext* given = nullptr; ///< the app's, not used yet (ours to free)
+    };
+
+    // One shard of a Redis Cluster, for sharded pub/sub (impl/redis_shards.hpp): its
+    // master, a publisher for SPUBLISH and a subscriber for SSUBSCRIBE, each connected on
+    // first use. A channel lives on the shard that owns its slot, so one channel's messages
+    // travel one connection each way, in order.
+    struct shard {
+        shard(cluster_node m, redis_endpoint const& url, redis_options const& o,
+              redis_strand const& s)
+            : master(std::move(m))
+            , pub("shard publisher", "spub", o, s)
+            , sub("shard subscriber", "ssub", o, s) {
+            pub.target = sub.target = url;
+            pub.target.host = sub.target.host = master.host;
+            pub.target.port = sub.target.port = master.port;
+        }
+        cluster_node master;
+        link pub;
+        link sub;
+        redis_subscriptions subs; // this shard's channels
+        // Copies to SPUBLISH, oldest first: (channel, payload). The first `written` are on
+        // the connection, unanswered; a new connection writes them again (receivers drop
+        // the copies they had).
+        std::deque<std::pair<std::string, std::string>> out;
+        std::size_t written = 0;
+        std::uint64_t asked = 0; // SSUBSCRIBE/SUNSUBSCRIBE written on the subscriber
+        std::uint64_t answered = 0;
+        // What the subscriber's answers will be, in order (impl/redis_shards.hpp).
+        enum class answer { subscribed, unsubscribed, pong };
+        std::deque<std::pair<answer, std::string>> expected;
+        std::size_t subscribed = 0; // confirmed on the current subscriber connection
+        bool gap = false;           // the subscriber was lost while it carried channels
     };
 
     static void free_given(link& l) noexcept {
@@ -473,7 +528,8 @@ private:
     // the pipelining window holds the read back; so does a publisher still connecting.
     void start_fetch(std::string const& nsp, std::vector<std::string> const& rooms,
                      std::uint64_t after, std::chrono::milliseconds age, fetch_callback cb,
-                     std::optional<std::uint64_t> appended_before = std::nullopt) {
+                     std::optional<std::uint64_t> appended_before = std::nullopt,
+                     bool subscribed = false) {
         auto fail = [&cb] {
             redis_fetch_reply r;
             r.status = "history_unavailable";
@@ -487,10 +543,18 @@ private:
             if ((connecting && !pub_.conn) || waiting_fetches_.size() >= max_pending_fetches)
                 return fail();
             waiting_fetches_.push_back(
-                [this, nsp, rooms, after, age, cb = std::move(cb), need]() mutable {
-                    start_fetch(nsp, rooms, after, age, std::move(cb), need);
+                [this, nsp, rooms, after, age, cb = std::move(cb), need, subscribed]() mutable {
+                    start_fetch(nsp, rooms, after, age, std::move(cb), need, subscribed);
                 });
             return;
+        }
+        // Also when it is written: rooms wait for the publisher to learn the topology, so
+        // their subscriptions may have been sent after the read was asked for.
+        if (!subscribed && !subscriptions_settled()) {
+            return when_subscribed(
+                [this, nsp, rooms, after, age, cb = std::move(cb), need]() mutable {
+                    start_fetch(nsp, rooms, after, age, std::move(cb), need, true);
+                });
         }
         std::vector<std::string> args;
         args.reserve(6 + rooms.size());
@@ -653,7 +717,7 @@ private:
                 notify_state();
                 break;
             }
-            std::string name = "sse:" + node_id_ + (pub ? ":pub" : ":sub");
+            std::string name = "sse:" + node_id_ + ":" + l.name;
             l.conn = std::make_shared<redis_connection>(
                 strand_, std::weak_ptr<redis_connection_handler>(shared_from_this()),
                 std::move(name));
@@ -725,14 +789,18 @@ private:
         net::post(strand_, [self = shared_from_this()] { self->flush_subscriptions(); });
     }
 
+    // Until the publisher learnt what the URL points at, rooms wait: on a cluster their
+    // channels go to the shards' subscribers (impl/redis_shards.hpp), elsewhere to ours.
     void flush_subscriptions() {
         redis_subscriptions::changes ch;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             subscribe_posted_ = false;
-            if (closed_ || !sub_.conn || !sub_.conn->ready()) return; // replayed on ready
+            if (closed_ || topology_ == redis_topology::unknown) return;
+            if (!sharded() && (!sub_.conn || !sub_.conn->ready())) return; // replayed on ready
             ch = subs_.take_changes();
         }
+        if (sharded()) return route_subscriptions(ch);
         if (!send_channels("SUBSCRIBE", ch.subscribe) ||
             !send_channels("UNSUBSCRIBE", ch.unsubscribe)) {
             // hiredis refused a command: our view of the subscriptions is no longer the
@@ -793,8 +861,8 @@ private:
             if (!sub_.conn->command(tag_subscription, static_cast<int>(argv.size()), argv.data(),
                                     lens.data()))
                 return false;
-            pending_subscriptions_.fetch_add(n, std::memory_order_relaxed);
             subscriptions_asked_ += n;
+            update_pending_subscriptions();
         }
         return true;
     }
@@ -803,26 +871,84 @@ private:
     // (the room a client just joined, or reconnects into, is among them: its subscription
     // was flushed to this strand before the read was posted). Otherwise an event published
     // between the read and the subscription would be in neither. Redis answers in order.
+    // With sharded pub/sub, each shard's subscriber answers in its own order: the read
+    // waits for every shard's answers up to what it had been asked then.
+    struct subscribe_mark {
+        std::uint64_t ours = 0; // on sub_
+        std::vector<std::pair<std::shared_ptr<shard>, std::uint64_t>> shards;
+        std::function<void()> read;
+    };
+
     void when_subscribed(std::function<void()> read) {
-        if (subscriptions_answered_ >= subscriptions_asked_) return read();
-        after_subscribe_.emplace_back(subscriptions_asked_, std::move(read));
+        subscribe_mark m;
+        if (subscriptions_answered_ < subscriptions_asked_) m.ours = subscriptions_asked_;
+        for (auto const& s : shards_)
+            if (s->answered < s->asked) m.shards.emplace_back(s, s->asked);
+        if (m.ours == 0 && m.shards.empty()) return read();
+        m.read = std::move(read);
+        after_subscribe_.push_back(std::move(m));
+    }
+
+    bool subscriptions_settled() const noexcept {
+        if (subscriptions_answered_ < subscriptions_asked_) return false;
+        for (auto const& s : shards_)
+            if (s->answered < s->asked) return false;
+        return true;
     }
 
     // Redis answered one more (un)subscription; or, with `all`, the subscriber connection
     // came or went (nothing is pending on it any more).
     void subscription_answered(bool all) {
         subscriptions_answered_ = all ? subscriptions_asked_ : subscriptions_answered_ + 1;
-        std::size_t n = 0;
-        while (n < after_subscribe_.size() && after_subscribe_[n].first <= subscriptions_answered_)
-            ++n;
-        if (n == 0) return;
+        run_settled_reads();
+    }
+
+    void run_settled_reads() {
+        update_pending_subscriptions();
         std::vector<std::function<void()>> due;
-        for (std::size_t i = 0; i < n; ++i)
-            due.push_back(std::move(after_subscribe_[i].second));
-        after_subscribe_.erase(after_subscribe_.begin(),
-                               after_subscribe_.begin() + static_cast<std::ptrdiff_t>(n));
+        for (auto it = after_subscribe_.begin(); it != after_subscribe_.end();) {
+            bool done = subscriptions_answered_ >= it->ours;
+            for (auto const& [s, asked] : it->shards)
+                done = done && s->answered >= asked;
+            if (!done) {
+                ++it;
+                continue;
+            }
+            due.push_back(std::move(it->read));
+            it = after_subscribe_.erase(it);
+        }
         for (auto& read : due)
             read();
+    }
+
+    // ---- sharded pub/sub on a cluster (strand; impl/redis_shards.hpp) ----
+    bool sharded() const noexcept {
+        return topology_ == redis_topology::cluster && opts_.sharded_pubsub && !opts_.connect &&
+               !given_contexts_ && have_slot_map_;
+    }
+    shard* shard_of(redis_connection& c) const noexcept;
+    shard& shard_for(std::string_view channel);
+    void apply_slot_map(cluster_slot_map map);
+    void request_topology();
+    void on_topology_refresh(redisReply const& reply);
+    void on_shard_ready(shard& s, redis_connection& c);
+    void on_shard_down(shard& s, redis_connection& c, std::string const& reason);
+    void on_shard_reply(shard& s, redis_connection& c, redisReply const& reply, int tag);
+    void on_shard_push(shard& s, redisReply const& r);
+    void route_subscriptions(redis_subscriptions::changes const& ch);
+    void reroute();
+    void flush_shard(shard& s);
+    void shard_refused(shard& s, std::string_view why);
+    std::string shard_marker_channel() const;
+    void shard_publish(std::string const& channel, std::string payload);
+    void write_shard(shard& s);
+    void publish_script_copies(redis_outgoing const& m);
+    bool subscribers_ready() const noexcept;
+    std::size_t shard_copies() const noexcept;
+    void update_shard_gauges() noexcept;
+    void update_pending_subscriptions() noexcept;
+    void start_link(link& l) {
+        if (l.fsm.current() == redis_reconnect::state::idle) act(l, l.fsm.start());
     }
 
     // ---- publishing (strand; impl/redis_publish.hpp) ----
@@ -892,6 +1018,10 @@ private:
     // Nothing from Redis reaches the host any more: the subscriber goes, reads fail, what
     // waited for a read is dropped.
     void stop_hearing() {
+        for (auto const& s : shards_) {
+            act(s->sub, s->sub.fsm.close());
+            s->answered = s->asked; // the reads waiting for it fail now (closed)
+        }
         act(sub_, sub_.fsm.close());
         free_given(sub_);
         sub_up_.store(false, std::memory_order_release);
@@ -903,19 +1033,23 @@ private:
     }
 
     std::size_t unpublished() const noexcept {
-        return queue_.pending() + queue_.in_flight() + node_messages_in_flight_;
+        return queue_.pending() + queue_.in_flight() + node_messages_in_flight_ + shard_copies();
     }
 
     void teardown() {
         if (std::exchange(torn_down_, true)) return;
         drain_timer_.cancel();
-        if (auto const left = queue_.pending() + queue_.in_flight(); left > 0) {
+        if (auto const left = queue_.pending() + queue_.in_flight() + shard_copies(); left > 0) {
             dropped_at_close_.fetch_add(left, std::memory_order_relaxed);
             log(redis_log_level::warning,
                 "closed with " + std::to_string(left) +
                     " emits not published: Redis did not take them within close_drain");
         }
         stop_hearing();
+        for (auto const& s : shards_) {
+            act(s->pub, s->pub.fsm.close());
+            s->out.clear();
+        }
         act(pub_, pub_.fsm.close());
         free_given(pub_);
         queue_.clear();
@@ -1005,7 +1139,7 @@ private:
     std::uint64_t subscriptions_asked_ = 0; // channels in SUBSCRIBE/UNSUBSCRIBE commands sent
     std::uint64_t subscriptions_answered_ = 0;
     // History reads waiting for the answers up to their number (when_subscribed).
-    std::vector<std::pair<std::uint64_t, std::function<void()>>> after_subscribe_;
+    std::vector<subscribe_mark> after_subscribe_;
     static constexpr std::size_t max_predecessors = 4;
     std::vector<std::string> predecessors_; // node ids of the adapters this one replaced
     bool draining_ = false;                 // closed, publishing what is left (begin_close)
@@ -1066,6 +1200,16 @@ private:
     std::size_t next_node_ = 0;
     std::atomic<bool> cluster_mode_{false};
     std::atomic<std::size_t> pending_subscriptions_{0};
+    // Sharded pub/sub (impl/redis_shards.hpp), strand.
+    cluster_slot_map slot_map_;
+    bool have_slot_map_ = false;
+    bool topology_asked_ = false; // a CLUSTER SHARDS of request_topology() is unanswered
+    std::vector<std::shared_ptr<shard>> shards_;
+    std::atomic<std::size_t> shard_count_{0};
+    std::atomic<std::size_t> shard_connections_{0};
+    std::atomic<std::size_t> shard_pending_{0};
+    std::atomic<std::uint64_t> shard_dropped_{0};
+    std::atomic<bool> sharded_flag_{false}; // sharded(), for other threads
 };
 
 } // namespace detail
@@ -1075,6 +1219,7 @@ private:
 #include <sse/impl/redis_publish.hpp>
 #include <sse/impl/redis_receive.hpp>
 #include <sse/impl/redis_recovery.hpp>
+#include <sse/impl/redis_shards.hpp>
 
 namespace sse {
 
@@ -1117,6 +1262,10 @@ inline bool redis_adapter::sequences(history_options const& h) const noexcept {
 
 inline std::chrono::microseconds redis_adapter::merge_window() const noexcept {
     return impl_->options().merge_window;
+}
+
+inline bool redis_adapter::reorders_origins() const noexcept {
+    return impl_->reorders_origins();
 }
 
 inline unsigned redis_adapter::id_tag() const noexcept {

@@ -7,14 +7,15 @@
 // - every shared-history key carries one hash tag, `{<channel_prefix>#h}`, so that each
 //   script touches one slot, declared as its key; the publisher moves to that slot's master,
 //   which runs every script (and, for plain namespaces, every PUBLISH);
-// - pub/sub stays classic: a PUBLISH on any node reaches the subscribers of every node, so the
-//   subscriber may use any node;
+// - the subscriber (node channels: classic pub/sub, which reaches every node) may use any
+//   node;
 // - a MOVED (failover, resharding), CLUSTERDOWN or TRYAGAIN answer sends the unanswered
 //   commands again on a new connection, after a new look at the map (the append script runs
 //   once per origin sequence, so a second run stores nothing twice);
 // - a node that cannot be reached: the link tries the next node of the last map.
-// What this does not do yet (README "Redis Cluster"): sharded pub/sub (SPUBLISH/SSUBSCRIBE per
-// shard) and history spread over shards.
+// - rooms and namespaces travel on sharded pub/sub, on their slot's shard
+//   (impl/redis_shards.hpp); the node channels stay classic (PUBLISH reaches every node).
+// What this does not do yet (README "Redis Cluster"): history spread over shards.
 #ifndef SSE_IMPL_REDIS_CLUSTER_MODE_HPP
 #define SSE_IMPL_REDIS_CLUSTER_MODE_HPP
 
@@ -36,6 +37,8 @@ inline void redis_adapter_impl::publisher_placed(redis_connection& c) {
         }
     }
     queue_.set_connected(true);
+    // The topology is known now: rooms waiting for it subscribe, before any read goes.
+    flush_subscriptions();
     drain_publishes();
     run_waiting_fetches();
     if (queue_.pending() == 0 && queue_.in_flight() == 0) tell_lost_namespaces(c);
@@ -75,12 +78,10 @@ inline void redis_adapter_impl::on_topology_reply(redis_connection& c, redisRepl
                                        std::to_string(map->shards().size()) + " shards");
     topology_ = redis_topology::cluster;
     cluster_mode_.store(true, std::memory_order_relaxed);
-    cluster_nodes_.clear();
-    for (auto const& shard : map->shards()) {
-        cluster_nodes_.push_back(shard.master);
-        cluster_nodes_.insert(cluster_nodes_.end(), shard.replicas.begin(), shard.replicas.end());
-    }
     auto const* owner = map->node_for_key(history_tag());
+    auto const owner_node = owner ? std::optional<cluster_node>(*owner) : std::nullopt;
+    apply_slot_map(std::move(*map));
+    owner = owner_node ? &*owner_node : nullptr;
     bool const app_connections = opts_.connect || given_contexts_;
     if (owner == nullptr || app_connections ||
         (owner->host == pub_.target.host && owner->port == pub_.target.port))

@@ -137,6 +137,19 @@ inline void redis_adapter_impl::drain_publishes() {
                     argv.push_back(x.data());
                     lens.push_back(x.size());
                 }
+                if (sharded()) {
+                    // The script stores it and publishes nothing (its channels are other
+                    // slots): the copies go to their shards once it answers
+                    // (publish_script_copies). Its arguments end at the channel count, 0.
+                    std::size_t const count_at =
+                        11 + (argv.size() > 10 ? std::strtoul(argv[10], nullptr, 10) : 0);
+                    if (count_at < argv.size()) {
+                        argv.resize(count_at + 1);
+                        lens.resize(count_at + 1);
+                        argv[count_at] = "0";
+                        lens[count_at] = 1;
+                    }
+                }
                 // On a cluster the keys are hash-tagged, one declared (place_script_keys);
                 // hiredis copies the arguments before this scope ends.
                 std::array<std::string, 3> placed;
@@ -155,6 +168,20 @@ inline void redis_adapter_impl::drain_publishes() {
                     queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
                     return;
                 }
+                continue;
+            }
+            if (sharded()) {
+                // Each copy goes to its channel's shard, which answers for it there.
+                for (std::size_t i = 0; i < m->channels.size(); ++i) {
+                    std::string copy = m->payload;
+                    if (i < m->channel_numbers.size())
+                        set_redis_message_channel_number(copy, m->channel_numbers[i]);
+                    shard_publish(m->channels[i], std::move(copy));
+                }
+                for (std::size_t i = 0; i < m->channels.size(); ++i)
+                    if (queue_.acknowledge()) published_.fetch_add(1, std::memory_order_relaxed);
+                if (queue_.pending() == 0 && queue_.in_flight() == 0)
+                    tell_lost_namespaces(*pub_.conn);
                 continue;
             }
             for (std::size_t i = 0; i < m->channels.size(); ++i) {
@@ -217,8 +244,12 @@ inline void redis_adapter_impl::publish_lost(redis_connection& c, std::string_vi
     auto const notice =
         encode_redis_message(0, node_id_, nsp, rooms, none, "event: lost\ndata: 1\n\n",
                              redis_message_lost_version, opts_.channel_numbers);
-    for (auto const& ch : channels)
-        c.command(redis_connection::tag_ignore, {"PUBLISH", ch, notice});
+    for (auto const& ch : channels) {
+        if (sharded())
+            shard_publish(ch, notice);
+        else
+            c.command(redis_connection::tag_ignore, {"PUBLISH", ch, notice});
+    }
 }
 
 } // namespace sse::detail

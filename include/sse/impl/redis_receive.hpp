@@ -35,9 +35,7 @@ inline void redis_adapter_impl::on_subscription_push(redis_connection&, redisRep
                     std::min(node_subscriptions_, static_cast<std::size_t>(r.element[2]->integer)),
                 std::memory_order_relaxed);
         subscription_answered(false);
-        if (pending_subscriptions_.load(std::memory_order_relaxed) > 0 &&
-            pending_subscriptions_.fetch_sub(1, std::memory_order_relaxed) == 1)
-            maybe_start_recovery();
+        if (pending_subscriptions_.load(std::memory_order_relaxed) == 0) maybe_start_recovery();
     }
 }
 

@@ -34,7 +34,7 @@ namespace sse::detail {
 inline void redis_adapter_impl::maybe_start_recovery() {
     if (!want_recovery_ || recovery_running_ || closed_flag_.load(std::memory_order_acquire))
         return;
-    if (!sub_.conn || !sub_.conn->ready() || !pub_.conn || !pub_.conn->ready()) return;
+    if (!subscribers_ready() || !pub_.conn || !pub_.conn->ready()) return;
     if (pending_subscriptions_.load(std::memory_order_relaxed) != 0) return;
     auto host = host_.lock();
     if (!host) return;
