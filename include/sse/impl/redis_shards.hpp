@@ -119,14 +119,16 @@ inline void redis_adapter_impl::reroute() {
             ++it;
             continue;
         }
-        gap |= !leaving.empty() && s.sub.conn && s.sub.conn->ready();
+        // Its subscriber carried channels until now, or lost them before (a dead master):
+        // what they missed is read back once their new shard confirms them.
+        gap |= s.gap || (!leaving.empty() && s.sub.conn && s.sub.conn->ready());
         log(redis_log_level::info, "shard " + s.master.endpoint() + " is no master any more");
         act(s.pub, s.pub.fsm.close());
         act(s.sub, s.sub.fsm.close());
         it = shards_.erase(it);
     }
     if (gap) {
-        mark_gap_start();
+        mark_gap_start(); // the earliest start is kept
         std::lock_guard<std::mutex> lock(mutex_);
         if (!sequenced_nsps_.empty()) want_recovery_ = holding_ = true;
     }
