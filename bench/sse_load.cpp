@@ -536,7 +536,9 @@ public:
             deadline_.expires_after(
                 std::chrono::milliseconds(static_cast<long long>(cfg_.timeout * 1000) + 60000));
             deadline_.async_wait([this](error_code ec) {
-                if (!ec) timed_out("--timeout (child)");
+                if (ec) return;
+                if (phase_ == phase::done) return child_close();
+                timed_out("--timeout (child)");
             });
             ctl_read();
             return;
@@ -580,8 +582,19 @@ private:
                 open_streams();
                 return ctl_read();
             }
-            finish(false); // told to stop, or the parent is gone
+            stop_requested_ = true; // told to stop, or the parent is gone
+            if (phase_ == phase::done) return child_close();
+            finish(false);
         });
+    }
+
+    void child_close() {
+        deadline_.cancel();
+        error_code ignored;
+        ctl_.close(ignored);
+        for (auto& s : subs_)
+            s->sock.close(ignored);
+        ioc_.stop();
     }
 
     void send_up(std::string const& line) {
@@ -1262,18 +1275,18 @@ private:
         phase const was = phase_;
         phase_ = phase::done;
         if (is_child_) {
+            // The streams stay open until the parent says so: its --after-publish hook must
+            // see every client still connected.
             child_report(complete, process_cpu_self() - self_cpu_before_);
-            deadline_.cancel();
-            error_code ignored;
-            ctl_.close(ignored);
-            for (auto& s : subs_)
-                s->sock.close(ignored);
             ok_ = complete;
-            return ioc_.stop();
+            if (stop_requested_) child_close();
+            return;
         }
         std::uint64_t const t_stop = now_ns();
         proc_sample cpu_after = sample_processes(pids_);
         double self_cpu = process_cpu_self() - self_cpu_before_;
+        bool const hook = was == phase::measuring || was == phase::warmup;
+        if (hook) run_hook(cfg_.after_publish); // every stream still open
         if (!links_.empty()) {
             collect_children(); // their counters, latencies and CPU
             self_cpu += children_cpu_;
@@ -1284,7 +1297,6 @@ private:
                 }
         }
         std::uint64_t const t_end = complete ? last_delivery_ : t_stop;
-        if (was == phase::measuring || was == phase::warmup) run_hook(cfg_.after_publish);
         if (was == phase::connecting) connect_done_partial();
         if (was == phase::measuring || was == phase::warmup || first_publish_ != 0)
             report(complete, t_end, cpu_after, self_cpu);
@@ -1440,7 +1452,7 @@ private:
     child_role child_;
     net::posix::stream_descriptor ctl_; // child: the control pipe from the parent
     char ctl_byte_[1] = {0};
-    bool started_ = false, warm_sent_ = false;
+    bool started_ = false, warm_sent_ = false, stop_requested_ = false;
     std::vector<std::unique_ptr<child_link>> links_; // parent: one per child
     double children_cpu_ = 0;
 };
