@@ -639,12 +639,16 @@ private:
                              });
     }
 
-    // A child that exits before its last report counts its missing streams as failed.
+    // A child that exits before its last report: its streams count as failed (before its
+    // connect report) or lost (after it).
     void link_lost(child_link& l) {
+        if (l.done) return;
+        if (first_failure_.empty()) first_failure_ = "a subscriber process exited early";
         if (!l.connect_reported) {
             l.connect_reported = true;
             l.failed = l.clients;
-            if (first_failure_.empty()) first_failure_ = "a subscriber process exited";
+        } else {
+            streams_lost_ += l.connected;
         }
         l.warm = true;
         l.done = true;
@@ -708,10 +712,7 @@ private:
                                [&](auto const& l) { return (*l).*flag; });
         };
         if (phase_ == phase::connecting && all(&child_link::connect_reported)) {
-            for (auto const& l : links_) {
-                connected_ += l->connected;
-                failed_ += l->failed;
-            }
+            count_children();
             settled_ = cfg_.clients;
             return connect_done();
         }
@@ -720,6 +721,15 @@ private:
             bool const complete = std::all_of(links_.begin(), links_.end(),
                                               [](auto const& l) { return l->complete; });
             finish(complete);
+        }
+    }
+
+    void count_children() {
+        if (children_counted_) return;
+        children_counted_ = true;
+        for (auto const& l : links_) {
+            connected_ += l->connected;
+            failed_ += l->failed;
         }
     }
 
@@ -1290,11 +1300,7 @@ private:
         if (!links_.empty()) {
             collect_children(); // their counters, latencies and CPU
             self_cpu += children_cpu_;
-            if (was == phase::connecting)
-                for (auto const& l : links_) {
-                    connected_ += l->connected;
-                    failed_ += l->failed;
-                }
+            if (was == phase::connecting) count_children();
         }
         std::uint64_t const t_end = complete ? last_delivery_ : t_stop;
         if (was == phase::connecting) connect_done_partial();
@@ -1455,6 +1461,7 @@ private:
     bool started_ = false, warm_sent_ = false, stop_requested_ = false;
     std::vector<std::unique_ptr<child_link>> links_; // parent: one per child
     double children_cpu_ = 0;
+    bool children_counted_ = false;
 };
 
 } // namespace
