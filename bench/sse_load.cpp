@@ -27,21 +27,33 @@
 // Publishing is sequential (each POST after the previous answer) unless --pipeline K keeps up
 // to K requests in flight on the one keep-alive connection (HTTP/1.1 pipelining).
 // The run is bounded: --timeout seconds in all, --drain-timeout after the last publish answer.
+//
+// One process holds at most RLIMIT_NOFILE descriptors (20 000 here), so the subscribers are split
+// over --procs P forked processes (default: one per 16 000 clients). The parent publishes,
+// samples the servers and prints the JSON; each child holds a contiguous share of the clients
+// (their URLs and source addresses chosen by global index, as in one process) and sends the
+// parent, over a pipe, its connect count, "warm-up complete", and at the end its counters and
+// raw latencies. CLOCK_MONOTONIC is system-wide, so send times and delivery times compare
+// across processes.
 // Exit status: 0 when every event reached every client once, 1 otherwise, 2 on bad usage.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -126,6 +138,8 @@ struct config {
     std::string after_publish;
     bool connected_on_event = true; // sse: `event: connection`; nchan: the response header
     std::string label;
+    std::size_t procs = 0; // subscriber processes (0: one per 16 000 clients; 1: no fork)
+    std::string run_id;    // "r=<number>;", shared by the parent and its children
 };
 
 [[noreturn]] void usage(char const* why) {
@@ -152,6 +166,8 @@ struct config {
   --timeout S             bound on the whole run (default 120)
   --drain-timeout S       wait after the last publish answer (default 15)
   --label TEXT            copied into every JSON line
+  --procs P               subscriber processes (default: 1 per 16 000 clients, so that each
+                          stays under RLIMIT_NOFILE); 1 keeps everything in one process
   --before-publish CMD    shell command run once all clients are connected (e.g. to read
                           a Redis server's INFO commandstats), before the first event
   --after-publish CMD     shell command run when the publish phase ends
@@ -224,6 +240,8 @@ config parse_args(int argc, char** argv) {
             c.drain_timeout = real();
         else if (a == "--label")
             c.label = value();
+        else if (a == "--procs")
+            c.procs = number();
         else if (a == "--before-publish")
             c.before_publish = value();
         else if (a == "--after-publish")
@@ -261,6 +279,12 @@ config parse_args(int argc, char** argv) {
     if (c.clients == 0 || c.events == 0) usage("--clients and --events must be positive");
     if (c.source_ips == 0) c.source_ips = static_cast<unsigned>((c.clients + 9999) / 10000);
     c.source_ips = std::min(c.source_ips, 250u);
+    if (c.procs == 0) c.procs = (c.clients + 15999) / 16000;
+    c.procs = std::min(c.procs, c.clients);
+    c.run_id =
+        "r=" +
+        std::to_string((now_ns() ^ (static_cast<std::uint64_t>(::getpid()) << 40)) % 1000000007u) +
+        ";";
     return c;
 }
 
@@ -429,16 +453,63 @@ private:
     bool first_ = true;
 };
 
+// ---- the split over processes ----------------------------------------------------------------
+
+bool write_all(int fd, void const* data, std::size_t n) {
+    auto const* p = static_cast<char const*>(data);
+    while (n > 0) {
+        ssize_t k = ::write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        p += k;
+        n -= static_cast<std::size_t>(k);
+    }
+    return true;
+}
+
+/// What a forked subscriber process knows of its parent: a pipe up (reports) and a control pipe
+/// down ('g' starts the connects; any later byte or EOF ends the run).
+struct child_role {
+    int up = -1;
+    int ctl = -1;
+    std::size_t first = 0; // global index of this child's first client
+};
+
 // ---- the run ---------------------------------------------------------------------------------
 
 class load_run {
 public:
-    load_run(net::io_context& ioc, config cfg)
+    /// The parent side of one forked subscriber process.
+    struct child_link {
+        child_link(net::io_context& ioc, int pid_, int up, int ctl_, std::size_t clients_)
+            : pid(pid_)
+            , in(ioc, up)
+            , ctl(ctl_)
+            , clients(clients_) {}
+        int pid;
+        net::posix::stream_descriptor in;
+        int ctl;
+        std::size_t clients;
+        std::string buf;
+        std::unique_ptr<char[]> rbuf{new char[65536]};
+        std::size_t latencies_left = 0; // raw uint64 latencies still to come after a 'D' line
+        std::size_t connected = 0, failed = 0;
+        bool connect_reported = false, warm = false, done = false, complete = false;
+    };
+
+    /// One process, or a forked subscriber process (child != nullptr).
+    load_run(net::io_context& ioc, config cfg, child_role const* child = nullptr)
         : ioc_(ioc)
         , cfg_(std::move(cfg))
         , deadline_(ioc)
         , phase_timer_(ioc)
-        , pub_sock_(ioc) {
+        , pub_sock_(ioc)
+        , ctl_(ioc) {
+        if (child) {
+            child_ = *child;
+            is_child_ = true;
+            ctl_.assign(child_.ctl);
+        }
         total_events_ = cfg_.warmup + cfg_.events;
         seen_.assign(cfg_.clients * total_events_, 0);
         latencies_.reserve(cfg_.clients * cfg_.events);
@@ -447,20 +518,52 @@ public:
                 "GET " + u.target + " HTTP/1.1\r\nHost: " + u.host + ":" + std::to_string(u.port) +
                 "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n");
         }
-        pids_ = with_children(cfg_.server_pids);
-        run_id_ = "r=" +
-                  std::to_string((now_ns() ^ (static_cast<std::uint64_t>(::getpid()) << 40)) %
-                                 1000000007u) +
-                  ";";
+        if (!is_child_) pids_ = with_children(cfg_.server_pids);
+        run_id_ = cfg_.run_id;
+    }
+
+    /// The parent of forked subscriber processes: it holds no stream itself.
+    load_run(net::io_context& ioc, config cfg, std::vector<std::unique_ptr<child_link>> links)
+        : load_run(ioc, std::move(cfg)) {
+        links_ = std::move(links);
+        seen_.clear();
+        seen_.shrink_to_fit();
     }
 
     void start() {
+        if (is_child_) {
+            // Safety net: the parent's own timeout ends a child through the control pipe.
+            deadline_.expires_after(
+                std::chrono::milliseconds(static_cast<long long>(cfg_.timeout * 1000) + 60000));
+            deadline_.async_wait([this](error_code ec) {
+                if (ec) return;
+                if (phase_ == phase::done) return child_close();
+                timed_out("--timeout (child)");
+            });
+            ctl_read();
+            return;
+        }
         deadline_.expires_after(
             std::chrono::milliseconds(static_cast<long long>(cfg_.timeout * 1000)));
         deadline_.async_wait([this](error_code ec) {
             if (!ec) timed_out("--timeout");
         });
         mem_before_ = sample_processes(pids_);
+        connect_start_ = now_ns();
+        if (!links_.empty()) {
+            for (auto& l : links_) {
+                write_all(l->ctl, "g", 1);
+                link_read(*l);
+            }
+            return;
+        }
+        open_streams();
+    }
+
+    int exit_code() const { return ok_ ? 0 : 1; }
+
+private:
+    void open_streams() {
         subs_.reserve(cfg_.clients);
         for (std::size_t i = 0; i < cfg_.clients; ++i) {
             subs_.push_back(std::make_unique<subscriber>(ioc_));
@@ -470,9 +573,203 @@ public:
         open_more();
     }
 
-    int exit_code() const { return ok_ ? 0 : 1; }
+    // ---- a forked subscriber process ----
 
-private:
+    void ctl_read() {
+        ctl_.async_read_some(net::buffer(ctl_byte_, 1), [this](error_code ec, std::size_t) {
+            if (!ec && ctl_byte_[0] == 'g' && !started_) {
+                started_ = true;
+                open_streams();
+                return ctl_read();
+            }
+            stop_requested_ = true; // told to stop, or the parent is gone
+            if (phase_ == phase::done) return child_close();
+            finish(false);
+        });
+    }
+
+    void child_close() {
+        deadline_.cancel();
+        error_code ignored;
+        ctl_.close(ignored);
+        for (auto& s : subs_)
+            s->sock.close(ignored);
+        ioc_.stop();
+    }
+
+    void send_up(std::string const& line) {
+        if (!write_all(child_.up, line.data(), line.size())) ioc_.stop();
+    }
+
+    // Reports warm-up and the end as soon as this child's share has them.
+    void child_progress() {
+        if (phase_ == phase::done || phase_ == phase::connecting) return;
+        if (!warm_sent_ && warm_received_ >= connected_ * cfg_.warmup) {
+            warm_sent_ = true;
+            send_up("W " + std::to_string(warm_received_) + "\n");
+        }
+        if (received_ >= connected_ * cfg_.events) finish(true);
+    }
+
+    void child_report(bool complete, double cpu) {
+        char head[256];
+        std::snprintf(head, sizeof head, "D %d %llu %llu %llu %llu %zu %llu %.6f %zu\n",
+                      complete ? 1 : 0, static_cast<unsigned long long>(received_),
+                      static_cast<unsigned long long>(duplicated_),
+                      static_cast<unsigned long long>(unexpected_),
+                      static_cast<unsigned long long>(foreign_), streams_lost_,
+                      static_cast<unsigned long long>(last_delivery_), cpu, latencies_.size());
+        send_up(head);
+        if (!latencies_.empty())
+            write_all(child_.up, latencies_.data(), latencies_.size() * sizeof(std::uint64_t));
+    }
+
+    // ---- the parent of forked subscriber processes ----
+
+    void link_read(child_link& l) {
+        l.in.async_read_some(net::buffer(l.rbuf.get(), 65536),
+                             [this, &l](error_code ec, std::size_t n) {
+                                 if (ec) return link_lost(l);
+                                 l.buf.append(l.rbuf.get(), n);
+                                 link_parse(l);
+                                 if (phase_ != phase::done) {
+                                     link_read(l);
+                                     children_progress();
+                                 }
+                             });
+    }
+
+    // A child that exits before its last report: its streams count as failed (before its
+    // connect report) or lost (after it).
+    void link_lost(child_link& l) {
+        if (l.done) return;
+        if (first_failure_.empty()) first_failure_ = "a subscriber process exited early";
+        if (!l.connect_reported) {
+            l.connect_reported = true;
+            l.failed = l.clients;
+        } else {
+            streams_lost_ += l.connected;
+        }
+        l.warm = true;
+        l.done = true;
+        if (phase_ != phase::done) children_progress();
+    }
+
+    void link_parse(child_link& l) {
+        for (;;) {
+            if (l.latencies_left > 0) {
+                std::size_t const n = std::min(l.latencies_left, l.buf.size() / 8);
+                std::size_t const at = latencies_.size();
+                latencies_.resize(at + n);
+                std::memcpy(latencies_.data() + at, l.buf.data(), n * 8);
+                l.buf.erase(0, n * 8);
+                l.latencies_left -= n;
+                if (l.latencies_left > 0) return;
+                l.done = true;
+                continue;
+            }
+            auto nl = l.buf.find('\n');
+            if (nl == std::string::npos) return;
+            std::string line = l.buf.substr(0, nl);
+            l.buf.erase(0, nl + 1);
+            if (line[0] == 'C') {
+                // C <connected> <failed> <first failure...>
+                std::istringstream in(line.substr(1));
+                in >> l.connected >> l.failed;
+                std::string why;
+                std::getline(in, why);
+                if (why.size() > 1 && first_failure_.empty()) first_failure_ = why.substr(1);
+                l.connect_reported = true;
+            } else if (line[0] == 'W') {
+                l.warm = true;
+                warm_received_ += std::strtoull(line.c_str() + 1, nullptr, 10);
+            } else if (line[0] == 'D') {
+                // D <complete> <received> <dup> <unexpected> <foreign> <lost streams>
+                //   <last delivery ns> <cpu s> <latencies>, then the latencies as raw uint64
+                std::istringstream in(line.substr(1));
+                int complete = 0;
+                unsigned long long rec = 0, dup = 0, unexp = 0, foreign = 0, last = 0;
+                std::size_t lost = 0, nlat = 0;
+                double cpu = 0;
+                in >> complete >> rec >> dup >> unexp >> foreign >> lost >> last >> cpu >> nlat;
+                l.complete = complete != 0;
+                received_ += rec;
+                duplicated_ += dup;
+                unexpected_ += unexp;
+                foreign_ += foreign;
+                streams_lost_ += lost;
+                last_delivery_ = std::max<std::uint64_t>(last_delivery_, last);
+                children_cpu_ += cpu;
+                l.latencies_left = nlat;
+                if (nlat == 0) l.done = true;
+            }
+        }
+    }
+
+    void children_progress() {
+        auto all = [&](bool child_link::*flag) {
+            return std::all_of(links_.begin(), links_.end(),
+                               [&](auto const& l) { return (*l).*flag; });
+        };
+        if (phase_ == phase::connecting && all(&child_link::connect_reported)) {
+            count_children();
+            settled_ = cfg_.clients;
+            return connect_done();
+        }
+        if (phase_ == phase::warmup && all(&child_link::warm)) return start_measuring();
+        if (phase_ == phase::measuring && all(&child_link::done)) {
+            bool const complete = std::all_of(links_.begin(), links_.end(),
+                                              [](auto const& l) { return l->complete; });
+            finish(complete);
+        }
+    }
+
+    void count_children() {
+        if (children_counted_) return;
+        children_counted_ = true;
+        for (auto const& l : links_) {
+            connected_ += l->connected;
+            failed_ += l->failed;
+        }
+    }
+
+    // At the end: every child is told to stop and its last report read (10 s at most).
+    void collect_children() {
+        for (auto& l : links_) {
+            if (l->ctl >= 0) ::close(l->ctl);
+            l->ctl = -1;
+        }
+        auto const until = now_ns() + 10'000'000'000ull;
+        for (;;) {
+            std::vector<pollfd> fds;
+            std::vector<child_link*> which;
+            for (auto& l : links_)
+                if (!l->done) {
+                    fds.push_back({l->in.native_handle(), POLLIN, 0});
+                    which.push_back(l.get());
+                }
+            std::uint64_t const t = now_ns();
+            if (fds.empty() || t >= until) break;
+            if (::poll(fds.data(), fds.size(), static_cast<int>((until - t) / 1000000 + 1)) <= 0)
+                continue;
+            for (std::size_t i = 0; i < fds.size(); ++i) {
+                if (!fds[i].revents) continue;
+                child_link& l = *which[i];
+                ssize_t k = ::read(fds[i].fd, l.rbuf.get(), 65536);
+                if (k > 0) {
+                    l.buf.append(l.rbuf.get(), static_cast<std::size_t>(k));
+                    link_parse(l);
+                } else if (k == 0 || (errno != EAGAIN && errno != EINTR)) {
+                    link_lost(l);
+                }
+            }
+        }
+        for (auto& l : links_) {
+            if (!l->done) ::kill(l->pid, SIGKILL);
+            ::waitpid(l->pid, nullptr, 0);
+        }
+    }
+
     enum class phase { connecting, settling, warmup, measuring, done };
     enum class chunk { size_line, data, data_end, finished };
 
@@ -501,7 +798,8 @@ private:
     }
 
     void open(subscriber& s) {
-        url const& u = cfg_.subs[s.index % cfg_.subs.size()];
+        std::size_t const global = child_.first + s.index; // URL and source address by it
+        url const& u = cfg_.subs[global % cfg_.subs.size()];
         error_code ec;
         tcp::endpoint ep(net::ip::make_address(u.host, ec), u.port);
         if (!ec) s.sock.open(tcp::v4(), ec);
@@ -511,13 +809,13 @@ private:
             ::setsockopt(s.sock.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
                          sizeof one);
             net::ip::address_v4::bytes_type b{
-                {127, 0, 0, static_cast<unsigned char>(1 + s.index % cfg_.source_ips)}};
+                {127, 0, 0, static_cast<unsigned char>(1 + global % cfg_.source_ips)}};
             s.sock.bind(tcp::endpoint(net::ip::address_v4(b), 0), ec);
         }
         if (ec) return stream_failed(s, "open", ec.message());
         s.sock.async_connect(ep, [this, &s](error_code ec) {
             if (ec) return stream_failed(s, "connect", ec.message());
-            auto const& req = sub_requests_[s.index % sub_requests_.size()];
+            auto const& req = sub_requests_[(child_.first + s.index) % sub_requests_.size()];
             net::async_write(s.sock, net::buffer(req), [this, &s](error_code ec, std::size_t) {
                 if (ec) return stream_failed(s, "request", ec.message());
             });
@@ -556,6 +854,16 @@ private:
 
     void connect_done() {
         connect_end_ = now_ns();
+        if (is_child_) {
+            std::string why = first_failure_;
+            std::replace(why.begin(), why.end(), '\n', ' ');
+            send_up("C " + std::to_string(connected_) + " " + std::to_string(failed_) + " " + why +
+                    "\n");
+            phase_ = phase::measuring;
+            expected_ = connected_ * cfg_.events;
+            self_cpu_before_ = process_cpu_self();
+            return child_progress();
+        }
         double secs = seconds_between(connect_start_, connect_end_);
         json_line("connect", cfg_.label)
             .add_string("target", cfg_.target)
@@ -565,6 +873,7 @@ private:
             .add("seconds", secs)
             .add("connects_per_s", static_cast<double>(connected_) / std::max(secs, 1e-9))
             .add("source_ips", cfg_.source_ips)
+            .add("procs", std::max<std::size_t>(1, links_.size()))
             .add_string("first_failure", first_failure_)
             .print();
         if (connected_ == 0) return finish(false);
@@ -748,6 +1057,7 @@ private:
         bit = 1;
         if (seq < cfg_.warmup) {
             ++warm_received_;
+            if (is_child_) return child_progress();
             if (phase_ == phase::warmup && warm_received_ == connected_ * cfg_.warmup)
                 start_measuring();
             return;
@@ -755,6 +1065,7 @@ private:
         ++received_;
         latencies_.push_back(t > sent ? t - sent : 0);
         last_delivery_ = t;
+        if (is_child_) return child_progress();
         if (phase_ == phase::measuring && received_ == expected_) finish(true);
     }
 
@@ -973,10 +1284,25 @@ private:
         if (phase_ == phase::done) return;
         phase const was = phase_;
         phase_ = phase::done;
-        std::uint64_t const t_end = complete ? last_delivery_ : now_ns();
+        if (is_child_) {
+            // The streams stay open until the parent says so: its --after-publish hook must
+            // see every client still connected.
+            child_report(complete, process_cpu_self() - self_cpu_before_);
+            ok_ = complete;
+            if (stop_requested_) child_close();
+            return;
+        }
+        std::uint64_t const t_stop = now_ns();
         proc_sample cpu_after = sample_processes(pids_);
-        double const self_cpu = process_cpu_self() - self_cpu_before_;
-        if (was == phase::measuring || was == phase::warmup) run_hook(cfg_.after_publish);
+        double self_cpu = process_cpu_self() - self_cpu_before_;
+        bool const hook = was == phase::measuring || was == phase::warmup;
+        if (hook) run_hook(cfg_.after_publish); // every stream still open
+        if (!links_.empty()) {
+            collect_children(); // their counters, latencies and CPU
+            self_cpu += children_cpu_;
+            if (was == phase::connecting) count_children();
+        }
+        std::uint64_t const t_end = complete ? last_delivery_ : t_stop;
         if (was == phase::connecting) connect_done_partial();
         if (was == phase::measuring || was == phase::warmup || first_publish_ != 0)
             report(complete, t_end, cpu_after, self_cpu);
@@ -1126,15 +1452,84 @@ private:
     std::size_t pub_next_ = 0, pub_end_ = 0, pub_in_flight_ = 0, pub_answered_ = 0;
     std::size_t pub_errors_ = 0, pub_reconnects_ = 0;
     bool pub_writing_ = false, pub_reconnecting_ = false, pub_started_ = false;
+
+    // the split over processes
+    bool is_child_ = false;
+    child_role child_;
+    net::posix::stream_descriptor ctl_; // child: the control pipe from the parent
+    char ctl_byte_[1] = {0};
+    bool started_ = false, warm_sent_ = false, stop_requested_ = false;
+    std::vector<std::unique_ptr<child_link>> links_; // parent: one per child
+    double children_cpu_ = 0;
+    bool children_counted_ = false;
 };
 
 } // namespace
 
 int main(int argc, char** argv) {
     config cfg = parse_args(argc, argv);
-    raise_nofile(cfg.clients + 256);
+    if (cfg.procs <= 1) {
+        raise_nofile(cfg.clients + 256);
+        net::io_context ioc(1);
+        load_run run(ioc, std::move(cfg));
+        run.start();
+        ioc.run();
+        return run.exit_code();
+    }
+    // Fork before any io_context exists; each child gets clients [first, first + count).
+    struct forked {
+        int pid, up, ctl;
+        std::size_t clients;
+    };
+    std::vector<forked> kids;
+    std::cout.flush();
+    for (std::size_t k = 0; k < cfg.procs; ++k) {
+        std::size_t const first = k * cfg.clients / cfg.procs;
+        std::size_t const count = (k + 1) * cfg.clients / cfg.procs - first;
+        int up[2], ctl[2];
+        if (::pipe(up) != 0 || ::pipe(ctl) != 0) {
+            std::perror("sse_load: pipe");
+            return 1;
+        }
+        int pid = ::fork();
+        if (pid < 0) {
+            std::perror("sse_load: fork");
+            return 1;
+        }
+        if (pid == 0) {
+            for (auto const& o : kids) {
+                ::close(o.up);
+                ::close(o.ctl);
+            }
+            ::close(up[0]);
+            ::close(ctl[1]);
+            raise_nofile(count + 256);
+            config mine = cfg;
+            mine.clients = count;
+            mine.server_pids.clear();
+            mine.before_publish.clear();
+            mine.after_publish.clear();
+            child_role role{up[1], ctl[0], first};
+            int rc = 1;
+            {
+                net::io_context ioc(1);
+                load_run run(ioc, std::move(mine), &role);
+                run.start();
+                ioc.run();
+                rc = run.exit_code();
+            }
+            std::_Exit(rc);
+        }
+        ::close(up[1]);
+        ::close(ctl[0]);
+        kids.push_back({pid, up[0], ctl[1], count});
+    }
+    raise_nofile(1024);
     net::io_context ioc(1);
-    load_run run(ioc, std::move(cfg));
+    std::vector<std::unique_ptr<load_run::child_link>> links;
+    for (auto const& k : kids)
+        links.push_back(std::make_unique<load_run::child_link>(ioc, k.pid, k.up, k.ctl, k.clients));
+    load_run run(ioc, std::move(cfg), std::move(links));
     run.start();
     ioc.run();
     return run.exit_code();
