@@ -88,7 +88,8 @@ struct redis_state {
     /// Connection attempts that failed (refused, timed out, AUTH or SELECT refused).
     std::uint64_t connect_failures = 0;
 
-    /// Emits whose PUBLISH commands Redis acknowledged.
+    /// Emits whose PUBLISH commands Redis acknowledged (with sharded pub/sub, a plain emit
+    /// counts once its copies are in their shards' queues; see `dropped`).
     std::uint64_t published = 0;
     /// Messages that arrived on our channels, whatever they held.
     std::uint64_t received = 0;
