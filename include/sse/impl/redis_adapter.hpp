@@ -939,6 +939,8 @@ private:
     void reroute();
     void flush_shard(shard& s);
     void shard_refused(shard& s, std::string_view why);
+    bool send_classic(redis_connection& c, std::string_view verb,
+                      std::vector<std::string> const& channels);
     std::string shard_marker_channel() const;
     void shard_publish(std::string const& channel, std::string payload);
     void write_shard(shard& s);

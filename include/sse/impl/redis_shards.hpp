@@ -292,21 +292,41 @@ inline void redis_adapter_impl::flush_shard(shard& s) {
     auto& c = *s.sub.conn;
     bool ok = true;
     for (auto const& name : ch.subscribe) {
-        ok = ok && c.command(tag_subscription, {"SSUBSCRIBE", name}) &&
-             c.command(tag_subscription, {"SUBSCRIBE", name});
+        ok = ok && c.command(tag_subscription, {"SSUBSCRIBE", name});
         s.expected.emplace_back(answer::subscribed, name);
         ++s.asked;
     }
     for (auto const& name : ch.unsubscribe) {
-        ok = ok && c.command(tag_subscription, {"SUNSUBSCRIBE", name}) &&
-             c.command(tag_subscription, {"UNSUBSCRIBE", name});
+        ok = ok && c.command(tag_subscription, {"SUNSUBSCRIBE", name});
         s.expected.emplace_back(answer::unsubscribed, name);
         ++s.asked;
     }
+    // The classic registrations take any slots at once: one command per batch (written
+    // before any answer is read, so a message never comes before its name is registered).
+    ok = ok && send_classic(c, "SUBSCRIBE", ch.subscribe) &&
+         send_classic(c, "UNSUBSCRIBE", ch.unsubscribe);
     ok = ok && c.command(tag_subscription, {"PING", shard_marker_channel()});
     s.expected.emplace_back(answer::pong, std::string());
     update_pending_subscriptions();
     if (!ok) c.abort("could not write SSUBSCRIBE/SUNSUBSCRIBE");
+}
+
+inline bool redis_adapter_impl::send_classic(redis_connection& c, std::string_view verb,
+                                             std::vector<std::string> const& channels) {
+    std::vector<char const*> argv;
+    std::vector<std::size_t> lens;
+    for (std::size_t i = 0; i < channels.size(); i += channels_per_command) {
+        std::size_t const n = std::min(channels_per_command, channels.size() - i);
+        argv.assign(1, verb.data());
+        lens.assign(1, verb.size());
+        for (std::size_t j = i; j < i + n; ++j) {
+            argv.push_back(channels[j].data());
+            lens.push_back(channels[j].size());
+        }
+        if (!c.command(tag_subscription, static_cast<int>(argv.size()), argv.data(), lens.data()))
+            return false;
+    }
+    return true;
 }
 
 // ---- answers --------------------------------------------------------------------------
