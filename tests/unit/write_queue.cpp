@@ -5,6 +5,8 @@
 
 #include <boost/asio/buffer.hpp>
 
+#include <array>
+
 using sse::detail::write_queue;
 
 namespace {
@@ -173,4 +175,40 @@ TEST_CASE("write_queue: conflate reports whether it dropped anything", "[write_q
     CHECK(q.conflate());
     CHECK(gathered(q.prepare()) == "plain\nother\nnew\n");
     CHECK(q.bytes() == 16);
+}
+
+TEST_CASE("write_queue: one event at a time allocates nothing; a burst's storage goes back "
+          "once, then stays",
+          "[write_queue]") {
+    write_queue q;
+    std::array<boost::asio::const_buffer, 64> bufs;
+    std::size_t bytes = 0;
+    for (int i = 0; i < 3; ++i) { // one event at a time: held in place
+        CHECK(q.push(event_of(10), 1000));
+        CHECK_FALSE(q.backlog_on_heap());
+        CHECK(q.peek(bufs, 1000, bytes) == 1);
+        q.pop(1);
+    }
+    // The admission's burst (head and first event): the heap, given back as it empties.
+    CHECK(q.push(event_of(10), 1000));
+    CHECK(q.push(event_of(10), 1000));
+    CHECK(q.backlog_on_heap());
+    CHECK(q.peek(bufs, 1000, bytes) == 2);
+    q.pop(2);
+    CHECK_FALSE(q.backlog_on_heap()); // an idle stream keeps nothing
+    // A second burst: the stream receives bursts, it keeps the storage.
+    CHECK(q.push(event_of(10), 1000));
+    CHECK(q.push(event_of(10), 1000));
+    q.pop(1);
+    q.pop(1);
+    CHECK(q.backlog_on_heap());
+    CHECK(q.bytes() == 0);
+    // Through prepare() (the strand's path) the same holds.
+    write_queue s;
+    CHECK(s.push(event_of(10), 1000));
+    CHECK(s.push(event_of(10), 1000));
+    CHECK(s.prepare().size() == 2);
+    CHECK_FALSE(s.backlog_on_heap());
+    s.commit();
+    CHECK(s.bytes() == 0);
 }

@@ -2,6 +2,7 @@
 #ifndef SSE_DETAIL_WRITE_QUEUE_HPP
 #define SSE_DETAIL_WRITE_QUEUE_HPP
 
+#include <sse/detail/small_vector.hpp>
 #include <sse/event.hpp>
 
 #include <boost/asio/buffer.hpp>
@@ -28,10 +29,13 @@ struct buffer_range {
 /** Events waiting for one client's socket: references to shared bytes, never copies.
 
     While a write is in flight, new events wait in `pending_`; `prepare()` moves all of them
-    into one gather write, so a burst leaves in one system call. Vectors keep their capacity,
-    so a steady stream allocates nothing. The in-flight batch is allocated by the first
-    prepare(): a queue sent from with peek()/pop() alone (write-through) never needs it, and
-    one exists per connection. Not thread-safe: the owner locks.
+    into one gather write, so a burst leaves in one system call. The backlog holds one event
+    in place, so a stream that receives one event at a time never allocates; a backlog that
+    needed the heap gives it back when it first empties (an idle stream's last write is often
+    its admission: the response head and one event), then keeps it, so a bursty stream
+    allocates nothing either. The in-flight batch is allocated by the first prepare(): a queue
+    sent from with peek()/pop() alone (write-through) never needs it, and one exists per
+    connection. Not thread-safe: the owner locks.
 */
 class write_queue {
 public:
@@ -82,22 +86,16 @@ public:
         return first_emitted_of(flight_->events, flight_->events.size());
     }
 
-    /// The first `k` events of the backlog were written whole (see peek). A backlog emptied
-    /// that never held more than `small_backlog` events gives its storage back.
+    /// The first `k` events of the backlog were written whole (see peek).
     void pop(std::size_t k) noexcept {
         for (std::size_t i = 0; i < k; ++i)
             bytes_ -= pending_[i]->wire().size();
-        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(k));
-        // Most streams are idle between sparse events (an idle stream's last write is often
-        // its admission: the response head and one event): they keep no storage. A stream that
-        // receives bursts keeps its capacity, so a steady stream allocates nothing; one that
-        // receives an event at a time allocates 16 bytes per event, beside a send per event.
-        if (pending_.empty() && pending_.capacity() <= small_backlog)
-            std::vector<event_ptr>().swap(pending_);
+        pending_.erase_front(k);
+        emptied();
     }
 
-    /// See pop().
-    static constexpr std::size_t small_backlog = 2;
+    /// Whether the backlog holds heap storage (an idle stream should not; see the class).
+    bool backlog_on_heap() const noexcept { return pending_.on_heap(); }
 
     std::vector<net::const_buffer> const& prepare(std::size_t max_bytes = SIZE_MAX,
                                                   std::size_t max_events = SIZE_MAX) {
@@ -109,14 +107,10 @@ public:
         }
         if (!flight_) flight_ = std::make_unique<in_flight_batch>();
         auto& f = *flight_;
-        if (k == pending_.size()) {
-            f.events.swap(pending_);
-        } else {
-            auto const end = pending_.begin() + static_cast<std::ptrdiff_t>(k);
-            f.events.assign(std::make_move_iterator(pending_.begin()),
-                            std::make_move_iterator(end));
-            pending_.erase(pending_.begin(), end);
-        }
+        f.events.assign(std::make_move_iterator(pending_.begin()),
+                        std::make_move_iterator(pending_.begin() + k));
+        pending_.erase_front(k);
+        emptied();
         f.buffers.clear();
         for (auto const& e : f.events) {
             auto w = e->wire();
@@ -171,11 +165,18 @@ public:
     /// `fn(std::vector<event_ptr>&)` may reorder, add and drop; byte accounting follows.
     template <class Fn>
     void rewrite_pending(Fn&& fn) {
-        for (auto const& e : pending_)
+        std::vector<event_ptr> events; // rare (overflow, replay): a vector to work on
+        events.reserve(pending_.size());
+        for (auto& e : pending_) {
             bytes_ -= e->wire().size();
-        fn(pending_);
-        for (auto const& e : pending_)
+            events.push_back(std::move(e));
+        }
+        pending_.clear();
+        fn(events);
+        for (auto& e : events) {
             bytes_ += e->wire().size();
+            pending_.push_back(std::move(e));
+        }
     }
 
     /// Drops the events not yet in flight.
@@ -220,8 +221,22 @@ public:
     }
 
 private:
-    static std::chrono::steady_clock::time_point
-    first_emitted_of(std::vector<event_ptr> const& events, std::size_t k) noexcept {
+    // The backlog just emptied: its heap storage goes back the first time (see the class).
+    // Its spare bits: released (once), then kept.
+    static constexpr unsigned released = 1, kept = 2;
+    void emptied() noexcept {
+        if (!pending_.empty() || !pending_.on_heap() || pending_.spare() == kept) return;
+        if (pending_.spare() == released) {
+            pending_.set_spare(kept);
+            return;
+        }
+        pending_.shrink();
+        pending_.set_spare(released);
+    }
+
+    template <class Events>
+    static std::chrono::steady_clock::time_point first_emitted_of(Events const& events,
+                                                                  std::size_t k) noexcept {
         for (std::size_t i = 0; i < k && i < events.size(); ++i) {
             auto const t = events[i]->emitted_at();
             if (t != std::chrono::steady_clock::time_point{}) return t;
@@ -236,7 +251,7 @@ private:
         std::size_t written = 0; // bytes of the batch already consumed
     };
 
-    std::vector<event_ptr> pending_;
+    small_vector<event_ptr> pending_; // spare bits: see emptied()
     std::size_t bytes_ = 0;
     std::unique_ptr<in_flight_batch> flight_; // made by the first prepare(), then kept
 };
