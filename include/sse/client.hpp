@@ -60,7 +60,7 @@ public:
     /// Also taken from a `lastEventId` query parameter, for clients that cannot set headers.
     std::string_view last_event_id() const noexcept;
     /// Name of the namespace this client belongs to.
-    std::string const& nsp() const noexcept { return *nsp_name_; }
+    std::string const& nsp() const noexcept { return context_->name; }
     /// True from admission until the stream ends.
     bool connected() const noexcept { return state_.load() == state::open; }
     /// Why the stream ended; empty while it is open or pending.
@@ -100,6 +100,18 @@ public:
 
 protected:
     enum class state : std::uint8_t { pending, open, closing, closed };
+
+    /// What every client of one namespace shares, made once by the namespace: one pointer per
+    /// client instead of copies of each part. It outlives the namespace while a client holds
+    /// it (a stream may end after its namespace).
+    struct context {
+        std::string name;                   // nsp()
+        std::weak_ptr<namespace_> ns;       // the namespace, while it exists
+        detail::flush_queue<client>* flush; // the namespace's; used only while it calls us
+        std::shared_ptr<detail::namespace_meters> meters;
+        std::size_t max_buffered_bytes;          // options::max_buffered_bytes
+        std::chrono::milliseconds close_timeout; // options::close_timeout
+    };
 
     client(std::shared_ptr<detail::client_strand const> strand,
            std::shared_ptr<namespace_> const& ns, sse::handshake hs);
@@ -185,17 +197,11 @@ protected:
     // The transport's, on the strand: closing, it reads and drops what the peer still sends
     // (see do_close). Here rather than in the transport, where it would take a word of its own.
     bool draining_ = false;
-    // options::close_timeout, in 32 bits (49 days) where they fit beside the small fields.
-    std::uint32_t close_timeout_ms_ = 0;
-    std::chrono::milliseconds close_timeout() const noexcept {
-        return std::chrono::milliseconds(close_timeout_ms_);
-    }
+    std::chrono::milliseconds close_timeout() const noexcept { return context_->close_timeout; }
 
 private:
     std::string id_;
-    std::shared_ptr<std::string const> nsp_name_; // the namespace's own copy, shared
     sse::handshake handshake_;
-    std::weak_ptr<namespace_> ns_;
 
 protected:
     /// What only a stream that ends (or that someone watches end) needs: allocated on first
@@ -216,10 +222,7 @@ protected:
     // Its own strand (TLS, or a stream on an executor we cannot see through), or one of the
     // namespace's pooled strands (plain TCP on an io_context): see detail::strand_pool.
     std::shared_ptr<detail::client_strand const> strand_;
-    std::size_t max_buffered_bytes_;
-    detail::flush_queue<client>* flush_; // the namespace's; used only while it calls us
-    // The namespace's meters (shared: a stream may outlive its namespace).
-    std::shared_ptr<detail::namespace_meters> meters_;
+    std::shared_ptr<context const> context_; // the namespace's, shared by its clients
 
 private:
     std::uint64_t admitted_head_ = 0; // log lock: the namespace's head at admission

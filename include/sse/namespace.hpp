@@ -320,7 +320,6 @@ private:
     detail::delivery_options delivery_options_for(history_options const& h) const;
 
     std::string const name_;
-    std::shared_ptr<std::string const> const shared_name_; // what clients keep for nsp()
     std::weak_ptr<detail::node_plane> plane_; // set once by server_core::of, before sharing
     options const opts_;
     std::atomic<bool> closed_{false};
@@ -355,6 +354,12 @@ private:
     history_options history_opts_; // a copy readable under the emit lock
 
     detail::strand_pools strands_; // of plain-TCP clients, per io_context
+
+    // What its clients share (client::context), made by the first connect, which has the
+    // namespace's shared_ptr for it.
+    std::shared_ptr<client::context const> client_context();
+    std::once_flag context_once_;
+    std::shared_ptr<client::context const> context_;
 
     // Clients with bytes queued (plain TCP): sent in passes, outside every lock here.
     std::shared_ptr<detail::flush_queue<client>> const flush_ =

@@ -27,23 +27,17 @@ inline constexpr std::size_t max_inbound_bytes = 64 * 1024;
 inline client::client(std::shared_ptr<detail::client_strand const> strand,
                       std::shared_ptr<namespace_> const& ns, sse::handshake hs)
     : id_(detail::random_id())
-    , nsp_name_(ns->shared_name_)
     , handshake_(std::move(hs))
-    , ns_(ns)
     , strand_(std::move(strand))
-    , max_buffered_bytes_(ns->opts_.max_buffered_bytes)
-    , flush_(ns->flush_.get())
-    , meters_(ns->meters_) {
-    auto const timeout = std::max<std::int64_t>(0, ns->opts_.close_timeout.count());
-    close_timeout_ms_ = static_cast<std::uint32_t>(
-        std::min<std::int64_t>(timeout, std::numeric_limits<std::uint32_t>::max()));
+    , context_(ns->client_context()) {
     std::string_view const last = sent_last_event_id(handshake_);
     last_event_id_malformed_ = !last.empty() && !detail::usable_last_event_id(last);
 }
 
 inline client::~client() {
     // Its queue goes with it: what the meters still count of it leaves them.
-    if (accounted_bytes_ != 0) meters_->queued(-static_cast<std::int64_t>(accounted_bytes_));
+    if (accounted_bytes_ != 0)
+        context_->meters->queued(-static_cast<std::int64_t>(accounted_bytes_));
     delete closing_.load(std::memory_order_acquire);
 }
 
@@ -62,12 +56,13 @@ inline client::closing_state& client::closing() {
 inline void client::account_locked() noexcept {
     auto const now = queue_.bytes();
     if (now == accounted_bytes_) return;
-    meters_->queued(static_cast<std::int64_t>(now) - static_cast<std::int64_t>(accounted_bytes_));
+    context_->meters->queued(static_cast<std::int64_t>(now) -
+                             static_cast<std::int64_t>(accounted_bytes_));
     accounted_bytes_ = now;
 }
 
 inline void client::observe_write_locked(std::chrono::steady_clock::time_point oldest) noexcept {
-    if (oldest != std::chrono::steady_clock::time_point{}) meters_->observe_write(oldest);
+    if (oldest != std::chrono::steady_clock::time_point{}) context_->meters->observe_write(oldest);
 }
 
 inline std::string_view client::sent_last_event_id(sse::handshake const& hs) noexcept {
@@ -90,7 +85,7 @@ inline std::error_code client::disconnect_reason() const {
 
 inline void client::join(std::string_view room) {
     validate_room_name(room);
-    if (auto ns = ns_.lock()) ns->join(*this, room);
+    if (auto ns = context_->ns.lock()) ns->join(*this, room);
 }
 
 inline void client::join(std::initializer_list<std::string_view> rooms) {
@@ -101,26 +96,26 @@ inline void client::join(std::vector<std::string> const& rooms) {
     for (auto const& r : rooms)
         validate_room_name(r);
     // All or nothing: the room limit is checked for the whole list before any join.
-    if (auto ns = ns_.lock()) ns->join_all(*this, rooms);
+    if (auto ns = context_->ns.lock()) ns->join_all(*this, rooms);
 }
 
 inline void client::leave(std::string_view room) {
-    if (auto ns = ns_.lock()) ns->leave(*this, room);
+    if (auto ns = context_->ns.lock()) ns->leave(*this, room);
 }
 
 inline std::vector<std::string> client::rooms() const {
-    if (auto ns = ns_.lock()) return ns->rooms_of(*this);
+    if (auto ns = context_->ns.lock()) return ns->rooms_of(*this);
     return {};
 }
 
 inline void client::emit(std::string_view event, nlohmann::json const& data) {
     auto ev = encoded_event::make(event, data);
-    if (auto ns = ns_.lock()) ns->emit_to_client(*this, std::move(ev));
+    if (auto ns = context_->ns.lock()) ns->emit_to_client(*this, std::move(ev));
 }
 
 inline void client::emit(std::string_view event, text data) {
     auto ev = encoded_event::make(event, data);
-    if (auto ns = ns_.lock()) ns->emit_to_client(*this, std::move(ev));
+    if (auto ns = context_->ns.lock()) ns->emit_to_client(*this, std::move(ev));
 }
 
 inline void client::disconnect() {
@@ -183,15 +178,15 @@ inline void client::begin_write() {
 }
 
 inline bool client::push_locked(event_ptr const& e, std::unique_lock<detail::word_mutex>& lock) {
-    if (queue_.push(e, max_buffered_bytes_)) return true;
+    if (queue_.push(e, context_->max_buffered_bytes)) return true;
     // Conflate: a newer score replaces the queued one nobody has seen yet. Only events sent
     // under the conflate policy (of their namespace or rooms) carry a key.
-    if (queue_.conflate() && queue_.push(e, max_buffered_bytes_)) return true;
+    if (queue_.conflate() && queue_.push(e, context_->max_buffered_bytes)) return true;
     lock.unlock();
     // Its unsent events are dropped and a retry hint sent: it comes back (with Last-Event-ID)
     // once it can read again, instead of holding memory here.
     if (close(error::slow_consumer, true, encoded_event::raw("retry: 3000\n\n"))) {
-        if (auto ns = ns_.lock()) ns->count_slow_consumer(); // once, by the closing thread
+        if (auto ns = context_->ns.lock()) ns->count_slow_consumer(); // once, by the closing thread
     }
     return false;
 }
@@ -202,7 +197,7 @@ inline void client::start_write_locked(std::unique_lock<detail::word_mutex>& loc
     writing_ = true;
     lock.unlock();
     if (write_through_) {
-        flush_->push(shared_from_this(), strand_->get_inner_executor());
+        context_->flush->push(shared_from_this(), strand_->get_inner_executor());
         return;
     }
     // The socket is touched only on the strand; this post happens once per burst.
@@ -219,7 +214,7 @@ inline void client::write_on_strand() {
     // else the next one.
     bool const resumed = queue_.in_flight();
     auto const& buffers =
-        resumed ? queue_.inflight_buffers() : queue_.prepare(max_buffered_bytes_ / 2);
+        resumed ? queue_.inflight_buffers() : queue_.prepare(context_->max_buffered_bytes / 2);
     if (!resumed) observe_write_locked(queue_.inflight_first_emitted());
     lock.unlock(); // never hold the lock while the socket is written asynchronously
     do_write(buffers);
@@ -237,7 +232,7 @@ inline void client::flush_ready() {
             // moves its events to the in-flight list, for the strand to finish.
             std::array<net::const_buffer, 64> buffers; // Asio sends at most 64 at once
             std::size_t bytes = 0;
-            std::size_t const k = queue_.peek(buffers, max_buffered_bytes_ / 2, bytes);
+            std::size_t const k = queue_.peek(buffers, context_->max_buffered_bytes / 2, bytes);
             std::error_code ec;
             std::size_t n = write_now({buffers.data(), buffers.data() + k}, ec);
             if (ec == std::errc::operation_would_block) {
@@ -255,7 +250,7 @@ inline void client::flush_ready() {
                 continue;
             }
             // The socket buffer is full: the rest of these k events waits on the strand.
-            queue_.prepare(max_buffered_bytes_ / 2, k);
+            queue_.prepare(context_->max_buffered_bytes / 2, k);
             queue_.consume(n);
             account_locked();
             lock.unlock();
@@ -283,7 +278,7 @@ inline void client::on_write(std::error_code ec) {
     auto const s = state_.load();
     bool const more = queue_.has_pending() && (s == state::open || flush_then_close_);
     if (more) {
-        auto const& buffers = queue_.prepare(max_buffered_bytes_ / 2);
+        auto const& buffers = queue_.prepare(context_->max_buffered_bytes / 2);
         observe_write_locked(queue_.inflight_first_emitted());
         lock.unlock();
         do_write(buffers);
@@ -357,7 +352,8 @@ inline void client::drop_disconnect_handlers() noexcept {
 inline void client::close_on_strand(error reason, bool graceful, event_ptr last) {
     // A graceful close first plans what the logs already hold for it (an emit made just
     // before disconnect() is sent before the stream ends), while the stream is still open.
-    if (auto ns = ns_.lock()) ns->unregister(*this, graceful && reason != error::slow_consumer);
+    if (auto ns = context_->ns.lock())
+        ns->unregister(*this, graceful && reason != error::slow_consumer);
     state_.store(state::closing);
 
     std::unique_lock<detail::word_mutex> lock(queue_mutex_);
@@ -372,7 +368,7 @@ inline void client::close_on_strand(error reason, bool graceful, event_ptr last)
         shutdown_now = false;
         if (!writing_) {
             writing_ = true;
-            auto const& buffers = queue_.prepare(max_buffered_bytes_ / 2);
+            auto const& buffers = queue_.prepare(context_->max_buffered_bytes / 2);
             observe_write_locked(queue_.inflight_first_emitted());
             lock.unlock();
             do_write(buffers);
@@ -411,7 +407,7 @@ inline void client::fire_disconnect() {
             h(reason);
         } catch (...) {
             // A throwing handler must not take the server down; the stream is gone anyway.
-            if (auto ns = ns_.lock()) ns->count_handler_error();
+            if (auto ns = context_->ns.lock()) ns->count_handler_error();
         }
     }
 }

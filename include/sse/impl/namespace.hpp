@@ -22,7 +22,6 @@ namespace sse {
 inline namespace_::namespace_(private_tag, std::string name, options const& opts,
                               std::shared_ptr<adapter> a)
     : name_(std::move(name))
-    , shared_name_(std::make_shared<std::string const>(name_))
     , opts_(opts)
     , adapter_(std::move(a))
     , history_opts_(opts.history)
@@ -71,6 +70,15 @@ inline void namespace_::on_connection(std::function<void(client_ptr)> handler) {
         std::make_shared<std::vector<std::function<void(client_ptr)>>>(*connection_handlers_);
     copy->push_back(std::move(handler));
     connection_handlers_ = std::move(copy);
+}
+
+inline std::shared_ptr<client::context const> namespace_::client_context() {
+    std::call_once(context_once_, [this] {
+        auto const timeout = std::max(opts_.close_timeout, std::chrono::milliseconds::zero());
+        context_ = std::make_shared<client::context const>(client::context{
+            name_, weak_from_this(), flush_.get(), meters_, opts_.max_buffered_bytes, timeout});
+    });
+    return context_;
 }
 
 template <class Stream, class Body, class Fields>
