@@ -143,8 +143,10 @@ TEST_CASE("registry: logs are trimmed to the slowest reader", "[registry]") {
 }
 
 TEST_CASE("registry: per-client state stays small", "[registry]") {
-    // Position, missed window, id view, private log pointer, memberships, index and flags.
-    CHECK(sizeof(client_state) <= 88);
+    // Position, missed window, id view, private log pointer, memberships (the first one in
+    // place: 8 bytes more here than a std::vector, and no 32-byte chunk for a client in one
+    // room), index and flags.
+    CHECK(sizeof(client_state) <= 96);
     CHECK(sizeof(client_state::membership) <= 24);
 }
 

@@ -5,6 +5,7 @@
 
 #include <sse/detail/event_log.hpp>
 #include <sse/detail/id_index.hpp>
+#include <sse/detail/small_vector.hpp>
 
 #include <algorithm>
 #include <cassert>
@@ -85,7 +86,7 @@ public:
     std::uint64_t resumed_from() const noexcept { return resumed_from_; }
     std::uint64_t resumed_head() const noexcept { return resumed_head_; }
 
-    std::vector<membership> const& memberships() const noexcept { return memberships_; }
+    small_vector<membership> const& memberships() const noexcept { return memberships_; }
     /// Events emitted to this client alone, not yet sent (null when none).
     event_log const* private_log() const noexcept { return private_log_.get(); }
 
@@ -107,8 +108,8 @@ private:
     std::uint64_t resumed_from_ = 0; // the missed window of a reconnect (see resumed_from)
     std::uint64_t resumed_head_ = 0;
     std::unique_ptr<event_log> private_log_;
-    std::vector<membership> memberships_;
-    std::uint32_t index_ = 0; // in registry::clients()
+    small_vector<membership> memberships_; // most clients are in one room: in place
+    std::uint32_t index_ = 0;              // in registry::clients()
     std::uint32_t id_size_ = 0;
     reset_reason pending_reset_ = reset_reason::none;
     bool registered_ = false;
@@ -437,7 +438,8 @@ private:
 
     void remove_member(client_state& c, std::size_t k, log_clock::time_point now) noexcept {
         auto const m = c.memberships_[k];
-        c.memberships_.erase(c.memberships_.begin() + static_cast<std::ptrdiff_t>(k));
+        c.memberships_.erase(k);
+        c.memberships_.shrink(); // back in place at one room
         room& r = *m.room;
         // Swap-remove, then fix the index the moved member keeps for this room.
         if (m.index + 1 != r.members_.size()) {
