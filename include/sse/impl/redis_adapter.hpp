@@ -50,9 +50,19 @@
 // (namespace_::catch_up_room) and delivers what it lacks.
 //
 // What pub/sub did not bring (a subscriber that was away, a message lost on its way) is read
-// back from the history: impl/redis_recovery.hpp. The code is split by concept: publishing
-// in impl/redis_publish.hpp, receiving in impl/redis_receive.hpp; the links, subscriptions,
-// history reads and closing stay here.
+// back from the history: impl/redis_recovery.hpp.
+//
+// This file holds the adapter's state and the public class; the code is split by concept:
+//   impl/redis_links.hpp         the publisher and subscriber connections, reply routing
+//   impl/redis_publish.hpp       this node's emits on their way to Redis
+//   impl/redis_receive.hpp       other nodes' messages: checks, copies, holes
+//   impl/redis_subscribe.hpp     interest to (un)subscriptions, node channels, confirmations
+//   impl/redis_fetch.hpp         history reads
+//   impl/redis_recovery.hpp      broker gaps and channel gaps read back
+//   impl/redis_cluster_mode.hpp  Redis Cluster discovery, keys, redirections
+//   impl/redis_shards.hpp        sharded pub/sub on a cluster
+//   impl/redis_close.hpp         close, drain, teardown
+//   impl/redis_stats.hpp         state()
 //
 // Faults. Each link (publisher, subscriber) has its own reconnect state machine. While the
 // publisher is away emits wait in the queue (bounded); on reconnect the unacknowledged ones
@@ -162,44 +172,9 @@ public:
     }
 
     void fetch_history(std::string_view nsp, std::vector<std::string> rooms, std::uint64_t after,
-                       history_options const& h, std::function<void(history_result)> done) {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (!closed_) learn(nsp, h.max_age);
-        }
-        if (closed_flag_.load(std::memory_order_acquire)) {
-            done(history_result{"history_unavailable", {}});
-            return;
-        }
-        net::post(strand_,
-                  [self = shared_from_this(), nsp = std::string(nsp), rooms = std::move(rooms),
-                   after, age = h.max_age, done = std::move(done)]() mutable {
-                      auto read = [self, nsp = std::move(nsp), rooms = std::move(rooms), after, age,
-                                   done = std::move(done)]() mutable {
-                          self->start_fetch(nsp, rooms, after, age,
-                                            [done = std::move(done)](redis_fetch_reply r) {
-                                                history_result out;
-                                                if (!r.status.empty())
-                                                    out.reset_reason = std::move(r.status);
-                                                else if (!r.gapped.empty())
-                                                    out.reset_reason = "history_gap";
-                                                else
-                                                    out.events = std::move(r.events);
-                                                done(std::move(out));
-                                            });
-                      };
-                      self->when_subscribed(std::move(read));
-                  });
-    }
+                       history_options const& h, std::function<void(history_result)> done);
 
-    void interest(std::string_view nsp, std::string_view room, bool add) {
-        auto channel = redis_channel(opts_.channel_prefix, nsp, room);
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (closed_) return;
-        bool changed = add ? subs_.add(channel) : subs_.remove(channel);
-        if (!add && snapshot_pending_) removed_during_snapshot_.insert(channel);
-        if (changed) schedule_subscription_flush();
-    }
+    void interest(std::string_view nsp, std::string_view room, bool add);
 
     // Before attach (server_core::set_adapter): posted first, so it is in place before any
     // subscription exists, hence before any message from `previous` can arrive.
@@ -211,212 +186,17 @@ public:
         });
     }
 
-    void close() {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (closed_) return;
-            closed_ = true;
-            closed_flag_.store(true, std::memory_order_release);
-            // intake_ stays: begin_close publishes it (redis_options::close_drain).
-        }
-        // A delivery in progress on the strand finishes before close() returns; none starts
-        // after. From inside the strand (an app closing from a delivery) there is nothing to
-        // wait for but ourselves.
-        if (!strand_.running_in_this_thread()) {
-            std::lock_guard<std::mutex> wait_for_delivery(deliver_gate_);
-        }
-        net::post(strand_, [self = shared_from_this()] { self->begin_close(); });
-    }
+    void close();
 
-    redis_state state() const {
-        redis_state s;
-        s.publisher_connected = pub_up_.load(std::memory_order_acquire);
-        s.subscriber_connected = sub_up_.load(std::memory_order_acquire);
-        s.connected = s.publisher_connected && s.subscriber_connected;
-        s.reconnects = reconnects_.load(std::memory_order_relaxed);
-        s.connect_failures = connect_failures_.load(std::memory_order_relaxed);
-        s.published = published_.load(std::memory_order_relaxed);
-        s.received = received_.load(std::memory_order_relaxed);
-        s.delivered = delivered_.load(std::memory_order_relaxed);
-        s.echoes = echoes_.load(std::memory_order_relaxed);
-        s.duplicates = duplicates_.load(std::memory_order_relaxed);
-        s.dropped = intake_dropped_.load(std::memory_order_relaxed) +
-                    queue_dropped_.load(std::memory_order_relaxed) +
-                    dropped_at_close_.load(std::memory_order_relaxed);
-        s.malformed = malformed_.load(std::memory_order_relaxed);
-        s.refused = refused_.load(std::memory_order_relaxed);
-        s.lost_notices = lost_notices_.load(std::memory_order_relaxed);
-        s.channel_gaps = channel_gaps_total_.load(std::memory_order_relaxed);
-        s.unsupported_versions = unsupported_versions_.load(std::memory_order_relaxed);
-        s.oversized = oversized_.load(std::memory_order_relaxed);
-        s.sequenced = sequenced_.load(std::memory_order_relaxed);
-        s.history_reads = history_reads_.load(std::memory_order_relaxed);
-        s.recoveries = recoveries_.load(std::memory_order_relaxed);
-        s.recovered_events = recovered_events_.load(std::memory_order_relaxed);
-        s.history_resets = history_resets_.load(std::memory_order_relaxed);
-        s.subscribed_channels = subscribed_.load(std::memory_order_relaxed);
-        s.pending_subscriptions = pending_subscriptions_.load(std::memory_order_relaxed);
-        s.pending = queue_pending_.load(std::memory_order_relaxed);
-        s.subscriber_lag =
-            std::chrono::microseconds(subscriber_lag_us_.load(std::memory_order_relaxed));
-        std::lock_guard<std::mutex> lock(mutex_);
-        s.closed = closed_;
-        s.cluster = cluster_mode_.load(std::memory_order_relaxed);
-        s.shards = shard_count_.load(std::memory_order_relaxed);
-        s.shard_connections = shard_connections_.load(std::memory_order_relaxed);
-        s.pending += shard_pending_.load(std::memory_order_relaxed);
-        s.dropped += shard_dropped_.load(std::memory_order_relaxed);
-        s.pending += intake_.size();
-        s.wanted_channels = subs_.wanted_count();
-        s.last_error = last_error_;
-        return s;
-    }
+    redis_state state() const;
 
     // ---- redis_connection_handler (strand) ------------------------------------------------
 
-    void on_connection_ready(redis_connection& c) override {
-        link* lp = which(c);
-        if (lp == nullptr) {
-            if (auto* s = shard_of(c)) on_shard_ready(*s, c);
-            return;
-        }
-        link& l = *lp;
-        l.fsm.on_connected();
-        reconnects_.store(pub_.fsm.reconnects() + sub_.fsm.reconnects(), std::memory_order_relaxed);
-        log(redis_log_level::info, std::string(l.role) + " connected to Redis at " + c.target());
-        if (&l == &pub_) {
-            moving_ = false;
-            // A single server, known from before: publish. Else ask which kind of server
-            // this is first (impl/redis_cluster_mode.hpp).
-            if (topology_ == redis_topology::single) return publisher_placed(c);
-            c.command(tag_topology, {"CLUSTER", "SHARDS"});
-        } else {
-            sub_up_.store(true, std::memory_order_release);
-            if (!sharded()) subscribed_.store(0, std::memory_order_relaxed);
-            subscription_answered(true);
-            channel_numbers_seen_.clear(); // a new connection: the broker-gap recovery's turn
-            subscribe_node_channels(c);
-            {
-                std::lock_guard<std::mutex> lock(mutex_);
-                subs_.reset(); // the tracker is the replay list
-                if (!sequenced_nsps_.empty()) {
-                    // Hold sequenced messages until what was missed meanwhile is read back.
-                    want_recovery_ = true;
-                    holding_ = true;
-                }
-            }
-            flush_subscriptions();
-            maybe_start_recovery();
-        }
-        notify_state();
-    }
+    void on_connection_ready(redis_connection& c) override;
 
-    void on_connection_down(redis_connection& c, std::string const& reason) override {
-        link* lp = which(c);
-        if (lp == nullptr) {
-            if (auto* s = shard_of(c)) on_shard_down(*s, c, reason);
-            return;
-        }
-        link& l = *lp;
-        auto keep = std::move(l.conn); // destroyed when this returns, outside hiredis
-        bool const was_up = l.fsm.current() == redis_reconnect::state::connected;
-        bool const moving = &l == &pub_ && std::exchange(moving_, false);
-        if (!moving) record_error(reason);
-        // On a cluster, a node that cannot be reached: try the next one it knew of.
-        if (!was_up && topology_ == redis_topology::cluster) turn_to_next_node(l);
-        if (&l == &pub_) {
-            pub_up_.store(false, std::memory_order_release);
-            pub_placed_ = false;
-            topology_asked_ = false;
-            queue_.set_connected(false); // unacknowledged emits go back to the front
-            queue_dropped_.store(queue_.dropped(), std::memory_order_relaxed);
-            queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
-            fail_fetches();
-            node_messages_in_flight_ = 0; // lost with the connection (at most once)
-        } else {
-            sub_up_.store(false, std::memory_order_release);
-            if (!sharded()) subscribed_.store(0, std::memory_order_relaxed);
-            if (was_up) mark_gap_start();
-            subscription_answered(true); // the recovery covers what it misses from now on
-        }
-        if (!was_up) connect_failures_.fetch_add(1, std::memory_order_relaxed);
-        // Repeated identical failures while retrying are logged once.
-        bool const repeat = !was_up && reason == l.last_failure;
-        l.last_failure = was_up ? std::string() : reason;
-        log(repeat || moving ? redis_log_level::debug : redis_log_level::warning,
-            std::string(l.role) + ": " + reason);
-        auto a = was_up ? l.fsm.on_lost(unit()) : l.fsm.on_connect_failed(unit());
-        act(l, a);
-        notify_state();
-    }
+    void on_connection_down(redis_connection& c, std::string const& reason) override;
 
-    void on_connection_reply(redis_connection& c, redisReply const& reply, int tag) override {
-        if (tag == tag_topology) return on_topology_reply(c, reply);
-        if (tag == tag_topology_refresh) return on_topology_refresh(reply);
-        if (tag == tag_shard_publish || (tag == tag_subscription && which(c) == nullptr)) {
-            if (auto* s = shard_of(c)) on_shard_reply(*s, c, reply, tag);
-            return;
-        }
-        // A cluster moved the history's slot (a failover, a resharding) or is not ready:
-        // what was not answered goes again on a new connection, to the right master.
-        if ((tag == tag_publish || tag >= tag_fetch_first) && follow_cluster_error(c, reply)) {
-            if (tag >= tag_fetch_first) on_fetch_reply(reply, tag);
-            return;
-        }
-        if (tag == tag_publish) {
-            if (noscript(reply)) {
-                // Not run: this emit and the ones after it go again on a new connection.
-                c.abort("Redis lost the sequencing script (SCRIPT FLUSH?)");
-                return;
-            }
-            if (reply.type == REDIS_REPLY_INTEGER && reply.integer > 0)
-                sequenced_.fetch_add(1, std::memory_order_relaxed);
-            // Stored: now its copies go to the shards of its channels (a script re-sent
-            // after a reconnect stores nothing twice, but its copies may not have gone out).
-            if (reply.type != REDIS_REPLY_ERROR && sharded())
-                if (auto const* m = queue_.oldest_in_flight()) publish_script_copies(*m);
-            if (reply.type == REDIS_REPLY_ERROR) {
-                // E.g. an ACL without PUBLISH rights: the emit is lost; say so once per reason.
-                std::string e = "Redis refused an emit: " + std::string(reply.str, reply.len);
-                if (e != last_publish_error_) {
-                    log(redis_log_level::error, e);
-                    record_error(e);
-                    last_publish_error_ = std::move(e);
-                    notify_state();
-                }
-                if (!emit_refused_) {
-                    emit_refused_ = true;
-                    if (auto const* m = queue_.oldest_in_flight()) tell_lost(c, *m);
-                }
-            }
-            if (queue_.acknowledge()) {
-                (emit_refused_ ? refused_ : published_).fetch_add(1, std::memory_order_relaxed);
-                emit_refused_ = false;
-                // What was kept is out: now the notices for what was not.
-                if (queue_.pending() == 0 && queue_.in_flight() == 0) tell_lost_namespaces(c);
-            }
-            if (queue_.pending() > 0) drain_publishes();
-            if (draining_ && unpublished() == 0) teardown(); // the last one is out
-            return;
-        }
-        if (tag == tag_claim_id_tag) {
-            if (reply.type == REDIS_REPLY_INTEGER && reply.integer > 0) {
-                id_tag_.store(static_cast<unsigned>(reply.integer % 16), std::memory_order_relaxed);
-                id_tag_claimed_ = true;
-            }
-            return;
-        }
-        if (tag == tag_node_message) {
-            if (node_messages_in_flight_ > 0) --node_messages_in_flight_;
-            if (draining_ && unpublished() == 0) teardown();
-            return;
-        }
-        if (tag == tag_subscription) on_subscription_push(c, reply);
-        if (tag >= tag_fetch_first) {
-            on_fetch_reply(reply, tag);
-            if (noscript(reply)) c.abort("Redis lost the history script (SCRIPT FLUSH?)");
-        }
-    }
+    void on_connection_reply(redis_connection& c, redisReply const& reply, int tag) override;
 
     // ---- strand ---------------------------------------------------------------------------
 
@@ -519,104 +299,16 @@ private:
                std::string_view(r.str, 8) == "NOSCRIPT";
     }
 
-    // Strand. Runs the fetch script on the publisher; `cb` is called exactly once, on the
-    // strand (maybe before this returns).
-    //
-    // A read must see this node's own emits made before it: their appends go on the same
-    // connection, which Redis runs in order, so the read is written after every append
-    // queued before it (`appended_before`: how many had been queued). One still waiting for
-    // the pipelining window holds the read back; so does a publisher still connecting.
     void start_fetch(std::string const& nsp, std::vector<std::string> const& rooms,
                      std::uint64_t after, std::chrono::milliseconds age, fetch_callback cb,
                      std::optional<std::uint64_t> appended_before = std::nullopt,
-                     bool subscribed = false) {
-        auto fail = [&cb] {
-            redis_fetch_reply r;
-            r.status = "history_unavailable";
-            cb(std::move(r));
-        };
-        if (closed_flag_.load(std::memory_order_acquire)) return fail();
-        auto const need = appended_before.value_or(enqueued_);
-        bool const connecting = !publisher_ready();
-        if (connecting || enqueued_ - queue_.pending() < need) {
-            // Without a connection under way (between retries) it fails now.
-            if ((connecting && !pub_.conn) || waiting_fetches_.size() >= max_pending_fetches)
-                return fail();
-            waiting_fetches_.push_back(
-                [this, nsp, rooms, after, age, cb = std::move(cb), need, subscribed]() mutable {
-                    start_fetch(nsp, rooms, after, age, std::move(cb), need, subscribed);
-                });
-            return;
-        }
-        // Also when it is written: rooms wait for the publisher to learn the topology, so
-        // their subscriptions may have been sent after the read was asked for.
-        if (!subscribed && !subscriptions_settled()) {
-            return when_subscribed(
-                [this, nsp, rooms, after, age, cb = std::move(cb), need]() mutable {
-                    start_fetch(nsp, rooms, after, age, std::move(cb), need, true);
-                });
-        }
-        std::vector<std::string> args;
-        args.reserve(6 + rooms.size());
-        args.emplace_back("EVALSHA");
-        args.push_back(fetch_sha());
-        args.emplace_back("0");
-        args.push_back(redis_channel(opts_.channel_prefix, nsp, {}));
-        if (topology_ == redis_topology::cluster) place_script_keys(args);
-        args.push_back(std::to_string(after));
-        args.push_back(std::to_string(std::max<std::int64_t>(0, age.count())));
-        for (auto const& r : rooms)
-            if (!r.empty() && std::find(args.begin() + 6, args.end(), r) == args.end())
-                args.push_back(r);
-        std::vector<char const*> argv;
-        std::vector<std::size_t> lens;
-        for (auto const& x : args) {
-            argv.push_back(x.data());
-            lens.push_back(x.size());
-        }
-        int const tag = next_fetch_tag_;
-        next_fetch_tag_ = next_fetch_tag_ >= (1 << 30) ? tag_fetch_first : next_fetch_tag_ + 1;
-        if (!pub_.conn->command(tag, static_cast<int>(argv.size()), argv.data(), lens.data()))
-            return fail();
-        fetches_.emplace(tag, std::move(cb));
-    }
+                     bool subscribed = false);
 
-    void on_fetch_reply(redisReply const& reply, int tag) {
-        auto it = fetches_.find(tag);
-        if (it == fetches_.end()) return;
-        auto cb = std::move(it->second);
-        fetches_.erase(it);
-        redis_fetch_reply r;
-        if (!decode_redis_fetch_reply(reply, r) && reply.type == REDIS_REPLY_ERROR) {
-            std::string e = "Redis refused a history read: " + std::string(reply.str, reply.len);
-            log(redis_log_level::error, e);
-            record_error(e);
-        }
-        if (r.malformed > 0) malformed_.fetch_add(r.malformed, std::memory_order_relaxed);
-        history_reads_.fetch_add(1, std::memory_order_relaxed);
-        cb(std::move(r));
-    }
+    void on_fetch_reply(redisReply const& reply, int tag);
 
-    // The publisher is placed or wrote more appends (the reads that may go, go), or it is
-    // gone (they fail).
-    void run_waiting_fetches() {
-        auto due = std::move(waiting_fetches_);
-        waiting_fetches_.clear();
-        for (auto& f : due)
-            f();
-    }
+    void run_waiting_fetches();
 
-    // The publisher is gone (or we close): every read waiting for it is answered.
-    void fail_fetches() {
-        run_waiting_fetches(); // the publisher is gone: they fail
-        auto waiting = std::move(fetches_);
-        fetches_.clear();
-        for (auto& [tag, cb] : waiting) {
-            redis_fetch_reply r;
-            r.status = "history_unavailable";
-            cb(std::move(r));
-        }
-    }
+    void fail_fetches();
 
     // ---- recovery of what pub/sub did not bring (strand; impl/redis_recovery.hpp) ----
 
@@ -686,96 +378,11 @@ private:
         return out;
     }
 
-    void on_start() {
-        if (closed_flag_.load(std::memory_order_acquire)) return;
-        std::string error;
-        bool const app_connections = opts_.connect || given_contexts_;
-        if (!parse_redis_url(opts_.url, endpoint_, error, app_connections)) {
-            record_error(error);
-            log(redis_log_level::error, error);
-            notify_state();
-            return; // nothing to connect to; local delivery goes on
-        }
-        pub_.target = sub_.target = endpoint_;
-        act(pub_, pub_.fsm.start());
-        act(sub_, sub_.fsm.start());
-    }
+    void on_start();
 
-    void act(link& l, redis_reconnect::action a) {
-        switch (a.type) {
-        case redis_reconnect::action::none:
-            break;
-        case redis_reconnect::action::connect: {
-            bool const pub = &l == &pub_;
-            if (l.given == nullptr && !opts_.connect && given_contexts_) {
-                // The app's connection is gone and we cannot make one like it: stay down.
-                std::string e = std::string(l.role) +
-                                ": the connection given by the application was lost and "
-                                "redis_options::connect is not set; not reconnecting";
-                record_error(e);
-                log(redis_log_level::error, e);
-                notify_state();
-                break;
-            }
-            std::string name = "sse:" + node_id_ + ":" + l.name;
-            l.conn = std::make_shared<redis_connection>(
-                strand_, std::weak_ptr<redis_connection_handler>(shared_from_this()),
-                std::move(name));
-            if (auto* ac = std::exchange(l.given, nullptr)) {
-                l.conn->start(ac, endpoint_, opts_.connect_timeout);
-            } else if (opts_.connect) {
-                redisAsyncContext* ac = nullptr;
-                std::string error;
-                try {
-                    ac = opts_.connect(pub ? redis_role::publisher : redis_role::subscriber);
-                } catch (std::exception const& e) {
-                    error = e.what();
-                } catch (...) {
-                    error = "unknown exception";
-                }
-                if (error.empty())
-                    l.conn->start(ac, endpoint_, opts_.connect_timeout);
-                else
-                    l.conn->abort("redis_options::connect threw: " + error);
-            } else {
-                l.conn->start(l.target, opts_.connect_timeout);
-            }
-            break;
-        }
-        case redis_reconnect::action::wait:
-            l.timer.expires_after(a.delay);
-            l.timer.async_wait([self = shared_from_this(), &l](boost::system::error_code ec) {
-                // A closed adapter's publisher still reconnects while it drains.
-                if (ec || self->torn_down_) return;
-                self->act(l, l.fsm.on_timer());
-            });
-            break;
-        case redis_reconnect::action::stop:
-            l.timer.cancel();
-            if (auto c = std::move(l.conn)) c->close();
-            break;
-        }
-    }
+    void act(link& l, redis_reconnect::action a);
 
-    void on_attach(std::weak_ptr<adapter_host> host) {
-        host_ = std::move(host);
-        auto h = host_.lock();
-        std::vector<std::pair<std::string, std::string>> live;
-        if (h) live = h->local_interests(); // outside our lock: it takes the server's
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (closed_) return;
-        bool changed = false;
-        for (auto const& [nsp, room] : live) {
-            auto channel = redis_channel(opts_.channel_prefix, nsp, room);
-            // A room that emptied while the snapshot was taken must not come back.
-            if (removed_during_snapshot_.count(channel) != 0) continue;
-            changed |= subs_.add(channel);
-        }
-        snapshot_pending_ = false;
-        removed_during_snapshot_.clear();
-        if (changed) schedule_subscription_flush();
-        maybe_start_recovery_later();
-    }
+    void on_attach(std::weak_ptr<adapter_host> host);
 
     // From under mutex_ or outside: a recovery waiting for the host may start now.
     void maybe_start_recovery_later() {
@@ -789,25 +396,7 @@ private:
         net::post(strand_, [self = shared_from_this()] { self->flush_subscriptions(); });
     }
 
-    // Until the publisher learnt what the URL points at, rooms wait: on a cluster their
-    // channels go to the shards' subscribers (impl/redis_shards.hpp), elsewhere to ours.
-    void flush_subscriptions() {
-        redis_subscriptions::changes ch;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            subscribe_posted_ = false;
-            if (closed_ || topology_ == redis_topology::unknown) return;
-            if (!sharded() && (!sub_.conn || !sub_.conn->ready())) return; // replayed on ready
-            ch = subs_.take_changes();
-        }
-        if (sharded()) return route_subscriptions(ch);
-        if (!send_channels("SUBSCRIBE", ch.subscribe) ||
-            !send_channels("UNSUBSCRIBE", ch.unsubscribe)) {
-            // hiredis refused a command: our view of the subscriptions is no longer the
-            // server's. Start over on a new connection (the tracker replays everything).
-            if (sub_.conn) sub_.conn->abort("could not write SUBSCRIBE/UNSUBSCRIBE");
-        }
-    }
+    void flush_subscriptions();
 
     // ---- node messages (sse/cluster.hpp): two channels of their own, outside the tracker ----
 
@@ -824,48 +413,13 @@ private:
                channel.compare(p.size(), 8, "#:nodes#") == 0;
     }
 
-    // Sent first on each subscriber connection, so that their confirmations (counted apart:
-    // state().subscribed_channels shows the rooms' channels) come before the rooms'.
-    void subscribe_node_channels(redis_connection& c) {
-        node_subscriptions_ = 0;
-        auto const all = node_channel({});
-        auto const mine = node_channel(node_id_);
-        c.command(tag_subscription, {"SUBSCRIBE", all, mine});
-    }
+    void subscribe_node_channels(redis_connection& c);
 
 public:
-    void send_to_nodes(std::string to, std::string payload) {
-        net::post(strand_, [self = shared_from_this(), to = std::move(to),
-                            payload = std::move(payload)] {
-            // Not refused once closed: a closing server's goodbye is posted just before.
-            auto const& c = self->pub_.conn;
-            if (!c || !c->ready() ||
-                !c->command(tag_node_message, {"PUBLISH", self->node_channel(to), payload}))
-                return (void)self->node_messages_dropped_.fetch_add(1, std::memory_order_relaxed);
-            ++self->node_messages_in_flight_; // a closing node's goodbye is waited for
-        });
-    }
+    void send_to_nodes(std::string to, std::string payload);
 
 private:
-    bool send_channels(std::string_view verb, std::vector<std::string> const& channels) {
-        std::vector<char const*> argv;
-        std::vector<std::size_t> lens;
-        for (std::size_t i = 0; i < channels.size(); i += channels_per_command) {
-            std::size_t n = std::min(channels_per_command, channels.size() - i);
-            argv.assign(1, verb.data());
-            lens.assign(1, verb.size());
-            for (std::size_t j = i; j < i + n; ++j) {
-                argv.push_back(channels[j].data());
-                lens.push_back(channels[j].size());
-            }
-            if (!sub_.conn->command(tag_subscription, static_cast<int>(argv.size()), argv.data(),
-                                    lens.data()))
-                return false;
-            subscriptions_asked_ += n;
-            update_pending_subscriptions();
-        }
-        return true;
-    }
+    bool send_channels(std::string_view verb, std::vector<std::string> const& channels);
 
     // A history read runs once Redis answered every SUBSCRIBE sent before it was asked for
     // (the room a client just joined, or reconnects into, is among them: its subscription
@@ -879,47 +433,13 @@ private:
         std::function<void()> read;
     };
 
-    void when_subscribed(std::function<void()> read) {
-        subscribe_mark m;
-        if (subscriptions_answered_ < subscriptions_asked_) m.ours = subscriptions_asked_;
-        for (auto const& s : shards_)
-            if (s->answered < s->asked) m.shards.emplace_back(s, s->asked);
-        if (m.ours == 0 && m.shards.empty()) return read();
-        m.read = std::move(read);
-        after_subscribe_.push_back(std::move(m));
-    }
+    void when_subscribed(std::function<void()> read);
 
-    bool subscriptions_settled() const noexcept {
-        if (subscriptions_answered_ < subscriptions_asked_) return false;
-        for (auto const& s : shards_)
-            if (s->answered < s->asked) return false;
-        return true;
-    }
+    bool subscriptions_settled() const noexcept;
 
-    // Redis answered one more (un)subscription; or, with `all`, the subscriber connection
-    // came or went (nothing is pending on it any more).
-    void subscription_answered(bool all) {
-        subscriptions_answered_ = all ? subscriptions_asked_ : subscriptions_answered_ + 1;
-        run_settled_reads();
-    }
+    void subscription_answered(bool all);
 
-    void run_settled_reads() {
-        update_pending_subscriptions();
-        std::vector<std::function<void()>> due;
-        for (auto it = after_subscribe_.begin(); it != after_subscribe_.end();) {
-            bool done = subscriptions_answered_ >= it->ours;
-            for (auto const& [s, asked] : it->shards)
-                done = done && s->answered >= asked;
-            if (!done) {
-                ++it;
-                continue;
-            }
-            due.push_back(std::move(it->read));
-            it = after_subscribe_.erase(it);
-        }
-        for (auto& read : due)
-            read();
-    }
+    void run_settled_reads();
 
     // ---- sharded pub/sub on a cluster (strand; impl/redis_shards.hpp) ----
     bool sharded() const noexcept {
@@ -1001,64 +521,15 @@ private:
                std::find(predecessors_.begin(), predecessors_.end(), origin) != predecessors_.end();
     }
 
-    // After close(): this node stops hearing from Redis at once (no delivery reaches the
-    // host any more), but what it emitted before still goes out, for up to close_drain: a
-    // swap hands its emits to Redis instead of dropping them.
-    void begin_close() {
-        stop_hearing();
-        subscription_answered(true); // the reads waiting for it fail now (closed)
-        on_intake();                 // the emits made before close() join the queue and go out
-        if (unpublished() == 0 || opts_.close_drain.count() <= 0) return teardown();
-        draining_ = true;
-        drain_timer_.expires_after(opts_.close_drain);
-        drain_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-            if (!ec) self->teardown();
-        });
-        notify_state();
-    }
+    void begin_close();
 
-    // Nothing from Redis reaches the host any more: the subscriber goes, reads fail, what
-    // waited for a read is dropped.
-    void stop_hearing() {
-        for (auto const& s : shards_) {
-            act(s->sub, s->sub.fsm.close());
-            s->answered = s->asked; // the reads waiting for it fail now (closed)
-        }
-        act(sub_, sub_.fsm.close());
-        free_given(sub_);
-        sub_up_.store(false, std::memory_order_release);
-        fail_fetches();
-        held_.clear();
-        recovery_results_.clear();
-        channel_gaps_.clear();
-        host_.reset();
-    }
+    void stop_hearing();
 
     std::size_t unpublished() const noexcept {
         return queue_.pending() + queue_.in_flight() + node_messages_in_flight_ + shard_copies();
     }
 
-    void teardown() {
-        if (std::exchange(torn_down_, true)) return;
-        drain_timer_.cancel();
-        if (auto const left = queue_.pending() + queue_.in_flight() + shard_copies(); left > 0) {
-            dropped_at_close_.fetch_add(left, std::memory_order_relaxed);
-            log(redis_log_level::warning,
-                "closed with " + std::to_string(left) +
-                    " emits not published: Redis did not take them within close_drain");
-        }
-        stop_hearing();
-        for (auto const& s : shards_) {
-            act(s->pub, s->pub.fsm.close());
-            s->out.clear();
-        }
-        act(pub_, pub_.fsm.close());
-        free_given(pub_);
-        queue_.clear();
-        queue_pending_.store(0, std::memory_order_relaxed);
-        pub_up_.store(false, std::memory_order_release);
-        notify_state();
-    }
+    void teardown();
 
     void record_error(std::string const& e) {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -1217,11 +688,16 @@ private:
 } // namespace detail
 } // namespace sse
 
+#include <sse/impl/redis_close.hpp>
 #include <sse/impl/redis_cluster_mode.hpp>
+#include <sse/impl/redis_fetch.hpp>
+#include <sse/impl/redis_links.hpp>
 #include <sse/impl/redis_publish.hpp>
 #include <sse/impl/redis_receive.hpp>
 #include <sse/impl/redis_recovery.hpp>
 #include <sse/impl/redis_shards.hpp>
+#include <sse/impl/redis_stats.hpp>
+#include <sse/impl/redis_subscribe.hpp>
 
 namespace sse {
 
