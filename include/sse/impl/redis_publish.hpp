@@ -178,7 +178,8 @@ inline void redis_adapter_impl::drain_publishes() {
                         set_redis_message_channel_number(copy, m->channel_numbers[i]);
                     shard_publish(m->channels[i], std::move(copy));
                 }
-                for (std::size_t i = 0; i < m->channels.size(); ++i)
+                // The last acknowledge frees `m`: count first.
+                for (std::size_t i = 0, n = m->channels.size(); i < n; ++i)
                     if (queue_.acknowledge()) published_.fetch_add(1, std::memory_order_relaxed);
                 if (queue_.pending() == 0 && queue_.in_flight() == 0)
                     tell_lost_namespaces(*pub_.conn);
