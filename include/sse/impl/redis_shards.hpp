@@ -168,8 +168,10 @@ inline void redis_adapter_impl::on_shard_ready(shard& s, redis_connection& c) {
             if (!sequenced_nsps_.empty()) want_recovery_ = holding_ = true;
         }
         s.subs.reset();
-        // Its own classic channel first: hiredis stays in subscribed mode with it.
+        // Its own classic channel first: hiredis stays in subscribed mode with it (see
+        // shard_marker_channel).
         c.command(tag_subscription, {"SUBSCRIBE", shard_marker_channel()});
+        c.command(tag_subscription, {"PSUBSCRIBE", shard_marker_channel()});
         flush_shard(s);
         run_settled_reads();
         maybe_start_recovery();
@@ -275,10 +277,12 @@ inline void redis_adapter_impl::route_subscriptions(redis_subscriptions::changes
 // channel also gets a classic SUBSCRIBE (on a shard channel nobody PUBLISHes to: it only
 // registers the name), the connection keeps one classic channel of its own for good (hiredis
 // would leave subscribed mode without one), and an error answer, which hiredis then drops,
-// is found by a PING after each batch: its ["pong", <own channel>] comes back whatever
-// happened, and an expected answer before it that did not come was refused.
+// is found by a PING after each batch: an expected answer before its ["pong", <own channel>]
+// that did not come was refused. hiredis looks a "pong" it has no callback for up among the
+// patterns ('p'), so the own channel is also a pattern (PSUBSCRIBE; no glob characters, so it
+// matches itself only): the pong always reaches us.
 inline std::string redis_adapter_impl::shard_marker_channel() const {
-    return opts_.channel_prefix + "#:shard#";
+    return "sse#:shard#" + node_id_; // not the prefix: it may hold glob characters
 }
 
 inline void redis_adapter_impl::flush_shard(shard& s) {
