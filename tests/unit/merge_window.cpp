@@ -55,6 +55,32 @@ TEST_CASE("merge window: one origin is never held", "[merge_window]") {
     CHECK(w.offer(last, "A", unix_t0 + 200) == mw_verdict::late);
 }
 
+TEST_CASE("merge window: with `always` (sharded pub/sub), one origin's events that arrive out "
+          "of order are held and released in id order",
+          "[merge_window]") {
+    merge_window<int> w(20'000);
+    std::uint64_t const a = next_hybrid_id(0, unix_t0, 1);
+    std::uint64_t const b = next_hybrid_id(a, unix_t0 + 100, 1);
+    std::uint64_t const c = next_hybrid_id(b, unix_t0 + 200, 1);
+    // c came first (its room's shard was faster), then a and b: one origin, all held.
+    CHECK(w.offer(c, "A", unix_t0 + 300, true) == mw_verdict::held);
+    w.hold(c, 3);
+    CHECK(w.offer(a, "A", unix_t0 + 400, true) == mw_verdict::held);
+    w.hold(a, 1);
+    CHECK(w.offer(b, "A", unix_t0 + 500, true) == mw_verdict::held);
+    w.hold(b, 2);
+    std::vector<int> out;
+    w.release(unix_t0 + 10'000, [&](std::uint64_t, int v) { out.push_back(v); });
+    CHECK(out.empty()); // not due yet
+    w.release(unix_t0 + 20'300, [&](std::uint64_t, int v) { out.push_back(v); });
+    CHECK(out == std::vector<int>{1, 2, 3});
+    // Without `always`, the same arrivals deliver c at once and find a and b late.
+    merge_window<int> plain(20'000);
+    CHECK(plain.offer(c, "A", unix_t0 + 300) == mw_verdict::deliver);
+    CHECK(plain.offer(a, "A", unix_t0 + 400) == mw_verdict::late);
+    CHECK(plain.offer(b, "A", unix_t0 + 500) == mw_verdict::late);
+}
+
 TEST_CASE("merge window: two origins are released in id order once their time is up",
           "[merge_window]") {
     merge_window<int> w(20'000);
