@@ -95,7 +95,8 @@ public:
         });
     }
 
-    /// Sends a join, leave or disconnect (already applied here) to the other nodes.
+    /// Sends `op` to every other node, stamped with this node's id: a join, leave or
+    /// disconnect (already applied here), or a server_side_emit.
     void spread(node_message op) {
         if (auto a = adapter_if_distributed()) {
             op.from = std::string(a->node_id());
@@ -105,14 +106,11 @@ public:
 
     /// server_side_emit: to every other node (not this one).
     void server_emit(std::string event, nlohmann::json data) {
-        if (auto a = adapter_if_distributed()) {
-            node_message m;
-            m.type = node_message::kind::emit;
-            m.from = std::string(a->node_id());
-            m.event = std::move(event);
-            m.data = std::move(data);
-            a->send_to_nodes({}, encode_node_message(m));
-        }
+        node_message m;
+        m.type = node_message::kind::emit;
+        m.event = std::move(event);
+        m.data = std::move(data);
+        spread(std::move(m));
     }
 
     void on_server_event(std::function<void(server_event const&)> handler) {
