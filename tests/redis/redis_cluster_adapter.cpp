@@ -127,6 +127,63 @@ struct two_nodes {
     history_node a, b;
 };
 
+// Emits 1-5 on A while a master is dead, then 6: B's client gets 1-5 in order or a reset in
+// their place (never a silent hole), then 6 live again, each event newer than the last.
+void expect_through_failover(two_nodes& f, client& on_b, std::string const& room) {
+    for (int i = 1; i <= 5; ++i) {
+        f.a.ns->to(room).emit("e", i);
+        std::this_thread::sleep_for(100ms);
+    }
+    std::vector<int> got;
+    bool reset = false;
+    while (got.size() < 5 && !reset) {
+        auto e = on_b.reader.next_event(25s);
+        if (!e) {
+            for (auto* n : {&f.a, &f.b}) {
+                auto const st = n->redis->state();
+                UNSCOPED_INFO("shards " << st.shards << " up " << st.shard_connections
+                                        << " pending " << st.pending << " dropped " << st.dropped
+                                        << " gaps " << st.channel_gaps << " recoveries "
+                                        << st.recoveries << " resets " << st.history_resets
+                                        << " subscribed " << st.subscribed_channels << "/"
+                                        << st.wanted_channels << " pending subs "
+                                        << st.pending_subscriptions << " error " << st.last_error);
+            }
+        }
+        REQUIRE(e);
+        if (e->event == "reset") {
+            reset = true;
+            break;
+        }
+        REQUIRE(e->event == "e");
+        got.push_back(std::stoi(e->data));
+    }
+    if (!reset) CHECK(got == std::vector<int>{1, 2, 3, 4, 5});
+    // Then live again. (After a reset, what was still on its way may follow it: each event
+    // newer than the last, never one twice.)
+    f.a.ns->to(room).emit("e", 6);
+    int last = got.empty() ? 0 : got.back();
+    for (int n = 0; n < 10; ++n) {
+        auto e = on_b.reader.next_event(25s);
+        REQUIRE(e);
+        if (e->event == "reset") continue;
+        REQUIRE(e->event == "e");
+        int const v = std::stoi(e->data);
+        CHECK(v > last);
+        last = v;
+        if (v == 6) break;
+    }
+    CHECK(last == 6);
+}
+
+// The process id of the redis-server on `port`.
+int process_id(unsigned short port) {
+    auto const info = redis_command(port, {"INFO", "server"});
+    auto const at = info.find("process_id:");
+    REQUIRE(at != std::string::npos);
+    return std::stoi(info.substr(at + 11));
+}
+
 } // namespace cluster_adapter_test
 
 using namespace cluster_adapter_test;
@@ -199,47 +256,12 @@ TEST_CASE("redis cluster adapter: the history's master dies mid-stream; delivery
     auto const tag = "{" + f.prefix + "#h}";
     auto const owner = master_of(tag, ports);
     REQUIRE(owner != 0);
-    auto const info = redis_command(owner, {"INFO", "server"});
-    auto const at = info.find("process_id:");
-    REQUIRE(at != std::string::npos);
-    auto const victim = std::stoi(info.substr(at + 11));
+    auto const victim = process_id(owner);
     // Kill it: its replica takes over after cluster-node-timeout. It comes back (as a
     // replica) when the test ends, so that the fixture's cluster is whole for the next test.
     node_restart restart(owner);
     REQUIRE(::kill(victim, SIGKILL) == 0);
-    for (int i = 1; i <= 5; ++i) {
-        f.a.ns->to("r").emit("e", i);
-        std::this_thread::sleep_for(100ms);
-    }
-    // B's client gets 1-5 in order, or a reset in their place; never a silent hole.
-    std::vector<int> got;
-    bool reset = false;
-    while (got.size() < 5 && !reset) {
-        auto e = on_b.reader.next_event(25s);
-        REQUIRE(e);
-        if (e->event == "reset") {
-            reset = true;
-            break;
-        }
-        REQUIRE(e->event == "e");
-        got.push_back(std::stoi(e->data));
-    }
-    if (!reset) CHECK(got == std::vector<int>{1, 2, 3, 4, 5});
-    // Then live again. (After a reset, what was still on its way may follow it: each event
-    // newer than the last, never one twice.)
-    f.a.ns->to("r").emit("e", 6);
-    int last = got.empty() ? 0 : got.back();
-    for (int n = 0; n < 10; ++n) {
-        auto e = on_b.reader.next_event(25s);
-        REQUIRE(e);
-        if (e->event == "reset") continue;
-        REQUIRE(e->event == "e");
-        int const v = std::stoi(e->data);
-        CHECK(v > last);
-        last = v;
-        if (v == 6) break;
-    }
-    CHECK(last == 6);
+    expect_through_failover(f, on_b, "r");
     CHECK(f.a.redis->state().cluster);
 }
 
@@ -453,57 +475,10 @@ TEST_CASE("redis cluster adapter: sharded pub/sub: the master of a room's shard 
     CHECK(on_b.expect("e").second == 0);
     auto const shards_before = f.b.redis->state().shards;
 
-    auto const info = redis_command(victim_port, {"INFO", "server"});
-    auto const at = info.find("process_id:");
-    REQUIRE(at != std::string::npos);
-    auto const victim = std::stoi(info.substr(at + 11));
+    auto const victim = process_id(victim_port);
     node_restart restart(victim_port);
     REQUIRE(::kill(victim, SIGKILL) == 0);
-    for (int i = 1; i <= 5; ++i) {
-        f.a.ns->to(room).emit("e", i);
-        std::this_thread::sleep_for(100ms);
-    }
-    // 1-5 in order, or a reset in their place (read back from the history once B's
-    // subscriber for that room is on the promoted replica); never a silent hole.
-    std::vector<int> got;
-    bool reset = false;
-    while (got.size() < 5 && !reset) {
-        auto e = on_b.reader.next_event(25s);
-        if (!e) {
-            for (auto* n : {&f.a, &f.b}) {
-                auto const st = n->redis->state();
-                UNSCOPED_INFO("shards " << st.shards << " up " << st.shard_connections
-                                        << " pending " << st.pending << " dropped " << st.dropped
-                                        << " gaps " << st.channel_gaps << " recoveries "
-                                        << st.recoveries << " resets " << st.history_resets
-                                        << " subscribed " << st.subscribed_channels << "/"
-                                        << st.wanted_channels << " pending subs "
-                                        << st.pending_subscriptions << " error " << st.last_error);
-            }
-        }
-        REQUIRE(e);
-        if (e->event == "reset") {
-            reset = true;
-            break;
-        }
-        REQUIRE(e->event == "e");
-        got.push_back(std::stoi(e->data));
-    }
-    if (!reset) CHECK(got == std::vector<int>{1, 2, 3, 4, 5});
-    // Live again, through the room's new master.
-    f.a.ns->to(room).emit("e", 6);
-    int last = got.empty() ? 0 : got.back();
-    for (int n = 0; n < 10; ++n) {
-        auto e = on_b.reader.next_event(25s);
-        REQUIRE(e);
-        if (e->event == "reset") continue;
-        REQUIRE(e->event == "e");
-        int const v = std::stoi(e->data);
-        CHECK(v > last);
-        last = v;
-        if (v == 6) break;
-    }
-    CHECK(last == 6);
+    expect_through_failover(f, on_b, room);
     auto const new_master = master_of(sse::detail::redis_channel(f.prefix, "/s", room), ports);
     CHECK(new_master != victim_port);
     CHECK(words(redis_command(new_master, {"PUBSUB", "SHARDCHANNELS", f.prefix + "#/s#" + room}))
