@@ -315,24 +315,6 @@ inline void redis_adapter_impl::flush_shard(shard& s) {
     if (!ok) c.abort("could not write SSUBSCRIBE/SUNSUBSCRIBE");
 }
 
-inline bool redis_adapter_impl::send_classic(redis_connection& c, std::string_view verb,
-                                             std::vector<std::string> const& channels) {
-    std::vector<char const*> argv;
-    std::vector<std::size_t> lens;
-    for (std::size_t i = 0; i < channels.size(); i += channels_per_command) {
-        std::size_t const n = std::min(channels_per_command, channels.size() - i);
-        argv.assign(1, verb.data());
-        lens.assign(1, verb.size());
-        for (std::size_t j = i; j < i + n; ++j) {
-            argv.push_back(channels[j].data());
-            lens.push_back(channels[j].size());
-        }
-        if (!c.command(tag_subscription, static_cast<int>(argv.size()), argv.data(), lens.data()))
-            return false;
-    }
-    return true;
-}
-
 // ---- answers --------------------------------------------------------------------------
 
 inline void redis_adapter_impl::on_shard_reply(shard& s, redis_connection& c,

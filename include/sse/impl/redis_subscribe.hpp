@@ -78,24 +78,32 @@ inline void redis_adapter_impl::send_to_nodes(std::string to, std::string payloa
         });
 }
 
-inline bool redis_adapter_impl::send_channels(std::string_view verb,
-                                              std::vector<std::string> const& channels) {
+// Classic SUBSCRIBE/UNSUBSCRIBE of any channels, up to channels_per_command per command.
+inline bool redis_adapter_impl::send_classic(redis_connection& c, std::string_view verb,
+                                             std::vector<std::string> const& channels) {
     std::vector<char const*> argv;
     std::vector<std::size_t> lens;
     for (std::size_t i = 0; i < channels.size(); i += channels_per_command) {
-        std::size_t n = std::min(channels_per_command, channels.size() - i);
+        std::size_t const n = std::min(channels_per_command, channels.size() - i);
         argv.assign(1, verb.data());
         lens.assign(1, verb.size());
         for (std::size_t j = i; j < i + n; ++j) {
             argv.push_back(channels[j].data());
             lens.push_back(channels[j].size());
         }
-        if (!sub_.conn->command(tag_subscription, static_cast<int>(argv.size()), argv.data(),
-                                lens.data()))
+        if (!c.command(tag_subscription, static_cast<int>(argv.size()), argv.data(), lens.data()))
             return false;
-        subscriptions_asked_ += n;
-        update_pending_subscriptions();
     }
+    return true;
+}
+
+inline bool redis_adapter_impl::send_channels(std::string_view verb,
+                                              std::vector<std::string> const& channels) {
+    // Each channel's confirmation comes back on its own; the ones asked for are counted
+    // (a failed write drops the connection, which answers them all).
+    if (!send_classic(*sub_.conn, verb, channels)) return false;
+    subscriptions_asked_ += channels.size();
+    update_pending_subscriptions();
     return true;
 }
 
