@@ -20,6 +20,7 @@
 #include <hiredis/async.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
@@ -74,7 +75,12 @@ struct two_nodes {
         , b(options(nullptr), h)
         , on_a(a, room)
         , on_b(b, room) {
-        REQUIRE(eventually([&] { return a.synced(3) && b.synced(3); }));
+        // Every room's channel, not just the first: the node's own channel, the namespace's
+        // and one per room (a client in "x,y,z" joins them one after the other).
+        auto const wanted =
+            2 + static_cast<std::size_t>(std::count(room.begin(), room.end(), ',')) + 1;
+        REQUIRE(eventually([&] { return a.synced(wanted) && b.synced(wanted); }));
+        REQUIRE(a.redis->state().wanted_channels == wanted);
     }
 
     sse::redis_options options(void (*tune)(sse::redis_options&)) {
