@@ -4,7 +4,9 @@
 // Each node runs the real sans-I/O parts: a delivery_core with no local history (a sequenced
 // namespace: namespace_::delivery_options_for), a merge_window, hybrid ids from its own
 // (skewed) clock, the publish queue, redis_sequence_filter, redis_channel_counters and
-// redis_channel_gaps, and encode/decode_redis_message on the wire. Only the I/O is modelled:
+// redis_channel_gaps, the gap recovery's state machine (redis_gap_recovery: which reads are
+// wanted, running or queued, what is held), and encode/decode_redis_message on the wire. The
+// reads and deliveries around them mirror impl/redis_recovery.hpp. Only the I/O is modelled:
 //
 //   - Redis: per-room sorted logs trimmed to max_events and max_age, a floor per log, keys
 //     that expire, the origin-sequence check of the append script, the fetch script's
@@ -63,6 +65,7 @@
 #include <sse/detail/hybrid_id.hpp>
 #include <sse/detail/merge_window.hpp>
 #include <sse/detail/redis_channel_sequence.hpp>
+#include <sse/detail/redis_gap_recovery.hpp>
 #include <sse/detail/redis_message.hpp>
 #include <sse/detail/redis_publish_queue.hpp>
 
@@ -389,12 +392,6 @@ struct command {
     std::function<void(fetch_reply)> done; // fetch
 };
 
-struct channel_gap { // redis_adapter_impl::channel_gap
-    std::uint64_t id;
-    std::string channel, room, origin;
-    std::uint64_t after, upto;
-};
-
 struct outgoing_meta { // what the sim keeps beside a queued redis_outgoing
     std::size_t ev = 0;
     std::vector<std::pair<std::string, std::uint64_t>> numbers; // channel -> its number
@@ -426,17 +423,12 @@ struct node {
     std::uint64_t subs_asked = 0, subs_answered = 0;
     std::size_t pending_subscriptions = 0;
     std::vector<std::pair<std::uint64_t, std::function<void()>>> after_subscribe;
-    bool sequenced_known = false; // sequenced_nsps_ not empty
-    bool want_recovery = false, recovery_running = false, holding = false;
-    std::optional<std::uint64_t> gap_from;
-    std::vector<held_message> held;
-    bool lost_pending = false;            // lost_namespaces_
-    std::deque<channel_gap> channel_gaps; // holes to read back, in turn
-    std::uint64_t channel_gap_ids = 0;
-    bool channel_read_running = false;
-    std::set<std::uint64_t> appended; // the model: ids its core took
-    std::set<std::uint64_t> offered;  // the model: ids offered to its merge window
-    int session = 0;                  // subscriber connection count (the channel gaps' lifetime)
+    bool sequenced_known = false;              // sequenced_nsps_ not empty
+    redis_gap_recovery<held_message> recovery; // the adapter's own state machine
+    bool lost_pending = false;                 // lost_namespaces_
+    std::set<std::uint64_t> appended;          // the model: ids its core took
+    std::set<std::uint64_t> offered;           // the model: ids offered to its merge window
+    int session = 0; // subscriber connection count (the channel gaps' lifetime)
 };
 
 // ---- clients (the model) --------------------------------------------------------------------
@@ -646,14 +638,9 @@ private:
         n.pending_subscriptions = 0;
         n.after_subscribe.clear();
         n.sequenced_known = false;
-        n.want_recovery = n.recovery_running = n.holding = false;
-        n.gap_from.reset();
-        n.held.clear();
+        n.recovery = {};
         n.appended.clear();
         n.offered.clear();
-        n.channel_gaps.clear();
-        n.channel_gap_ids = 0;
-        n.channel_read_running = false;
         n.lost_pending = false;
         active_[n.index].clear();
         n.pub_up = false;
@@ -943,9 +930,11 @@ private:
         if (!k_.break_channel_gaps) check_channel_number(n, f, msg);
         auto event = sse::encoded_event::from_body(msg.event, msg.body);
         // on_sequenced_message
-        if (n.holding) {
-            n.held.push_back({std::string(msg.origin), msg.rooms, msg.except, event, msg.event_id});
-            if (n.held.size() > max_pending_ && !n.recovery_running) give_up_recovery(n);
+        if (n.recovery.holding()) {
+            if (n.recovery.hold(
+                    {std::string(msg.origin), msg.rooms, msg.except, event, msg.event_id},
+                    max_pending_))
+                give_up_recovery(n);
             return;
         }
         deliver_shared_adapter(n, std::string(msg.origin), msg.rooms, msg.except, event,
@@ -974,15 +963,14 @@ private:
     // ---- broker-gap recovery (redis_adapter_impl) ----
 
     void maybe_start_recovery(node& n) {
-        if (!n.want_recovery || n.recovery_running) return;
+        if (!n.recovery.broker_read_due()) return;
         if (!n.sub_up || !n.pub_up) return;
         if (n.pending_subscriptions != 0) return;
-        n.want_recovery = false;
+        auto const gap_from = n.recovery.begin_broker_read(n.sequenced_known ? 1 : 0);
         if (!n.sequenced_known) return finish_recovery(n, std::nullopt);
-        auto const after = n.gap_from ? *n.gap_from : n.core->head();
-        n.gap_from.reset();
+        auto const gap = gap_from.find(nsp);
+        auto const after = gap != gap_from.end() ? gap->second : n.core->head();
         std::vector<std::string> rooms = local_rooms(n);
-        n.recovery_running = true;
         ++stats_.recoveries;
         trace_ << step_ << ": node " << n.index << " starts a recovery read after " << after
                << "\n";
@@ -991,7 +979,7 @@ private:
         start_fetch(n, rooms, after, [this, idx = n.index, gen, rooms, outages](fetch_reply r) {
             auto& me = nodes_[static_cast<std::size_t>(idx)];
             if (me.gen != gen) return;
-            me.recovery_running = false;
+            me.recovery.broker_read_answered();
             for (std::size_t i = 0; i < outages; ++i) // what was stored until this read
                 if (outages_[idx][i].to == UINT64_MAX) outages_[idx][i].to = redis_tick_;
             finish_recovery(me, std::move(r));
@@ -1004,9 +992,7 @@ private:
             uncovered_[{n.index, n.gen, ch}].push_back(
                 {redis_tick_, UINT64_MAX,
                  "published before a SUBSCRIBE confirmed, after a give-up"});
-        n.want_recovery = false;
-        n.channel_gaps.clear(); // their namespaces reset below
-        n.gap_from.reset();     // everyone resets: the next outage starts from what it sees then
+        n.recovery.give_up(); // queued channel gaps: their namespaces reset below
         fetch_reply r;
         r.status = "history_unavailable";
         finish_recovery(n, r);
@@ -1033,15 +1019,12 @@ private:
             }
         }
         // Else a newer subscriber, or a channel's read, is waiting its turn.
-        if (!n.want_recovery && n.channel_gaps.empty()) release_held(n);
+        if (n.recovery.release_due()) release_held(n);
     }
 
     // Delivers what arrived while a read was running, in arrival order (copies dropped).
     void release_held(node& n) {
-        n.holding = false;
-        auto held = std::move(n.held);
-        n.held.clear();
-        for (auto& m : held)
+        for (auto& m : n.recovery.release())
             deliver_shared_adapter(n, m.origin, m.rooms, m.except, m.event, m.id);
     }
 
@@ -1060,27 +1043,27 @@ private:
         std::string const room = f.channel == channel_of("") ? std::string() : f.channel.substr(1);
         ++stats_.gap_recoveries;
         trace_ << "   a gap of " << seen.missed << " after id " << seen.last_event_id << "\n";
-        if (n.channel_gaps.size() >= 64) { // max_channel_gaps
+        if (n.recovery.channel_gaps_full()) {
             reset_clients(
                 n, room.empty() ? std::vector<std::string>{} : std::vector<std::string>{room},
                 "lost_events", "channel gap");
             return;
         }
-        n.channel_gaps.push_back({++n.channel_gap_ids, f.channel, room, std::string(msg.origin),
-                                  seen.last_event_id, msg.event_id});
-        n.holding = true; // this message and the next ones wait for the read
-        start_channel_recovery(n);
+        n.recovery.channel_gap_found(
+            {0, nsp, f.channel, room, std::string(msg.origin), seen.last_event_id, msg.event_id});
+        start_channel_recovery(n); // this message and the next ones wait for the read
     }
 
     void start_channel_recovery(node& n) {
-        if (n.channel_read_running || n.channel_gaps.empty()) return;
-        auto const& g = n.channel_gaps.front();
+        auto const* due = n.recovery.channel_read_due();
+        if (due == nullptr) return;
+        auto const& g = *due;
         std::vector<std::string> rooms;
         if (!g.room.empty())
             rooms.push_back(g.room);
         else
             rooms = local_rooms(n);
-        n.channel_read_running = true;
+        n.recovery.channel_read_started();
         trace_ << step_ << ": node " << n.index << " reads channel " << g.channel << " after "
                << g.after << "\n";
         int const gen = n.gen;
@@ -1092,11 +1075,9 @@ private:
     }
 
     void finish_channel_recovery(node& n, std::uint64_t id, fetch_reply r) {
-        n.channel_read_running = false;
-        if (n.channel_gaps.empty() || n.channel_gaps.front().id != id) // given up meanwhile
-            return start_channel_recovery(n);
-        auto const g = std::move(n.channel_gaps.front());
-        n.channel_gaps.pop_front();
+        auto const done = n.recovery.channel_read_answered(id);
+        if (!done) return start_channel_recovery(n); // given up meanwhile
+        auto const& g = *done;
         if (k_.break_recovery_read) r = fetch_reply{};
         std::vector<std::string> rooms;
         if (!g.room.empty()) rooms.push_back(g.room);
@@ -1122,13 +1103,13 @@ private:
                               "recovery gapped");
             }
         }
-        if (!n.channel_gaps.empty()) return start_channel_recovery(n);
-        if (!n.want_recovery && !n.recovery_running) release_held(n);
+        if (n.recovery.channel_read_due() != nullptr) return start_channel_recovery(n);
+        if (n.recovery.release_due()) release_held(n);
     }
 
     // Whether `e` is one of the messages `g` lost: from that origin, inside the hole, and
     // published on that channel.
-    static bool lost_on(channel_gap const& g, event_info const& e) {
+    static bool lost_on(redis_channel_gap const& g, event_info const& e) {
         if (e.origin != g.origin || e.id <= g.after || e.id >= g.upto) return false;
         if (e.rooms.empty()) return g.channel == channel_of("");
         return std::find(e.rooms.begin(), e.rooms.end(), g.room) != e.rooms.end();
@@ -1248,9 +1229,9 @@ private:
         drop_air_to(n.index);
         n.pending_subs.clear();
         n.pending_subscriptions = 0;
-        if (n.sequenced_known && !n.gap_from) n.gap_from = n.core->head(); // mark_gap_start
+        if (n.sequenced_known) n.recovery.gap_started(nsp, n.core->head()); // mark_gap_start
         outages_[n.index].push_back({n.gen, redis_tick_, UINT64_MAX,
-                                     n.sequenced_known ? *n.gap_from : 0, !n.sequenced_known,
+                                     n.recovery.gap_start(nsp).value_or(0), !n.sequenced_known,
                                      std::move(dropped)});
         subscription_answered(n, true);
     }
@@ -1263,10 +1244,7 @@ private:
         n.gaps.clear();
         n.pending_subscriptions = 0;
         subscription_answered(n, true);
-        if (n.sequenced_known) {
-            n.want_recovery = true;
-            n.holding = true;
-        }
+        if (n.sequenced_known) n.recovery.subscriber_back();
         for (auto const& ch : n.wanted)
             send_subscribe(n, ch);
         maybe_start_recovery(n);
@@ -1630,7 +1608,7 @@ private:
             }
             advance_time(width_us_ + 1000);
             for (auto& n : nodes_) {
-                if (n.window->held() > 0 || n.holding || n.recovery_running) busy = true;
+                if (n.window->held() > 0 || n.recovery.busy()) busy = true;
                 flush(n);
             }
             if (!busy) break;

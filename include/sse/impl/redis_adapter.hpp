@@ -77,6 +77,7 @@
 #include <sse/detail/random_id.hpp>
 #include <sse/detail/redis_channel_sequence.hpp>
 #include <sse/detail/redis_cluster_reply.hpp>
+#include <sse/detail/redis_gap_recovery.hpp>
 #include <sse/detail/redis_history.hpp>
 #include <sse/detail/redis_message.hpp>
 #include <sse/detail/redis_publish_queue.hpp>
@@ -322,17 +323,6 @@ private:
         std::uint64_t id;
     };
 
-    // A lost message of one origin on one channel (seen by its number), to read back.
-    struct channel_gap {
-        std::uint64_t id; // this gap's number (a read answers the gap it was for)
-        std::string nsp;
-        std::string channel; // where it went missing
-        std::string room;    // the channel's room; "" for the namespace channel
-        std::string origin;  // whose messages
-        std::uint64_t after; // the last event id that did arrive there from that origin
-        std::uint64_t upto;  // the event id of the message that showed the gap
-    };
-
     void maybe_start_recovery();
     void mark_gap_start();
     void give_up_recovery();
@@ -340,7 +330,7 @@ private:
     void check_channel_number(std::string_view channel, std::string_view room, bool sequenced);
     void start_channel_recovery();
     void finish_channel_recovery(std::uint64_t id, redis_fetch_reply r);
-    bool lost_on(channel_gap const& g, history_event const& e) const;
+    bool lost_on(redis_channel_gap const& g, history_event const& e) const;
     void release_held();
     void reset_gapped(adapter_host& host, std::string const& nsp,
                       std::vector<std::string> const& gapped);
@@ -580,9 +570,6 @@ private:
     redis_sequence_filter filter_;
     redis_sequence_filter shared_filter_; // by (origin, namespace), on shared-history ids
     std::string shared_key_;              // scratch of deliver_shared
-    // Per namespace with shared history: the last id delivered when the subscriber went
-    // away; its recovery reads the history after it (local emits go on meanwhile).
-    std::map<std::string, std::uint64_t, std::less<>> gap_from_;
     std::atomic<unsigned> id_tag_{0};
     bool id_tag_claimed_ = false; // strand
     redis_message msg_;           // reused: its vectors keep their capacity
@@ -596,18 +583,11 @@ private:
         std::vector<std::string> rooms;
         redis_fetch_reply reply;
     };
-    bool want_recovery_ = false;
-    bool recovery_running_ = false;
-    bool holding_ = false;
-    std::size_t recovery_left_ = 0;
-    std::vector<recovery_result> recovery_results_;
-    std::vector<held_message> held_;
-    static constexpr std::size_t max_channel_gaps = 64; // reads waiting; past it: resets
-    redis_channel_counters channel_counters_;           // this node's numbers, per channel
-    redis_channel_gaps channel_numbers_seen_;           // other nodes' numbers, as received
-    std::deque<channel_gap> channel_gaps_;              // holes to read back, in turn
-    std::uint64_t channel_gap_ids_ = 0;
-    bool channel_read_running_ = false;
+    // Which history reads are wanted or running, what is held meanwhile.
+    redis_gap_recovery<held_message> recovery_;
+    std::vector<recovery_result> recovery_results_; // the broker read's answers so far
+    redis_channel_counters channel_counters_;       // this node's numbers, per channel
+    redis_channel_gaps channel_numbers_seen_;       // other nodes' numbers, as received
     std::string numbered_copy_;             // one channel's copy of a message published on several
     std::uint64_t subscriptions_asked_ = 0; // channels in SUBSCRIBE/UNSUBSCRIBE commands sent
     std::uint64_t subscriptions_answered_ = 0;

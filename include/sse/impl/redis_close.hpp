@@ -50,9 +50,8 @@ inline void redis_adapter_impl::stop_hearing() {
     free_given(sub_);
     sub_up_.store(false, std::memory_order_release);
     fail_fetches();
-    held_.clear();
+    recovery_.drop_waiting();
     recovery_results_.clear();
-    channel_gaps_.clear();
     host_.reset();
 }
 

@@ -105,8 +105,7 @@ inline void redis_adapter_impl::on_connection_ready(redis_connection& c) {
             subs_.reset(); // the tracker is the replay list
             if (!sequenced_nsps_.empty()) {
                 // Hold sequenced messages until what was missed meanwhile is read back.
-                want_recovery_ = true;
-                holding_ = true;
+                recovery_.subscriber_back();
             }
         }
         flush_subscriptions();

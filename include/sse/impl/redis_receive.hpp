@@ -120,10 +120,11 @@ inline void redis_adapter_impl::on_sequenced_message() {
             sequenced_nsps_.emplace(std::string(msg_.nsp), std::chrono::milliseconds(0));
     }
     auto event = encoded_event::from_body(msg_.event, msg_.body);
-    if (holding_) {
-        held_.push_back({std::string(msg_.origin), std::string(msg_.nsp), msg_.rooms, msg_.except,
-                         std::move(event), msg_.event_id});
-        if (held_.size() > opts_.max_pending_emits && !recovery_running_) give_up_recovery();
+    if (recovery_.holding()) {
+        if (recovery_.hold({std::string(msg_.origin), std::string(msg_.nsp), msg_.rooms,
+                            msg_.except, std::move(event), msg_.event_id},
+                           opts_.max_pending_emits))
+            give_up_recovery();
         return;
     }
     auto host = host_.lock();

@@ -2,7 +2,9 @@
 // bring (included by impl/redis_adapter.hpp; every function runs on the adapter's strand).
 //
 // Two kinds of holes, one way out: hold the live messages of sequenced namespaces, read the
-// history after the hole, deliver what was missing in id order, then what was held.
+// history after the hole, deliver what was missing in id order, then what was held. Which
+// reads are wanted, running or queued, and what is held, is detail/redis_gap_recovery.hpp's
+// (recovery_); this file does the reads and the deliveries it asks for.
 //
 // Broker gaps. When the subscriber comes back, for each namespace known to be sequenced the
 // adapter reads the history after the last id delivered when it went away (its own emits
@@ -32,26 +34,22 @@ namespace sse::detail {
 // ---- broker gaps ----------------------------------------------------------------------
 
 inline void redis_adapter_impl::maybe_start_recovery() {
-    if (!want_recovery_ || recovery_running_ || closed_flag_.load(std::memory_order_acquire))
-        return;
+    if (!recovery_.broker_read_due() || closed_flag_.load(std::memory_order_acquire)) return;
     if (!subscribers_ready() || !pub_.conn || !pub_.conn->ready()) return;
     if (pending_subscriptions_.load(std::memory_order_relaxed) != 0) return;
     auto host = host_.lock();
     if (!host) return;
-    want_recovery_ = false;
     std::map<std::string, std::chrono::milliseconds, std::less<>> nsps;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         nsps = sequenced_nsps_;
     }
-    if (nsps.empty()) return finish_recovery();
     // Read once, here; a later outage marks its own start. (Cleared before it was read, the
     // recovery read after the head instead: this node's own emits during the outage moved it
     // past what the other nodes published meanwhile, which was then never read.)
-    auto const gap_from = std::exchange(gap_from_, {});
+    auto const gap_from = recovery_.begin_broker_read(nsps.size());
+    if (nsps.empty()) return finish_recovery();
     auto interests = host->local_interests(); // takes the server's locks, not ours
-    recovery_running_ = true;
-    recovery_left_ = nsps.size();
     recovery_results_.clear();
     for (auto const& [nsp, age] : nsps) {
         std::vector<std::string> rooms;
@@ -62,8 +60,7 @@ inline void redis_adapter_impl::maybe_start_recovery() {
         start_fetch(nsp, rooms, after, age,
                     [self = shared_from_this(), nsp = nsp, rooms](redis_fetch_reply r) {
                         self->recovery_results_.push_back({nsp, rooms, std::move(r)});
-                        if (--self->recovery_left_ == 0) {
-                            self->recovery_running_ = false;
+                        if (self->recovery_.broker_read_answered()) {
                             self->finish_recovery();
                             self->maybe_start_recovery(); // a newer subscriber's turn
                         }
@@ -83,15 +80,13 @@ inline void redis_adapter_impl::mark_gap_start() {
         nsps = sequenced_nsps_;
     }
     for (auto const& kv : nsps)
-        gap_from_.emplace(kv.first, host->last_delivered(kv.first)); // the earliest kept
+        recovery_.gap_started(kv.first, host->last_delivered(kv.first)); // the earliest kept
 }
 
 // The history cannot be read in time (the publisher stays away while messages pile up):
 // deliver what was held and tell every client of the sequenced namespaces to refetch.
 inline void redis_adapter_impl::give_up_recovery() {
-    want_recovery_ = false;
-    channel_gaps_.clear(); // their namespaces reset below
-    gap_from_.clear();     // everyone resets: the next outage starts from what it sees then
+    recovery_.give_up(); // queued channel gaps: their namespaces reset below
     recovery_results_.clear();
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -109,8 +104,7 @@ inline void redis_adapter_impl::finish_recovery() {
     auto results = std::move(recovery_results_);
     recovery_results_.clear();
     if (!host || closed_flag_.load(std::memory_order_acquire)) {
-        held_.clear();
-        holding_ = false;
+        recovery_.release(); // nobody to deliver to
         return;
     }
     std::uint64_t recovered = 0;
@@ -138,7 +132,7 @@ inline void redis_adapter_impl::finish_recovery() {
     recovered_events_.fetch_add(recovered, std::memory_order_relaxed);
     gate.unlock();
     // Else a newer subscriber, or a channel's read, is waiting its turn.
-    if (!want_recovery_ && channel_gaps_.empty()) release_held();
+    if (recovery_.release_due()) release_held();
 }
 
 // The logs a read found gapped ("" = the namespace log) cannot be made up: their clients
@@ -153,9 +147,7 @@ inline void redis_adapter_impl::reset_gapped(adapter_host& host, std::string con
 
 // Delivers what arrived while a read was running, in arrival order (copies dropped).
 inline void redis_adapter_impl::release_held() {
-    holding_ = false;
-    auto held = std::move(held_);
-    held_.clear();
+    auto held = recovery_.release();
     auto host = host_.lock();
     if (!host) return;
     std::lock_guard<std::mutex> gate(deliver_gate_);
@@ -178,7 +170,7 @@ inline void redis_adapter_impl::check_channel_number(std::string_view channel,
     auto const total = channel_gaps_total_.fetch_add(seen.missed, std::memory_order_relaxed);
     std::vector<std::string> rooms;
     if (!room.empty()) rooms.emplace_back(room);
-    bool const read_back = sequenced && channel_gaps_.size() < max_channel_gaps;
+    bool const read_back = sequenced && !recovery_.channel_gaps_full();
     log(total == 0 ? redis_log_level::warning : redis_log_level::debug,
         "Redis pub/sub lost " + std::to_string(seen.missed) + " message(s) of node " +
             std::string(msg_.origin) + " on channel '" + std::string(channel) + "': " +
@@ -192,18 +184,17 @@ inline void redis_adapter_impl::check_channel_number(std::string_view channel,
         host->reset_clients(msg_.nsp, rooms, "lost_events");
         return;
     }
-    channel_gaps_.push_back({++channel_gap_ids_, std::string(msg_.nsp), std::string(channel),
-                             std::string(room), std::string(msg_.origin), seen.last_event_id,
-                             msg_.event_id});
-    holding_ = true; // this message and the next ones wait for the read
-    start_channel_recovery();
+    recovery_.channel_gap_found({0, std::string(msg_.nsp), std::string(channel), std::string(room),
+                                 std::string(msg_.origin), seen.last_event_id, msg_.event_id});
+    start_channel_recovery(); // this message and the next ones wait for the read
 }
 
 inline void redis_adapter_impl::start_channel_recovery() {
-    if (channel_read_running_ || channel_gaps_.empty()) return;
+    auto const* due = recovery_.channel_read_due();
+    if (due == nullptr) return;
     auto host = host_.lock();
     if (!host) return;
-    auto const& g = channel_gaps_.front();
+    auto const& g = *due;
     std::vector<std::string> rooms;
     if (!g.room.empty())
         rooms.push_back(g.room);
@@ -215,7 +206,7 @@ inline void redis_adapter_impl::start_channel_recovery() {
         std::lock_guard<std::mutex> lock(mutex_);
         if (auto it = sequenced_nsps_.find(g.nsp); it != sequenced_nsps_.end()) age = it->second;
     }
-    channel_read_running_ = true;
+    recovery_.channel_read_started();
     start_fetch(g.nsp, rooms, g.after, age,
                 [self = shared_from_this(), id = g.id](redis_fetch_reply r) {
                     self->finish_channel_recovery(id, std::move(r));
@@ -223,11 +214,9 @@ inline void redis_adapter_impl::start_channel_recovery() {
 }
 
 inline void redis_adapter_impl::finish_channel_recovery(std::uint64_t id, redis_fetch_reply r) {
-    channel_read_running_ = false;
-    if (channel_gaps_.empty() || channel_gaps_.front().id != id) // given up meanwhile
-        return start_channel_recovery();
-    auto const g = std::move(channel_gaps_.front());
-    channel_gaps_.pop_front();
+    auto const done = recovery_.channel_read_answered(id);
+    if (!done) return start_channel_recovery(); // given up meanwhile
+    auto const& g = *done;
     if (auto host = host_.lock(); host && !closed_flag_.load(std::memory_order_acquire)) {
         std::lock_guard<std::mutex> gate(deliver_gate_);
         std::vector<std::string> rooms;
@@ -253,13 +242,13 @@ inline void redis_adapter_impl::finish_channel_recovery(std::uint64_t id, redis_
             recovered_events_.fetch_add(recovered, std::memory_order_relaxed);
         }
     }
-    if (!channel_gaps_.empty()) return start_channel_recovery();
-    if (!want_recovery_ && !recovery_running_) release_held();
+    if (recovery_.channel_read_due() != nullptr) return start_channel_recovery();
+    if (recovery_.release_due()) release_held();
 }
 
 // Whether `e` is one of the messages `g` lost: from that origin, inside the hole, and
 // published on that channel.
-inline bool redis_adapter_impl::lost_on(channel_gap const& g, history_event const& e) const {
+inline bool redis_adapter_impl::lost_on(redis_channel_gap const& g, history_event const& e) const {
     if (e.origin != g.origin || e.id <= g.after || e.id >= g.upto) return false;
     auto const channels = channels_for(g.nsp, e.rooms);
     return std::find(channels.begin(), channels.end(), g.channel) != channels.end();

@@ -130,7 +130,7 @@ inline void redis_adapter_impl::reroute() {
     if (gap) {
         mark_gap_start(); // the earliest start is kept
         std::lock_guard<std::mutex> lock(mutex_);
-        if (!sequenced_nsps_.empty()) want_recovery_ = holding_ = true;
+        if (!sequenced_nsps_.empty()) recovery_.subscriber_back();
     }
     for (auto const& ch : channels)
         shard_for(ch).subs.add(ch);
@@ -165,7 +165,7 @@ inline void redis_adapter_impl::on_shard_ready(shard& s, redis_connection& c) {
         s.subs.for_each_wanted([&](std::string const& ch) { channel_numbers_seen_.forget(ch); });
         if (std::exchange(s.gap, false)) {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (!sequenced_nsps_.empty()) want_recovery_ = holding_ = true;
+            if (!sequenced_nsps_.empty()) recovery_.subscriber_back();
         }
         s.subs.reset();
         // Its own classic channel first: hiredis stays in subscribed mode with it (see
@@ -411,7 +411,7 @@ inline void redis_adapter_impl::on_shard_push(shard& s, redisReply const& r) {
         if (s.subs.lost(std::string(channel))) {
             mark_gap_start();
             std::lock_guard<std::mutex> lock(mutex_);
-            if (!sequenced_nsps_.empty()) want_recovery_ = holding_ = true;
+            if (!sequenced_nsps_.empty()) recovery_.subscriber_back();
         }
         request_topology(); // the new map sends it to its new shard
         flush_shard(s);     // until then, here again (a MOVED answer sends it on)
