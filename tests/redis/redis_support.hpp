@@ -26,6 +26,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <future>
@@ -304,6 +305,11 @@ inline sse::redis_options test_options(std::string const& prefix) {
     o.reconnect_min = std::chrono::milliseconds(20);
     o.reconnect_max = std::chrono::milliseconds(200);
     o.log = [](sse::redis_log_level, std::string_view) {};
+    // SSE_TEST_REDIS_LOG=1 prints what the adapters log (a failing test's story).
+    if (char const* v = std::getenv("SSE_TEST_REDIS_LOG"); v && *v == '1')
+        o.log = [tag = prefix](sse::redis_log_level, std::string_view m) {
+            std::fprintf(stderr, "[%s] %.*s\n", tag.c_str(), static_cast<int>(m.size()), m.data());
+        };
     return o;
 }
 

@@ -52,10 +52,28 @@ namespace sse::detail {
     count c, the c channels to publish on, then (a numbered message) each channel's number
     as 8 bytes, which the copy published there carries (the stored copy keeps 0). Returns 1,
     or 0 when this origin sequence was already stored.
+
+    It first touches every key it may use (EXISTS), before any write: while a resharding
+    migrates the slot, a key missing on the old master fails the script there ("non local
+    key") with nothing stored yet, so the adapter can send it again (redis_cluster_mode.hpp).
+    Without that, a floor key created halfway failed the script after the event was stored
+    and its origin mark set, and the emit was taken for lost.
 */
 inline constexpr char const* redis_append_script = R"lua(
 local base = ARGV[1]
 local okey = base .. '#o#' .. ARGV[2]
+local n = tonumber(ARGV[8])
+local keys = {okey, base .. '#seq'}
+if n == 0 then
+  keys[3] = base .. '#z'
+  keys[4] = base .. '#zf'
+else
+  for i = 1, n do
+    keys[#keys + 1] = base .. ARGV[8 + i] .. '#z'
+    keys[#keys + 1] = base .. ARGV[8 + i] .. '#zf'
+  end
+end
+for i = 1, #keys, 1000 do redis.call('EXISTS', unpack(keys, i, math.min(i + 999, #keys))) end
 local age = tonumber(ARGV[5])
 local last = redis.call('GET', okey)
 if last and tonumber(last) >= tonumber(ARGV[3]) then return 0 end
@@ -95,7 +113,6 @@ local function append(room)
   redis.call('PEXPIRE', k, age)
   redis.call('PEXPIRE', f, age)
 end
-local n = tonumber(ARGV[8])
 if n == 0 then
   append('')
 else

@@ -303,13 +303,15 @@ private:
     void start_fetch(std::string const& nsp, std::vector<std::string> const& rooms,
                      std::uint64_t after, std::chrono::milliseconds age, fetch_callback cb,
                      std::optional<std::uint64_t> appended_before = std::nullopt,
-                     bool subscribed = false);
+                     bool subscribed = false, unsigned redirects = 0);
 
     void on_fetch_reply(redisReply const& reply, int tag);
 
     void run_waiting_fetches();
 
-    void fail_fetches();
+    void fail_fetches(bool keep_redirected = false);
+    void keep_fetches_for_redirect();
+    void rewrite_redirected_fetches();
 
     // ---- recovery of what pub/sub did not bring (strand; impl/redis_recovery.hpp) ----
 
@@ -575,7 +577,22 @@ private:
     redis_message msg_;           // reused: its vectors keep their capacity
     std::minstd_rand rng_;
     std::string last_publish_error_;
-    std::map<int, fetch_callback> fetches_;
+    // A history read written on the publisher, with what it takes to write it again.
+    struct fetch_in_flight {
+        std::string nsp;
+        std::vector<std::string> rooms;
+        std::uint64_t after = 0;
+        std::chrono::milliseconds age{0};
+        std::uint64_t appended_before = 0;
+        fetch_callback cb;
+        unsigned redirects = 0; // times a cluster sent it elsewhere
+    };
+    std::map<int, fetch_in_flight> fetches_;
+    // Reads a cluster redirected (MOVED, ASK, TRYAGAIN...): written again once the publisher
+    // is placed anew, at most max_fetch_redirects times each; failed if it cannot connect.
+    static constexpr unsigned max_fetch_redirects = 8;
+    std::vector<fetch_in_flight> redirected_fetches_;
+    bool redirected_ = false; // the publisher goes because the cluster redirected it
     int next_fetch_tag_ = tag_fetch_first;
     std::set<std::string, std::less<>> sequenced_nsps_seen_;
     struct recovery_result {

@@ -40,6 +40,7 @@ inline void redis_adapter_impl::publisher_placed(redis_connection& c) {
     // The topology is known now: rooms waiting for it subscribe, before any read goes.
     flush_subscriptions();
     drain_publishes();
+    rewrite_redirected_fetches();
     run_waiting_fetches();
     if (queue_.pending() == 0 && queue_.in_flight() == 0) tell_lost_namespaces(c);
     maybe_start_recovery();
@@ -103,11 +104,19 @@ inline bool redis_adapter_impl::follow_cluster_error(redis_connection& c, redisR
     if (moved && moved->type == cluster_redirect::kind::moved) {
         pub_.target.host = moved->target.host;
         pub_.target.port = moved->target.port;
+        redirected_ = true;
         c.abort("Redis Cluster moved the shared history's slot to " + moved->target.endpoint());
         return true;
     }
-    for (std::string_view retry : {"CLUSTERDOWN", "TRYAGAIN", "READONLY", "MASTERDOWN", "ASK "})
+    // A script that met a key its slot's migration took away ran no write (the scripts
+    // touch every key first): as TRYAGAIN. ASK: not followed with ASKING, tried again
+    // after the backoff until the migration ends and the slot answers MOVED (the scripts
+    // keep one origin's emits in order on one connection; an importer would refuse a
+    // script whose keys are still half on the source with TRYAGAIN anyway).
+    for (std::string_view retry : {"CLUSTERDOWN", "TRYAGAIN", "READONLY", "MASTERDOWN", "ASK ",
+                                   "ERR Script attempted to access a non local key"})
         if (e.substr(0, retry.size()) == retry) {
+            redirected_ = true;
             c.abort("Redis Cluster: " + std::string(e));
             return true;
         }

@@ -49,7 +49,7 @@ inline void redis_adapter_impl::start_fetch(std::string const& nsp,
                                             std::uint64_t after, std::chrono::milliseconds age,
                                             fetch_callback cb,
                                             std::optional<std::uint64_t> appended_before,
-                                            bool subscribed) {
+                                            bool subscribed, unsigned redirects) {
     auto fail = [&cb] {
         redis_fetch_reply r;
         r.status = "history_unavailable";
@@ -62,18 +62,19 @@ inline void redis_adapter_impl::start_fetch(std::string const& nsp,
         // Without a connection under way (between retries) it fails now.
         if ((connecting && !pub_.conn) || waiting_fetches_.size() >= max_pending_fetches)
             return fail();
-        waiting_fetches_.push_back(
-            [this, nsp, rooms, after, age, cb = std::move(cb), need, subscribed]() mutable {
-                start_fetch(nsp, rooms, after, age, std::move(cb), need, subscribed);
-            });
+        waiting_fetches_.push_back([this, nsp, rooms, after, age, cb = std::move(cb), need,
+                                    subscribed, redirects]() mutable {
+            start_fetch(nsp, rooms, after, age, std::move(cb), need, subscribed, redirects);
+        });
         return;
     }
     // Also when it is written: rooms wait for the publisher to learn the topology, so
     // their subscriptions may have been sent after the read was asked for.
     if (!subscribed && !subscriptions_settled()) {
-        return when_subscribed([this, nsp, rooms, after, age, cb = std::move(cb), need]() mutable {
-            start_fetch(nsp, rooms, after, age, std::move(cb), need, true);
-        });
+        return when_subscribed(
+            [this, nsp, rooms, after, age, cb = std::move(cb), need, redirects]() mutable {
+                start_fetch(nsp, rooms, after, age, std::move(cb), need, true, redirects);
+            });
     }
     std::vector<std::string> args;
     args.reserve(6 + rooms.size());
@@ -97,13 +98,32 @@ inline void redis_adapter_impl::start_fetch(std::string const& nsp,
     next_fetch_tag_ = next_fetch_tag_ >= (1 << 30) ? tag_fetch_first : next_fetch_tag_ + 1;
     if (!pub_.conn->command(tag, static_cast<int>(argv.size()), argv.data(), lens.data()))
         return fail();
-    fetches_.emplace(tag, std::move(cb));
+    fetches_.emplace(tag, fetch_in_flight{nsp, rooms, after, age, need, std::move(cb), redirects});
+}
+
+// The publisher goes because the cluster redirected it: the reads written on it are kept,
+// to be written again on the next connection (each a bounded number of times).
+inline void redis_adapter_impl::keep_fetches_for_redirect() {
+    for (auto& [tag, f] : fetches_) {
+        if (++f.redirects > max_fetch_redirects) continue; // failed with the others
+        redirected_fetches_.push_back(std::move(f));
+    }
+    fetches_.clear();
+}
+
+// The publisher is placed on the right node: the redirected reads go again, first.
+inline void redis_adapter_impl::rewrite_redirected_fetches() {
+    auto again = std::move(redirected_fetches_);
+    redirected_fetches_.clear();
+    for (auto& f : again)
+        start_fetch(f.nsp, f.rooms, f.after, f.age, std::move(f.cb), f.appended_before, true,
+                    f.redirects);
 }
 
 inline void redis_adapter_impl::on_fetch_reply(redisReply const& reply, int tag) {
     auto it = fetches_.find(tag);
     if (it == fetches_.end()) return;
-    auto cb = std::move(it->second);
+    auto cb = std::move(it->second.cb);
     fetches_.erase(it);
     redis_fetch_reply r;
     if (!decode_redis_fetch_reply(reply, r) && reply.type == REDIS_REPLY_ERROR) {
@@ -126,15 +146,23 @@ inline void redis_adapter_impl::run_waiting_fetches() {
 }
 
 // The publisher is gone (or we close): every read waiting for it is answered.
-inline void redis_adapter_impl::fail_fetches() {
+inline void redis_adapter_impl::fail_fetches(bool keep_redirected) {
     run_waiting_fetches(); // the publisher is gone: they fail
     auto waiting = std::move(fetches_);
     fetches_.clear();
-    for (auto& [tag, cb] : waiting) {
+    // Redirected reads wait for the next placement when the cluster redirected this
+    // connection; else (a connection that failed, or we close) they fail too.
+    std::vector<fetch_in_flight> redirected;
+    if (!keep_redirected) redirected = std::exchange(redirected_fetches_, {});
+    auto fail = [](fetch_callback& cb) {
         redis_fetch_reply r;
         r.status = "history_unavailable";
         cb(std::move(r));
-    }
+    };
+    for (auto& [tag, f] : waiting)
+        fail(f.cb);
+    for (auto& f : redirected)
+        fail(f.cb);
 }
 
 } // namespace sse::detail

@@ -134,7 +134,10 @@ inline void redis_adapter_impl::on_connection_down(redis_connection& c, std::str
         queue_.set_connected(false); // unacknowledged emits go back to the front
         queue_dropped_.store(queue_.dropped(), std::memory_order_relaxed);
         queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
-        fail_fetches();
+        // Sent elsewhere by the cluster (or moved on purpose): the reads go again there.
+        bool const redirect = std::exchange(redirected_, false) || moving;
+        if (redirect) keep_fetches_for_redirect();
+        fail_fetches(redirect);
         node_messages_in_flight_ = 0; // lost with the connection (at most once)
     } else {
         sub_up_.store(false, std::memory_order_release);
@@ -163,10 +166,8 @@ inline void redis_adapter_impl::on_connection_reply(redis_connection& c, redisRe
     }
     // A cluster moved the history's slot (a failover, a resharding) or is not ready:
     // what was not answered goes again on a new connection, to the right master.
-    if ((tag == tag_publish || tag >= tag_fetch_first) && follow_cluster_error(c, reply)) {
-        if (tag >= tag_fetch_first) on_fetch_reply(reply, tag);
-        return;
-    }
+    // (A read stays in fetches_: written again on the new connection.)
+    if ((tag == tag_publish || tag >= tag_fetch_first) && follow_cluster_error(c, reply)) return;
     if (tag == tag_publish) {
         if (noscript(reply)) {
             // Not run: this emit and the ones after it go again on a new connection.
