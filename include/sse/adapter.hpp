@@ -44,6 +44,10 @@ struct history_result {
     /// reset event instead of a replay. The text is the reset event's `reason`.
     std::string reset_reason;
     std::vector<history_event> events; ///< after the given id, ascending
+    /// The highest id the history held when it was read (0: not read, or unknown). A reset
+    /// is stamped with at least it: the events up to it that this node never received
+    /// cannot follow the reset in order, so the reset covers them.
+    std::uint64_t head = 0;
 };
 
 /// Delivers a packet to the clients of this process (implemented by each namespace).

@@ -304,6 +304,7 @@ private:
     static bool shared_id_ahead(std::uint64_t id); // a Last-Event-ID no node can have given
     void fetch_replay(client& c);                  // the first one, after admission
     void finish_replay(client& c, history_result r, std::vector<std::string> const& fetched);
+    void deliver_read_ahead(client& c, std::vector<history_event> events);       // log lock held
     void fetch_late_join(client& c, std::string_view room, std::uint64_t after); // log lock held
     void catch_up_room(client& c, std::string_view room);                        // log lock held
     void finish_catch_up(std::string const& room, std::string const& here, history_result r);

@@ -414,3 +414,67 @@ TEST_CASE("redis replay: an emit from a node with history off takes none of the 
     auto const at = static_cast<std::int64_t>(sse::detail::hybrid_id_unix_ms(id));
     CHECK(std::abs(at - static_cast<std::int64_t>(sse::detail::unix_ms_now())) < 60000);
 }
+
+// A node whose head is below the client's Last-Event-ID (new, or idle in that namespace):
+// what Redis had before the node subscribed, above both, comes neither live nor (older than
+// the catch-up's second) by the room's catch-up. The replay read has it: it must reach the
+// client, once, in order. (Before: cut at the head at admission, silently lost. Found by the
+// cross-node simulation's strict_replay_upto case.)
+TEST_CASE("redis replay: a fresh node replays what Redis had before it subscribed, above its "
+          "own head",
+          "[redis][replay]") {
+    auto prefix = "h" + sse::detail::random_id(8);
+    history_node a(test_options(shared_redis_url(), prefix), history());
+    client on_a(a, "r");
+    REQUIRE(eventually([&] { return a.synced(3); }));
+    std::vector<std::uint64_t> ids;
+    for (int i = 0; i < 3; ++i) {
+        a.ns->to("r").emit("score", i);
+        auto const [id, data] = on_a.expect("score");
+        CHECK(data == i);
+        ids.push_back(id);
+    }
+    // Older than the second a room's catch-up reads back.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    history_node b(test_options(shared_redis_url(), prefix), history()); // head 0
+    REQUIRE(eventually([&] { return b.synced(1); }));
+    client moved(b, "r", std::to_string(ids[0]));
+    for (int i = 1; i < 3; ++i) {
+        auto const [id, data] = moved.expect("score");
+        CHECK(data == i);
+        CHECK(id == ids[static_cast<std::size_t>(i)]);
+    }
+    a.ns->to("r").emit("score", 3); // then live, once
+    auto const [id, data] = moved.expect("score");
+    CHECK(data == 3);
+    CHECK(id > ids.back());
+}
+
+// The same node when the history cannot cover the gap: the reset must cover what Redis had
+// (stamped with at least the history's head), since none of it can follow in order. Before,
+// it was stamped with the Last-Event-ID, and the newer events Redis had never came.
+TEST_CASE("redis replay: a reset from a fresh node is stamped with the history's head",
+          "[redis][replay]") {
+    auto prefix = "h" + sse::detail::random_id(8);
+    history_node a(test_options(shared_redis_url(), prefix), history(2)); // keeps 2 events
+    client on_a(a, "r");
+    REQUIRE(eventually([&] { return a.synced(3); }));
+    std::vector<std::uint64_t> ids;
+    for (int i = 0; i < 5; ++i) {
+        a.ns->to("r").emit("score", i);
+        ids.push_back(on_a.expect("score").first);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    history_node b(test_options(shared_redis_url(), prefix), history(2));
+    REQUIRE(eventually([&] { return b.synced(1); }));
+    client moved(b, "r", std::to_string(ids[0])); // 1..2 were trimmed: a gap
+    auto e = moved.reader.next_event();
+    REQUIRE(e);
+    CHECK(e->event == "reset");
+    REQUIRE(e->has_id);
+    CHECK(std::stoull(e->id) >= ids.back());
+    a.ns->to("r").emit("score", 5); // then live, once, above the reset
+    auto const [id, data] = moved.expect("score");
+    CHECK(data == 5);
+    CHECK(id > ids.back());
+}

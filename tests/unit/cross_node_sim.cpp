@@ -257,6 +257,7 @@ struct event_info {
 
 struct fetch_reply { // as redis_fetch_reply
     std::string status;
+    std::uint64_t head = 0; // seq
     std::vector<std::string> gapped;
     std::vector<std::size_t> events; // event indexes, ascending ids
 };
@@ -308,6 +309,7 @@ public:
     fetch_reply fetch(std::uint64_t after, std::vector<std::string> const& rooms,
                       std::uint64_t now_us) {
         fetch_reply out;
+        out.head = seq_;
         std::uint64_t const now_ms = now_us / 1000;
         std::uint64_t const at = after / 4000 + epoch_ms;
         if (at > now_ms + 60000) {
@@ -1557,18 +1559,33 @@ private:
         c.replay_tick = redis_tick_;
         if (!r.status.empty()) {
             c.rp = conn::replay::none;
-            receive_reset(c, r.status, std::max(upto, c.has_l ? c.l : 0), "replay");
+            auto const stamp = std::max({upto, c.has_l ? c.l : 0, r.head});
+            n.core->resume_after(*c.state, stamp);
+            receive_reset(c, r.status, stamp, "replay");
         } else {
             c.rp = conn::replay::done;
+            std::vector<std::size_t> above; // namespace_::deliver_read_ahead
             for (auto i : r.events) {
                 auto const& e = events_[i];
-                if (e.id <= c.l || e.id > upto) continue; // later ones come live
+                if (e.id <= c.l) continue;
+                if (e.id > upto) {
+                    above.push_back(i);
+                    continue;
+                }
                 bool excluded = false;
                 for (auto const& x : e.except)
                     excluded = excluded || c.state->in_room(x);
                 if (excluded) continue;
                 receive_event(c, e.id);
             }
+            c.held = false;
+            n.core->wake(*c.state);
+            for (auto i : above) {
+                auto const& e = events_[i];
+                if (e.origin == n.origin) continue;
+                deliver_sequenced(n, e.rooms, e.except, event_of(e), e.id, e.origin);
+            }
+            return;
         }
         c.held = false;
         n.core->wake(*c.state);
@@ -2029,7 +2046,11 @@ inline void caught(knobs k, std::uint64_t seeds) {
 } // namespace cross_node_sim
 
 TEST_CASE("cross-node simulation: the checks fail when a part is broken", "[cross_node_sim]") {
-    auto const seeds = cross_node_sim::seed_count(1000);
+    // Up to 10 000: each section stops at its first failing seed. A replay that finds events
+    // above the node's head delivers them to everyone (deliver_read_ahead), which makes up
+    // for some broken parts: a channel gap left unread is caught near seed 2 400, the
+    // per-origin filter near 5 400.
+    auto const seeds = cross_node_sim::seed_count(10000);
     cross_node_sim::knobs k;
     SECTION("no recovery read") {
         k.break_recovery_read = true;

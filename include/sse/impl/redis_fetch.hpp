@@ -24,6 +24,7 @@ inline void redis_adapter_impl::fetch_history(std::string_view nsp, std::vector<
             self->start_fetch(nsp, rooms, after, age,
                               [done = std::move(done)](redis_fetch_reply r) {
                                   history_result out;
+                                  out.head = r.seq;
                                   if (!r.status.empty())
                                       out.reset_reason = std::move(r.status);
                                   else if (!r.gapped.empty())

@@ -55,11 +55,16 @@ inline void namespace_::finish_replay(client& c, history_result r,
     auto const upto = c.admitted_head_;
     auto const after = detail::parse_event_id(c.last_event_id()).value_or(0);
     std::vector<event_ptr> missed;
+    std::vector<history_event> above; // after the head at admission
     std::size_t bytes = 0;
     std::string why = r.reset_reason;
     if (why.empty()) {
         for (auto& e : r.events) {
-            if (!e.event || e.id <= after || e.id > upto) continue; // later ones come live
+            if (!e.event || e.id <= after) continue;
+            if (e.id > upto) { // later ones come live (see deliver_read_ahead)
+                above.push_back(std::move(e));
+                continue;
+            }
             bool excluded = false;
             for (auto const& x : e.except)
                 excluded = excluded || state_of(c).in_room(x);
@@ -75,9 +80,14 @@ inline void namespace_::finish_replay(client& c, history_result r,
         c.replay_ = client::replay_state::none; // nothing older is owed after a reset
         // Stamped at least with its Last-Event-ID (admission skips live events up to it):
         // a head below it, on a node behind the one it came from, would move the browser's
-        // lastEventId back, and its next reconnect would replay what it had.
-        c.enqueue(
-            make_reset(c, why.c_str(), shared_id_ahead(after) ? upto : std::max(upto, after)));
+        // lastEventId back, and its next reconnect would replay what it had. And with the
+        // history's head when it was read: what Redis had then and this node never received
+        // (stored before it subscribed) cannot come after the reset in order; the reset
+        // covers it, and nothing at or below the stamp is sent after it.
+        auto stamp = shared_id_ahead(after) ? upto : std::max(upto, after);
+        if (!shared_id_ahead(r.head)) stamp = std::max(stamp, r.head);
+        core_.resume_after(state_of(c), stamp);
+        c.enqueue(make_reset(c, why.c_str(), stamp));
     } else {
         replays_.fetch_add(1, std::memory_order_relaxed);
         c.replay_ = client::replay_state::done;
@@ -91,6 +101,26 @@ inline void namespace_::finish_replay(client& c, history_result r,
         for (auto const& m : state_of(c).memberships())
             if (std::find(fetched.begin(), fetched.end(), m.room->name()) == fetched.end())
                 fetch_late_join(c, m.room->name(), after);
+    if (c.replay_ == client::replay_state::done) deliver_read_ahead(c, std::move(above));
+}
+
+// Events a replay read found above the head at admission come live, except those Redis had
+// before this node subscribed to their channels. When the head is below the Last-Event-ID
+// (a new or idle node; the client comes from a node that was ahead) such events may be
+// above both, and nothing would send them (found by the cross-node simulation,
+// strict_replay_upto). So they go through the live path now, as a catch-up's do: a copy of one that
+// came is dropped, one that newer ids overtook resets the clients it was for. Posted: this holds
+// the log lock, and delivery takes the emit lock first.
+inline void namespace_::deliver_read_ahead(client& c, std::vector<history_event> events) {
+    auto a = adapter_interest_;
+    if (events.empty() || !a) return;
+    net::post(c.get_executor(), [self = shared_from_this(), here = std::string(a->node_id()),
+                                 events = std::move(events)]() mutable {
+        for (auto& e : events) {
+            if (e.origin == here) continue; // emitted here: in the logs already
+            self->deliver_sequenced(e.rooms, e.except, std::move(e.event), e.id, e.origin);
+        }
+    });
 }
 
 inline void namespace_::fetch_late_join(client& c, std::string_view room, std::uint64_t after) {
