@@ -170,12 +170,9 @@ inline void namespace_::catch_up_room(client& c, std::string_view room) {
 
 inline void namespace_::finish_catch_up(std::string const& room, std::string const& here,
                                         history_result r) {
-    if (r.reset_reason == "history_unavailable") {
-        // The publisher is away. When the subscriber is too, the adapter's recovery reads the
-        // room's history once it is back; when only the publisher went, nothing reads it
-        // again (a known limit, issue #17: the simulation's strict_catch_up case).
-        return;
-    }
+    // A read that failed (the publisher is away) is not tried again: when only the publisher
+    // went, nothing would read what passed before the subscription was confirmed, so the
+    // room's clients are told (found by the simulation's strict_catch_up case).
     if (!r.reset_reason.empty()) {
         reset_clients({room}, r.reset_reason);
         return;
