@@ -307,7 +307,8 @@ private:
     void deliver_read_ahead(client& c, std::vector<history_event> events);       // log lock held
     void fetch_late_join(client& c, std::string_view room, std::uint64_t after); // log lock held
     void catch_up_room(client& c, std::string_view room);                        // log lock held
-    void finish_catch_up(std::string const& room, std::string const& here, history_result r);
+    void finish_catch_up(std::string const& room, std::string const& here, history_result r,
+                         adapter const* asked);
     void finish_late_join(client& c, history_result r, std::uint64_t upto,
                           std::vector<std::string> const& had);
     event_ptr make_reset(client const& c, char const* why, std::uint64_t id) const;

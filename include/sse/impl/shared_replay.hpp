@@ -159,20 +159,26 @@ inline void namespace_::catch_up_room(client& c, std::string_view room) {
     auto const after = std::max(
         core_.head(), detail::hybrid_id_at(detail::unix_us_now() - detail::max_clock_skew_us));
     // Posted: the answer may come at once, and it takes the emit lock (taken before this one).
-    net::post(c.get_executor(), [self = shared_from_this(), a, room = std::string(room), after,
-                                 h = history_opts_]() {
-        a->fetch_history(self->name_, {room}, after, h,
-                         [self, room, here = std::string(a->node_id())](history_result r) {
-                             self->finish_catch_up(room, here, std::move(r));
-                         });
-    });
+    net::post(c.get_executor(),
+              [self = shared_from_this(), a, room = std::string(room), after, h = history_opts_]() {
+                  a->fetch_history(self->name_, {room}, after, h,
+                                   [self, room, here = std::string(a->node_id()),
+                                    asked = a.get()](history_result r) {
+                                       self->finish_catch_up(room, here, std::move(r), asked);
+                                   });
+              });
 }
 
 inline void namespace_::finish_catch_up(std::string const& room, std::string const& here,
-                                        history_result r) {
+                                        history_result r, adapter const* asked) {
     // A read that failed (the publisher is away) is not tried again: when only the publisher
     // went, nothing would read what passed before the subscription was confirmed, so the
-    // room's clients are told (found by the simulation's strict_catch_up case).
+    // room's clients are told (found by the simulation's strict_catch_up case). Not when the
+    // adapter was swapped out meanwhile (its reads fail as it closes; the new one carries on).
+    if (r.reset_reason == "history_unavailable") {
+        std::lock_guard<std::mutex> lock(log_mutex_);
+        if (adapter_interest_.get() != asked) return;
+    }
     if (!r.reset_reason.empty()) {
         reset_clients({room}, r.reset_reason);
         return;
