@@ -309,6 +309,7 @@ private:
     void catch_up_room(client& c, std::string_view room);                        // log lock held
     void finish_catch_up(std::string const& room, std::string const& here, history_result r,
                          adapter const* asked);
+    void catch_up_namespace(); // no lock held
     void finish_late_join(client& c, history_result r, std::uint64_t upto,
                           std::vector<std::string> const& had);
     event_ptr make_reset(client const& c, char const* why, std::uint64_t id) const;

@@ -125,11 +125,12 @@ struct knobs {
     /// after that read is neither in the replay nor sent live. Strict: it must be delivered or
     /// reset. (This node's own such events are never excused: its read waits for them.)
     bool strict_late_replay = false;
-    /// Bug candidate: a subscriber outage that starts before the node learned the namespace
-    /// is sequenced (a fresh node: no emit, read or message yet) marks no gap start; the
-    /// recovery then reads after the head, which its own emits (and catch-ups) moved past
+    /// Was a bug: a subscriber outage that started before the node learned the namespace
+    /// is sequenced (a fresh node: no emit, read or message yet) marked no gap start; the
+    /// recovery then read after the head, which its own emits (and catch-ups) moved past
     /// what other nodes published meanwhile. Strict: those must be delivered or reset.
-    bool strict_unmarked_gap = false;
+    /// Fixed (the namespace's start-up read teaches the adapter at once): strict.
+    bool strict_unmarked_gap = true;
     /// Bug candidate: the broker-gap recovery reads after the head at the gap start; another
     /// node whose clock is behind publishes ids below it during the outage: they are not
     /// read, so neither delivered nor seen as late (no reset). Strict: delivered or reset.
@@ -147,11 +148,11 @@ struct knobs {
     /// copy. No event, no reset.
     /// Strict by default since the fix.
     bool strict_filter_unseen = true;
-    /// Bug candidate: a node reads no history for the namespace channel when it starts (a
-    /// room new to it gets catch_up_room): namespace-wide events published before Redis
-    /// confirms its first SUBSCRIBE never reach the clients it admitted meanwhile. Strict:
-    /// delivered or reset.
-    bool strict_startup = false;
+    /// Was a bug: a node read no history for the namespace channel when it started (a room
+    /// new to it gets catch_up_room): namespace-wide events published before Redis confirmed
+    /// its first SUBSCRIBE never reached the clients it admitted meanwhile. Strict: delivered
+    /// or reset. Fixed (namespace_::catch_up_namespace): strict.
+    bool strict_startup = true;
     /// Bug candidate: give_up_recovery (more held messages than max_pending_emits while the
     /// recovery waits) resets every client and stops holding, but also drops the recovery:
     /// what is published on the channels whose SUBSCRIBE Redis has not confirmed yet is
@@ -651,6 +652,7 @@ private:
         n.wanted.insert(channel_of("")); // namespace_added
         uncovered_[{n.index, n.gen, channel_of("")}].push_back({0, UINT64_MAX, "startup"});
         subscriber_up(n);
+        catch_up_room(n, ""); // namespace_::catch_up_namespace
     }
 
     // A node restarts: its queue drained first (a clean shutdown) or not (a crash: what Redis
@@ -1246,7 +1248,7 @@ private:
         n.gaps.clear();
         n.pending_subscriptions = 0;
         subscription_answered(n, true);
-        if (n.sequenced_known) n.recovery.subscriber_back();
+        if (n.sequenced_known && n.session > 1) n.recovery.subscriber_back(); // not the first
         for (auto const& ch : n.wanted)
             send_subscribe(n, ch);
         maybe_start_recovery(n);
@@ -1516,7 +1518,9 @@ private:
             if (r.status == "history_unavailable") // the model: an excuse while not strict
                 failed_catch_ups_.push_back({idx, gen, room, after, redis_tick_});
             if (!r.status.empty()) {
-                reset_clients(me, {room}, r.status, "catch-up");
+                reset_clients(
+                    me, room.empty() ? std::vector<std::string>{} : std::vector<std::string>{room},
+                    r.status, "catch-up");
                 return;
             }
             for (auto i : r.events) {
@@ -2087,9 +2091,7 @@ XSIM_KNOWN_CASE("dropped emits", strict_dropped_emits)
 XSIM_KNOWN_CASE("a lost message never revealed", strict_unrevealed_loss)
 XSIM_KNOWN_CASE("replay read before another node's event reached Redis", strict_late_replay)
 XSIM_KNOWN_CASE("replay cut at a head below Last-Event-ID", strict_replay_upto)
-XSIM_KNOWN_CASE("outage before the namespace is known", strict_unmarked_gap)
 XSIM_KNOWN_CASE("recovery after a gap start moved by own ids", strict_recovery_skew)
-XSIM_KNOWN_CASE("namespace channel at start-up", strict_startup)
 XSIM_KNOWN_CASE("recovery given up", strict_give_up)
 XSIM_KNOWN_CASE("late resets of clients not owed", strict_late_owed)
 XSIM_KNOWN_CASE("catch-up resets", strict_catch_up_reset)

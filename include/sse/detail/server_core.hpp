@@ -65,6 +65,7 @@ public:
         if (closed_) ns->closed_.store(true);
         ns->plane_ = plane_;
         adapter_->namespace_added(name);
+        ns->catch_up_namespace();
         return *namespaces_.emplace(std::string(name), std::move(ns)).first->second;
     }
 
@@ -87,8 +88,10 @@ public:
         }
         if (old && old != a) a->succeed(old->node_id());
         a->attach(weak_from_this());
-        for (auto& ns : snapshot())
+        for (auto& ns : snapshot()) {
             ns->set_adapter(a);
+            ns->catch_up_namespace();
+        }
         if (old && old != a) old->close();
     }
 

@@ -592,7 +592,8 @@ private:
     // is placed anew, at most max_fetch_redirects times each; failed if it cannot connect.
     static constexpr unsigned max_fetch_redirects = 8;
     std::vector<fetch_in_flight> redirected_fetches_;
-    bool redirected_ = false; // the publisher goes because the cluster redirected it
+    bool redirected_ = false;           // the publisher goes because the cluster redirected it
+    bool sub_connected_before_ = false; // the main subscriber had a connection (strand)
     int next_fetch_tag_ = tag_fetch_first;
     std::set<std::string, std::less<>> sequenced_nsps_seen_;
     struct recovery_result {

@@ -148,7 +148,9 @@ inline void redis_adapter_impl::run_waiting_fetches() {
 
 // The publisher is gone (or we close): every read waiting for it is answered.
 inline void redis_adapter_impl::fail_fetches(bool keep_redirected) {
-    run_waiting_fetches(); // the publisher is gone: they fail
+    // The publisher is gone: the reads waiting for it fail, unless it is only going to the
+    // right node (they go once it is placed there).
+    if (!keep_redirected) run_waiting_fetches();
     auto waiting = std::move(fetches_);
     fetches_.clear();
     // Redirected reads wait for the next placement when the cluster redirected this

@@ -100,10 +100,13 @@ inline void redis_adapter_impl::on_connection_ready(redis_connection& c) {
         subscription_answered(true);
         channel_numbers_seen_.clear(); // a new connection: the broker-gap recovery's turn
         subscribe_node_channels(c);
+        // The first connection missed nothing (what was published before its SUBSCRIBEs is
+        // the catch-up reads' to find); a later one missed what passed since the last.
+        bool const again = std::exchange(sub_connected_before_, true);
         {
             std::lock_guard<std::mutex> lock(mutex_);
             subs_.reset(); // the tracker is the replay list
-            if (!sequenced_nsps_.empty()) {
+            if (again && !sequenced_nsps_.empty()) {
                 // Hold sequenced messages until what was missed meanwhile is read back.
                 recovery_.subscriber_back();
             }

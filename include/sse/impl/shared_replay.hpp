@@ -169,6 +169,32 @@ inline void namespace_::catch_up_room(client& c, std::string_view room) {
               });
 }
 
+// The same for the namespace channel, when the namespace is new to the node or gets a new
+// adapter: what other nodes published namespace-wide before Redis confirmed it would reach
+// no client admitted meanwhile (found by the simulation's strict_startup case). The read
+// (its namespace log; a second back at most) runs once the subscription is in place.
+inline void namespace_::catch_up_namespace() {
+    std::shared_ptr<adapter> a;
+    std::uint64_t after = 0;
+    history_options h;
+    {
+        std::lock_guard<std::mutex> lock(log_mutex_);
+        if (!sequenced_.load() || !adapter_interest_ || !merge_strand_) return;
+        a = adapter_interest_;
+        h = history_opts_;
+        after = std::max(core_.head(),
+                         detail::hybrid_id_at(detail::unix_us_now() - detail::max_clock_skew_us));
+    }
+    net::post(*merge_strand_, [self = shared_from_this(), a, after, h]() {
+        a->fetch_history(
+            self->name_, {}, after, h,
+            [self, here = std::string(a->node_id()), asked = a.get()](history_result r) {
+                self->finish_catch_up({}, here, std::move(r), asked);
+            });
+    });
+}
+
+// `room` "" is the namespace log: its clients are every client.
 inline void namespace_::finish_catch_up(std::string const& room, std::string const& here,
                                         history_result r, adapter const* asked) {
     // A read that failed (the publisher is away) is not tried again: when only the publisher
@@ -180,7 +206,8 @@ inline void namespace_::finish_catch_up(std::string const& room, std::string con
         if (adapter_interest_.get() != asked) return;
     }
     if (!r.reset_reason.empty()) {
-        reset_clients({room}, r.reset_reason);
+        reset_clients(room.empty() ? std::vector<std::string>{} : std::vector<std::string>{room},
+                      r.reset_reason);
         return;
     }
     for (auto& e : r.events) {
