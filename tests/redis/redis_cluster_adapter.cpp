@@ -182,12 +182,15 @@ TEST_CASE("redis cluster adapter: sharded pub/sub with shared history: per emit 
     for (int i = 0; i < n; ++i)
         f.a.ns->to(rooms[static_cast<std::size_t>(i) % rooms.size()]).emit("e", i);
     // B's client gets all 30, each once, ids increasing; or resets where an event that
-    // crossed shards came after a newer one (never out of order, never twice).
+    // crossed shards came after a newer one (never out of order, never twice). A reset covers
+    // every id up to its own: the events it covers do not follow it (on a slow machine, under
+    // ASan, one reset covered the last event), so after one the stream may end early.
     std::uint64_t last = 0;
     std::set<int> got;
     int resets = 0;
-    while (static_cast<int>(got.size()) + resets < n) {
-        auto e = on_b.reader.next_event(10s);
+    while (!got.count(n - 1)) {
+        auto e = on_b.reader.next_event(resets > 0 ? 3s : 10s);
+        if (!e && resets > 0) break; // the reset covered the rest
         if (!e) {
             auto const st = f.b.redis->state();
             auto const sa = f.a.redis->state();
@@ -202,6 +205,10 @@ TEST_CASE("redis cluster adapter: sharded pub/sub with shared history: per emit 
         if (e->event == "reset") {
             ++resets;
             UNSCOPED_INFO("reset " << e->id << " " << e->data);
+            if (e->has_id) {
+                CHECK(std::stoull(e->id) > last);
+                last = std::stoull(e->id);
+            }
             continue;
         }
         REQUIRE(e->event == "e");
@@ -209,10 +216,9 @@ TEST_CASE("redis cluster adapter: sharded pub/sub with shared history: per emit 
         CHECK(id > last);
         last = id;
         CHECK(got.insert(std::stoi(e->data)).second);
-        if (got.count(n - 1)) break;
     }
-    CHECK(got.count(n - 1) == 1);
     INFO("resets: " << resets);
+    if (resets == 0) CHECK(static_cast<int>(got.size()) == n);
     CHECK(eventually([&] {
         return command_calls(ports, "spublish") - spublish_before == n &&
                command_calls(ports, "evalsha") - scripts_before >= n;
