@@ -105,11 +105,14 @@ inline void redis_adapter_impl::start_fetch(std::string const& nsp,
 // The publisher goes because the cluster redirected it: the reads written on it are kept,
 // to be written again on the next connection (each a bounded number of times).
 inline void redis_adapter_impl::keep_fetches_for_redirect() {
+    std::map<int, fetch_in_flight> spent; // redirected too often: fail_fetches answers them
     for (auto& [tag, f] : fetches_) {
-        if (++f.redirects > max_fetch_redirects) continue; // failed with the others
-        redirected_fetches_.push_back(std::move(f));
+        if (++f.redirects > max_fetch_redirects)
+            spent.emplace(tag, std::move(f));
+        else
+            redirected_fetches_.push_back(std::move(f));
     }
-    fetches_.clear();
+    fetches_ = std::move(spent);
 }
 
 // The publisher is placed on the right node: the redirected reads go again, first.
