@@ -132,6 +132,14 @@ protected:
     // reading, the stream is closing.
     bool on_read(std::error_code ec, std::size_t n);
     void on_write(std::error_code ec);
+    // On the strand, while writing asynchronously: the transport wrote the first `n` bytes
+    // of the in-flight batch and waits to write the rest (write_on_strand resumes it).
+    void consume_written(std::size_t n);
+    // On the strand: writes the in-flight batch left half-written, else the next one.
+    void write_on_strand();
+    // On the strand, once do_close(true) shut down sending and set draining_: the drain
+    // ends after close_timeout at most (do_close(false) then closes).
+    void arm_drain_deadline();
 
 private:
     friend class namespace_;
@@ -150,7 +158,6 @@ private:
     // can be written from any thread, else on the strand. Unlocks.
     void start_write_locked(std::unique_lock<detail::word_mutex>& lock);
     void post_write_on_strand();
-    void write_on_strand();
     // The flush queue's turn: send the backlog now, non-blocking; what the socket does not
     // take goes on asynchronously, on the strand.
     void flush_ready();

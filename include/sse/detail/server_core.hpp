@@ -42,6 +42,12 @@ public:
         validate_event_name(opts_.reset_event);
         check_admission_rate(opts_.admission_rate);
         check_refusal(opts_.refusal);
+        // Now rather than with the first stream: its descriptor lives as long as the
+        // io_context, like the server's timers, so the process's descriptors go back to where
+        // they were once the streams end. (From detail/stream_client.hpp, which the bodies of
+        // sse/namespace.hpp include: including it before sse/namespace.hpp breaks the cycle
+        // of client and namespace at the wrong place.)
+        make_readiness_watch(ex);
     }
 
     void start() {

@@ -3,6 +3,7 @@
 #define SSE_DETAIL_STREAM_CLIENT_HPP
 
 #include <sse/client.hpp>
+#include <sse/detail/fd_client.hpp>
 #include <sse/detail/unstranded.hpp>
 
 #include <boost/asio/basic_stream_socket.hpp>
@@ -201,11 +202,7 @@ private:
         socket.cancel(ec); // the read that stays pending: the drain reads from here on
         socket.non_blocking(true, ec);
         if (ec) return finish_close();
-        auto& timer = closing().drain_timer;
-        timer = std::make_unique<net::steady_timer>(*strand_, close_timeout());
-        timer->async_wait([self = shared_from_this()](boost::system::error_code timer_ec) {
-            if (!timer_ec) static_cast<stream_client&>(*self).finish_close();
-        });
+        arm_drain_deadline();
         drain_more();
     }
 
@@ -253,15 +250,28 @@ client_ptr start_stream_client(Stream&& s, Args&&... args) {
     return c;
 }
 
+/// Makes the readiness watch of the io_context under `ex`, if there is one and the platform
+/// has it (Linux); make_stream_client makes it anyway on first use.
+inline void make_readiness_watch(net::any_io_executor const& ex) {
+#if defined(__linux__)
+    if (auto const io = bare_io_context(ex)) net::use_service<fd_client::watch>(io->context());
+#else
+    (void)ex;
+#endif
+}
+
 /// Makes the client of `stream` and starts its reads.
 ///
 /// A plain `beast::basic_stream` gives its socket up: its timers and rate policy (about half
 /// a kilobyte per stream) are of no use to an event stream, and the socket can write through.
-/// On Linux a socket on an io_context (or a strand of one) is also moved to the bare
-/// io_context's executor: 8 bytes instead of a 56-byte any_io_executor, in the socket and in
-/// the wait that stays pending. Its completions do not need the stream's executor: the client
-/// runs on one of the namespace's pooled strands over that io_context (no strand of its own,
-/// and the app's per-connection strand is released after admission, which hops through it).
+/// On Linux a socket on an io_context (or a strand of one) leaves Asio altogether: its
+/// descriptor goes to an fd_client, watched by the io_context's readiness_watch, so an idle
+/// stream keeps no reactor entry and no pending wait. Where no watch can be made, it is moved
+/// to the bare io_context's executor instead: 8 bytes instead of a 56-byte any_io_executor, in
+/// the socket and in the wait that stays pending. Either way its completions do not need the
+/// stream's executor: the client runs on one of the namespace's pooled strands over that
+/// io_context (no strand of its own, and the app's per-connection strand is released after
+/// admission, which hops through it).
 template <class Protocol, class Executor>
 client_ptr
 make_stream_client(beast::basic_stream<Protocol, Executor, beast::unlimited_rate_policy>&& s,
@@ -271,10 +281,19 @@ make_stream_client(beast::basic_stream<Protocol, Executor, beast::unlimited_rate
 #if defined(__linux__)
     if constexpr (std::is_same_v<Executor, net::any_io_executor>) {
         if (auto const io = bare_io_context(socket.get_executor())) {
-            // release() and assign() cost one epoll_ctl each; getsockname gives the protocol.
             beast::error_code ec;
-            auto const protocol = socket.local_endpoint(ec).protocol();
-            if (!ec) {
+            if (auto& watch = net::use_service<fd_client::watch>(io->context()); watch.usable()) {
+                // release() and the watch's add() cost one epoll_ctl each.
+                auto const fd = socket.release(ec);
+                if (!ec) {
+                    auto c = std::make_shared<fd_client>(fd, watch, strands.next(*io), ns,
+                                                         std::move(hs));
+                    c->start();
+                    return c;
+                }
+            } else if (auto const protocol = socket.local_endpoint(ec).protocol(); !ec) {
+                // release() and assign() cost one epoll_ctl each; getsockname gives the
+                // protocol.
                 auto const fd = socket.release(ec);
                 if (!ec) {
                     net::basic_stream_socket<Protocol, net::io_context::executor_type> bare(*io);

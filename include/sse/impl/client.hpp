@@ -220,6 +220,19 @@ inline void client::write_on_strand() {
     do_write(buffers);
 }
 
+inline void client::arm_drain_deadline() {
+    auto& timer = closing().drain_timer;
+    timer = std::make_unique<net::steady_timer>(*strand_, close_timeout());
+    timer->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec) self->do_close(false);
+    });
+}
+
+inline void client::consume_written(std::size_t n) {
+    std::lock_guard<detail::word_mutex> lock(queue_mutex_);
+    queue_.consume(n);
+}
+
 inline void client::flush_ready() {
     std::unique_lock<detail::word_mutex> lock(queue_mutex_);
     // Only an open stream is written from here: once a close has begun, the strand owns
