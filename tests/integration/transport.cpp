@@ -4,6 +4,11 @@
 // such a write waits must still end the stream and release what was queued for it.
 #include "fixture.hpp"
 
+#include <future>
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
 using namespace sse_test;
 
 namespace {
@@ -117,4 +122,49 @@ TEST_CASE("streams on several io threads close and send independently", "[transp
         CHECK(e->event == "left");
     }
     CHECK(ns.client_count() == 20);
+}
+
+TEST_CASE("once io.close() has ended every stream, the io_context runs out of work",
+          "[transport]") {
+    // The graceful shutdown of an Asio app: close the server and the acceptor, then let
+    // run() return when the last connection is done. Streams that wait for their peer are
+    // work (as Asio's own pending reads are); nothing may remain once they have ended.
+    using tcp = net::ip::tcp;
+    net::io_context ioc;
+    auto opts = quiet_options();
+    opts.close_retry_min = std::chrono::milliseconds(0);
+    opts.close_retry_max = std::chrono::milliseconds(0);
+    auto io = std::make_unique<sse::server>(ioc.get_executor(), opts);
+    tcp::socket peer(ioc);
+    {
+        // One stream, accepted by hand: the io_context has no acceptor or work of its own.
+        tcp::acceptor acceptor(ioc, {net::ip::make_address("127.0.0.1"), 0});
+        peer.connect(acceptor.local_endpoint());
+        plain_stream stream(acceptor.accept());
+        request req{http::verb::get, "/s", 11};
+        io->of("/s").connect(std::move(stream), std::move(req));
+    }
+    timeval five_seconds{5, 0}; // a read that would hang fails instead
+    ::setsockopt(peer.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &five_seconds, sizeof five_seconds);
+    auto ran = std::async(std::launch::async, [&ioc] { ioc.run(); });
+
+    std::string seen;
+    boost::system::error_code ec;
+    net::read_until(peer, net::dynamic_buffer(seen), "event: connection", ec);
+    REQUIRE_FALSE(ec); // admitted
+    io->close();
+    // The server ends the stream (our FIN); the peer, as a browser would, closes too.
+    for (;;) {
+        std::array<char, 1024> buffer;
+        peer.read_some(net::buffer(buffer), ec);
+        if (ec) break;
+    }
+    CHECK(ec == net::error::eof);
+    peer.close();
+
+    bool const returned = ran.wait_for(5s) == std::future_status::ready;
+    CHECK(returned);
+    if (!returned) ioc.stop();
+    ran.get();
+    io.reset(); // before the io_context, as the README asks
 }

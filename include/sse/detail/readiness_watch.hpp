@@ -10,8 +10,8 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include <array>
-#include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -64,8 +64,21 @@ public:
     /// Watches `fd` for `entry` (its peer's bytes and close). An event the descriptor already
     /// has is reported at once.
     std::error_code add(int fd, Entry& entry) {
+        {
+            // The wait is armed before the descriptor joins the set: the set's first event
+            // then completes it (an edge that came before it would be lost).
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!waiting_) {
+                waiting_ = true;
+                arm();
+            }
+            ++entries_;
+        }
         std::error_code ec = control(EPOLL_CTL_ADD, fd, entry, false);
-        if (!ec && !armed_.exchange(true)) arm();
+        if (ec) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            drop_entry();
+        }
         return ec;
     }
 
@@ -81,6 +94,7 @@ public:
             // or will not see the descriptor at all.
             std::lock_guard<std::mutex> lock(mutex_);
             ::epoll_ctl(set_.native_handle(), EPOLL_CTL_DEL, fd, nullptr);
+            drop_entry();
         }
         ::close(fd);
     }
@@ -100,16 +114,31 @@ private:
         return {};
     }
 
-    // One wait at a time is pending: armed by the first add(), then by each completion,
-    // before the set is harvested (its reactor entry is edge-triggered: an event that lands
-    // after the last harvest then completes the new wait).
+    // One wait at a time is pending, and only while the set has entries: like the sockets it
+    // stands for, it is the io_context's work, so `run()` returns once every stream has ended
+    // (after `io.close()`, say). Armed by the first add(), then by each completion, before
+    // the set is harvested: its reactor entry is edge-triggered, so an event that lands after
+    // the last harvest completes the new wait. The last forget() cancels it. mutex_ held.
     void arm() {
         set_.async_wait(net::posix::descriptor_base::wait_read,
                         [this](boost::system::error_code ec) {
-                            if (ec) return; // shut down
-                            arm();
+                            {
+                                std::lock_guard<std::mutex> lock(mutex_);
+                                bool const cancelled = ec == net::error::operation_aborted;
+                                if (!set_.is_open() || entries_ == 0 || (ec && !cancelled)) {
+                                    waiting_ = false; // the next add() arms it again
+                                    return;
+                                }
+                                arm(); // cancelled, then added to again: still wanted
+                            }
                             harvest();
                         });
+    }
+
+    void drop_entry() noexcept { // mutex_ held
+        if (--entries_ != 0 || !waiting_) return;
+        boost::system::error_code ec;
+        set_.cancel(ec); // nothing left to watch: the io_context may run out of work
     }
 
     void harvest() {
@@ -134,8 +163,9 @@ private:
     }
 
     net::posix::basic_stream_descriptor<net::io_context::executor_type> set_;
-    std::mutex mutex_; // harvest against forget()
-    std::atomic<bool> armed_{false};
+    std::mutex mutex_;        // harvest against forget(); the wait and the count below
+    std::size_t entries_ = 0; // descriptors in the set
+    bool waiting_ = false;    // a wait is pending (maybe cancelled, its handler to come)
 };
 
 template <class Entry>
