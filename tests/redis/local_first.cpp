@@ -511,7 +511,7 @@ struct feed_node {
     // `number` unless `published` is false.
     void emit(std::string const& room, int data, std::uint64_t number, bool published = true) {
         namespace d = sse::detail;
-        last_id = d::next_hybrid_id(last_id, d::unix_us_now(), 5);
+        last_id = d::next_hybrid_id(last_id, d::unix_us_now() - clock_behind_us, 5);
         auto msg = d::encode_redis_message(last_id, "feed", nsp, {room}, {},
                                            "event: goal\ndata: " + std::to_string(data) + "\n\n",
                                            d::redis_message_shared_id_version);
@@ -532,9 +532,41 @@ struct feed_node {
     unsigned short port;
     std::string prefix, nsp;
     std::uint64_t last_id = 0, sequence = 0;
+    std::uint64_t clock_behind_us = 0; // this node's clock, behind the others' by this much
 };
 
 } // namespace
+
+TEST_CASE("subscriber gap: another node's event stamped before the gap's start, which reaches "
+          "Redis while the subscriber is away, is read back: the clients it was for are told",
+          "[redis][local_first][gap]") {
+    refuse_subscriber = false;
+    two_nodes f("r", history(), subscriber_can_be_refused);
+    f.b.ns->to("r").emit("e", 0);
+    CHECK(f.read_a("e", 1) == std::vector<int>{0});
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+
+    // A emits 1 (its client gets it at once), then its subscriber goes and stays away. Then a
+    // third node whose clock is 500 ms behind (the ids assume agreement within a second)
+    // publishes to the room: its id is below A's 1, though Redis gets it after the gap began.
+    f.a.ns->to("r").emit("e", 1);
+    CHECK(f.read_a("e", 1) == std::vector<int>{1});
+    hold_a_subscriber_away(f);
+    feed_node feed(f.server.port(), f.prefix, "/s");
+    feed.clock_behind_us = 500000;
+    feed.emit("r", 2, 1);
+    REQUIRE(feed.last_id < f.last_a);
+
+    // The subscriber returns. A's recovery reads a second back from the gap's start, finds
+    // the feed's event and, as it cannot follow 1 in order, tells the client to reset (it
+    // read after 1 before: the client got neither the event nor a reset).
+    refuse_subscriber = false;
+    REQUIRE(eventually([&] { return f.a.redis->state().recoveries >= 1; }));
+    auto e = f.on_a.reader.next_event();
+    REQUIRE(e);
+    CHECK(e->event == "reset");
+    CHECK(f.a.ns->stats().late_events >= 1);
+}
 
 TEST_CASE("channel gaps: a message pub/sub lost is seen by its number and read back from the "
           "history, in order, on every node",
