@@ -255,7 +255,7 @@ TEST_CASE("seams: except and several rooms, live: one copy, never to an excluded
 TEST_CASE("seams: a fan-out wider than one flush batch, with emits during the pass, reaches every "
           "client with every event, in order",
           "[seams][fanout]") {
-    // The flush pass plans 256 clients per batch; emits that arrive while a pass runs find it
+    // The flush pass plans 64 clients per batch; emits that arrive while a pass runs find it
     // posted and post none: the pass must take their wake-ups when it ends. Without that, the
     // last events of a burst wait for the next emit (bench/compare saw them lost).
     auto const threads = GENERATE(as<std::size_t>{}, 1, 2);

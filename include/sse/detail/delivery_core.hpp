@@ -56,7 +56,7 @@ struct delivery_options {
                                       queue in id order, whichever thread plans it)
     @endcode
 
-    @par Wiring (what namespace_ does with it, impl/namespace.hpp)
+    @par Wiring (what namespace_ does with it, impl/namespace*.hpp)
     - emit / deliver_remote / deliver_sequenced: under the emit order, stamp; lock;
       `append` (false = a duplicate, dropped); post ONE flush pass if none is queued;
       unlock. When the appends not yet planned pass a quarter of a log's byte bound, the
@@ -64,7 +64,7 @@ struct delivery_options {
     - admission: lock; `admit(c, id, Last-Event-ID)`; `join` each room asked for before;
       unlock. The client is held (not planned) until the on_connection handlers ran; then
       `wake`, and its first plan sends the replay, or the reset, then live events.
-    - flush pass (an io thread): lock; `take_woken`; unlock. In batches of 256 (later
+    - flush pass (an io thread): lock; `take_woken`; unlock. In batches of 64 (later
       batches posted, so other io threads share them): lock; for each client `plan` with
       no budget into a scratch vector and push it to the client's write queue (whose byte
       bound and conflation apply the slow-consumer policy); unlock. The socket write
