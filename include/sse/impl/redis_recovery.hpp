@@ -95,6 +95,10 @@ inline void redis_adapter_impl::mark_gap_start() {
 
 // The history cannot be read in time (the publisher stays away while messages pile up):
 // deliver what was held and tell every client of the sequenced namespaces to refetch.
+// A SUBSCRIBE Redis has not confirmed yet: what its channel carries until then reaches no
+// read and no client, and the resets went out before it. So a new gap starts now, read
+// once the subscriptions are in place and the publisher is back (found by the simulation's
+// strict_give_up case: such events were neither delivered nor reset).
 inline void redis_adapter_impl::give_up_recovery() {
     recovery_.give_up(); // queued channel gaps: their namespaces reset below
     recovery_results_.clear();
@@ -107,6 +111,9 @@ inline void redis_adapter_impl::give_up_recovery() {
         }
     }
     finish_recovery();
+    if (pending_subscriptions_.load(std::memory_order_relaxed) == 0) return;
+    mark_gap_start();
+    recovery_.subscriber_back();
 }
 
 inline void redis_adapter_impl::finish_recovery() {
