@@ -11,6 +11,7 @@
 #include <sse/detail/merge_window.hpp>
 #include <sse/detail/meters.hpp>
 #include <sse/detail/node_plane.hpp>
+#include <sse/detail/replay_windows.hpp>
 #include <sse/detail/slow_consumer_policies.hpp>
 #include <sse/detail/token_bucket.hpp>
 #include <sse/middleware.hpp>
@@ -383,6 +384,7 @@ private:
     std::vector<detail::client_state*> to_plan_; // the pass in progress (null: gone since)
     std::size_t to_plan_next_ = 0;               // its first client not planned yet
     std::vector<event_ptr> planned_;             // scratch of one plan
+    detail::replay_windows replay_windows_;      // reconnects' missed windows (shared replay)
     std::atomic<bool> sequenced_{false}; // the adapter orders and keeps this namespace's events
     std::atomic<bool> replay_enabled_{true};
     std::set<std::string, std::less<>> watched_; // rooms heard without a client here

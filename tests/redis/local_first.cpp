@@ -537,6 +537,46 @@ struct feed_node {
 
 } // namespace
 
+TEST_CASE("replay: another node's event of a reconnect's missed window that reaches Redis only "
+          "after the replay read resets the client",
+          "[redis][local_first][replay]") {
+    two_nodes f("r");
+    f.b.ns->to("r").emit("e", 0);
+    CHECK(f.read_a("e", 1) == std::vector<int>{0});
+    auto const seen = f.last_a;
+    f.on_a.reader.close();
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+
+    // While the client is away A emits 1; once A delivered it (another client of the room
+    // got it: past the merge window), the client comes back to A with its last id. It is
+    // admitted at A's head, 1, and its replay read finds 1.
+    client watcher(f.a, "r");
+    REQUIRE(eventually([&] { return f.a.synced(3); }));
+    f.a.ns->to("r").emit("e", 1);
+    std::uint64_t watched = 0;
+    CHECK(read_until(watcher, "e", 1, f.reset, watched) == std::vector<int>{1});
+    REQUIRE(eventually([&] { return f.a.redis->state().pending == 0; }));
+    client back(f.a, "r", std::to_string(seen));
+    std::uint64_t last = seen;
+    bool reset = false;
+    CHECK(read_until(back, "e", 1, reset, last) == std::vector<int>{1});
+    CHECK(!reset);
+
+    // Then a third node whose clock is 400 ms behind publishes to the room: its id is between
+    // the client's Last-Event-ID and 1, in the window the replay covered, but Redis got it
+    // after the read. It cannot follow 1: the client must be told. (It joined the room at
+    // the head, after the event in id order, so before it was owed nothing and got nothing.)
+    feed_node feed(f.server.port(), f.prefix, "/s");
+    feed.clock_behind_us = 400000;
+    feed.emit("r", 2, 1);
+    REQUIRE(feed.last_id > seen);
+    REQUIRE(feed.last_id < last);
+    auto e = back.reader.next_event();
+    REQUIRE(e);
+    CHECK(e->event == "reset");
+    CHECK(f.a.ns->stats().late_events >= 1);
+}
+
 TEST_CASE("subscriber gap: another node's event stamped before the gap's start, which reaches "
           "Redis while the subscriber is away, is read back: the clients it was for are told",
           "[redis][local_first][gap]") {

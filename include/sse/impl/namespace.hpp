@@ -217,6 +217,7 @@ inline void namespace_::heartbeat(event_ptr const& ping) {
 inline void namespace_::expire_history() {
     std::lock_guard<std::mutex> lock(log_mutex_);
     core_.expire(detail::log_clock::now());
+    replay_windows_.expire(detail::unix_us_now());
 }
 
 inline void namespace_::set_slow_consumer_policy(sse::slow_consumer_policy p) {

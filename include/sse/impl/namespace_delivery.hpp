@@ -78,7 +78,11 @@ inline void namespace_::deliver_shared(std::vector<std::string> const& rooms,
     // refetch. One that joined its room after it (in id order) was not owed it.
     bool any = false;
     for_each_recipient(rooms, except, true, [&](client& c) {
-        if (!detail::delivery_core::owed(state_of(c), rooms, ev->id())) return;
+        // A reconnect joined its rooms at its admission head, after the event in id order,
+        // but is owed what its replay window (Last-Event-ID, that head] missed.
+        if (!detail::delivery_core::owed(state_of(c), rooms, ev->id()) &&
+            !replay_windows_.owes(&c, ev->id()))
+            return;
         any = true;
         core_.reset(state_of(c), detail::reset_reason::late_event);
     });

@@ -152,6 +152,7 @@ inline void namespace_::unregister(client& c, bool plan_first) {
         for (auto const& m : s.memberships())
             if (m.room->members().size() == 1) emptied.push_back(m.room->name());
     core_.remove(s, now);
+    replay_windows_.close(&c);
     if (c.queued_for_plan_) { // in the pass in progress: it must not be visited
         c.queued_for_plan_ = false;
         auto it = std::find(to_plan_.begin() + static_cast<std::ptrdiff_t>(to_plan_next_),

@@ -38,6 +38,11 @@ inline void namespace_::fetch_replay(client& c) {
     }
     if (!after || !a || shared_id_ahead(*after))
         return finish_replay(c, history_result{"unknown_id", {}}, rooms);
+    {
+        std::lock_guard<std::mutex> lock(log_mutex_);
+        if (!state_of(c).registered()) return; // gone meanwhile: its window would stay
+        replay_windows_.open(&c, *after, c.admitted_head_);
+    }
     a->fetch_history(
         name_, rooms, *after, h,
         [self = shared_from_this(), who = c.shared_from_this(), rooms](history_result r) mutable {
@@ -58,9 +63,11 @@ inline void namespace_::finish_replay(client& c, history_result r,
     std::vector<history_event> above; // after the head at admission
     std::size_t bytes = 0;
     std::string why = r.reset_reason;
+    std::vector<std::uint64_t> found; // the window's ids Redis had (detail/replay_windows.hpp)
     if (why.empty()) {
         for (auto& e : r.events) {
             if (!e.event || e.id <= after) continue;
+            if (e.id <= upto) found.push_back(e.id);
             if (e.id > upto) { // later ones come live (see deliver_read_ahead)
                 above.push_back(std::move(e));
                 continue;
@@ -75,6 +82,11 @@ inline void namespace_::finish_replay(client& c, history_result r,
         }
         if (bytes > opts_.max_buffered_bytes / 2) why = "history_too_large";
     }
+    // An event of the window that came late while this was read (below the head, so not
+    // sent) and that the read did not find: the client is told after what it is sent now.
+    // The window stays (also after a reset): one that comes later still is owed a reset.
+    bool const late_missed =
+        replay_windows_.read(&c, std::move(found), detail::unix_us_now()) && why.empty();
     if (!why.empty()) {
         resets_.fetch_add(1, std::memory_order_relaxed);
         c.replay_ = client::replay_state::none; // nothing older is owed after a reset
@@ -92,6 +104,7 @@ inline void namespace_::finish_replay(client& c, history_result r,
         replays_.fetch_add(1, std::memory_order_relaxed);
         c.replay_ = client::replay_state::done;
         if (!missed.empty()) c.enqueue_all(missed);
+        if (late_missed) core_.reset(state_of(c), detail::reset_reason::late_event);
     }
     c.held_ = false;
     core_.wake(state_of(c));
