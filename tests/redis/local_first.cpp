@@ -431,6 +431,14 @@ void hold_a_subscriber_away(two_nodes& f) {
     REQUIRE(eventually([&] { return !f.a.redis->state().subscriber_connected; }));
 }
 
+// What `c` reads next is the reset event, sent for an event of `n` that came late.
+void expect_late_reset(client& c, history_node& n) {
+    auto e = c.reader.next_event();
+    REQUIRE(e);
+    CHECK(e->event == "reset");
+    CHECK(n.ns->stats().late_events >= 1);
+}
+
 } // namespace
 
 TEST_CASE("subscriber gap: a client replayed from Redis while its node's subscriber is away "
@@ -488,10 +496,7 @@ TEST_CASE("subscriber gap: another node's emits while the subscriber is away are
     // client is told to reset. Reading after 2, it was never found: the client got nothing.
     refuse_subscriber = false;
     REQUIRE(eventually([&] { return f.a.redis->state().recoveries >= 1; }));
-    auto e = f.on_a.reader.next_event();
-    REQUIRE(e);
-    CHECK(e->event == "reset");
-    CHECK(f.a.ns->stats().late_events >= 1);
+    expect_late_reset(f.on_a, f.a);
 }
 
 namespace {
@@ -571,10 +576,7 @@ TEST_CASE("replay: another node's event of a reconnect's missed window that reac
     feed.emit("r", 2, 1);
     REQUIRE(feed.last_id > seen);
     REQUIRE(feed.last_id < last);
-    auto e = back.reader.next_event();
-    REQUIRE(e);
-    CHECK(e->event == "reset");
-    CHECK(f.a.ns->stats().late_events >= 1);
+    expect_late_reset(back, f.a);
 }
 
 TEST_CASE("subscriber gap: another node's event stamped before the gap's start, which reaches "
@@ -602,10 +604,7 @@ TEST_CASE("subscriber gap: another node's event stamped before the gap's start, 
     // read after 1 before: the client got neither the event nor a reset).
     refuse_subscriber = false;
     REQUIRE(eventually([&] { return f.a.redis->state().recoveries >= 1; }));
-    auto e = f.on_a.reader.next_event();
-    REQUIRE(e);
-    CHECK(e->event == "reset");
-    CHECK(f.a.ns->stats().late_events >= 1);
+    expect_late_reset(f.on_a, f.a);
 }
 
 TEST_CASE("channel gaps: a message pub/sub lost is seen by its number and read back from the "
