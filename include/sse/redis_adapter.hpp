@@ -121,6 +121,9 @@ struct redis_state {
     /// (`recovered_events`) or resets the room's clients; without, it resets them
     /// (`lost_events`). Logged once per gap.
     std::uint64_t channel_gaps = 0;
+    /// Marks this node published: a channel quiet for `redis_options::channel_mark_after`
+    /// after one of its messages gets one, so that a loss of that last message is seen too.
+    std::uint64_t channel_marks = 0;
 
     /// Emits waiting to be published (on a cluster with sharded pub/sub, also the copies
     /// waiting for their shard: one per target channel).
@@ -256,6 +259,17 @@ struct redis_options {
         nodes while a rolling upgrade from such a build runs (README: Rolling upgrade).
     */
     bool channel_numbers = true;
+
+    /** A channel number shows a lost message when a later one comes on its channel; the
+        last message of a burst has none. So a channel quiet for this long after this node's
+        message there gets a mark: a small message with that message's number, from which a
+        receiver that missed it sees the loss (and reads it back, or resets the room). A loss
+        is then seen within about twice this, unless the mark is lost too. One mark per quiet
+        spell: a channel with steady traffic gets none. Needs `channel_numbers`; 0: no marks.
+        Nodes of builds without marks count them as an unknown format (README: Rolling
+        upgrade).
+    */
+    std::chrono::milliseconds channel_mark_after = std::chrono::seconds(1);
 
     /** On a Redis Cluster, carry rooms and namespaces on sharded pub/sub (Redis 7):
         `SPUBLISH`/`SSUBSCRIBE` on the master of each channel's slot, so that a room's traffic

@@ -3,24 +3,12 @@
 // meanwhile reaches them once, in order, or as a reset; a client that moves to the other node
 // resumes exactly. Real redis-server processes (killed, stopped, out of memory), real Beast
 // listeners, real SSE clients.
-#include <sse/redis_adapter.hpp>
-#include <sse/server.hpp>
+#include "local_first_support.hpp"
 
-#include "support/catch.hpp"
-#include "support/sse_reader.hpp"
-
-#include "history_support.hpp"
-#include "redis_support.hpp"
-
-#include <sse/detail/hybrid_id.hpp>
 #include <sse/detail/random_id.hpp>
-#include <sse/detail/redis_history.hpp>
-#include <sse/detail/redis_message.hpp>
 
 #include <hiredis/async.h>
-#include <nlohmann/json.hpp>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
@@ -29,83 +17,6 @@
 #include <vector>
 
 using namespace redis_test;
-
-namespace {
-
-using steady = std::chrono::steady_clock;
-
-// Reads events of `c` until `n` named `name` came or a reset did: their data, in order.
-// Ids must strictly increase on the way. `reset` says whether the reset came instead.
-std::vector<int> read_until(client& c, std::string const& name, std::size_t n, bool& reset,
-                            std::uint64_t& last_id) {
-    std::vector<int> got;
-    reset = false;
-    while (got.size() < n) {
-        auto e = c.reader.next_event();
-        REQUIRE(e);
-        INFO("event '" << e->event << "' id " << e->id << " data " << e->data);
-        if (e->has_id) {
-            auto const id = std::stoull(e->id);
-            REQUIRE(id > last_id);
-            last_id = id;
-        }
-        if (e->event == "reset") {
-            reset = true;
-            break;
-        }
-        REQUIRE(e->event == name);
-        got.push_back(nlohmann::json::parse(e->data).get<int>());
-    }
-    return got;
-}
-
-std::vector<int> range(int from, int to) {
-    std::vector<int> v;
-    for (int i = from; i < to; ++i)
-        v.push_back(i);
-    return v;
-}
-
-// Two nodes on a redis-server of their own (the tests stop, pause or fill it), each with a
-// client in one room, synced. `tune_a` adjusts node A's adapter options.
-struct two_nodes {
-    explicit two_nodes(std::string const& room, sse::history_options h = history(),
-                       void (*tune_a)(sse::redis_options&) = nullptr)
-        : a(options(tune_a), h)
-        , b(options(nullptr), h)
-        , on_a(a, room)
-        , on_b(b, room) {
-        // Every room's channel, not just the first: the node's own channel, the namespace's
-        // and one per room (a client in "x,y,z" joins them one after the other).
-        auto const wanted =
-            2 + static_cast<std::size_t>(std::count(room.begin(), room.end(), ',')) + 1;
-        REQUIRE(eventually([&] { return a.synced(wanted) && b.synced(wanted); }));
-        REQUIRE(a.redis->state().wanted_channels == wanted);
-    }
-
-    sse::redis_options options(void (*tune)(sse::redis_options&)) {
-        auto o = test_options(server.url(), prefix);
-        if (tune) tune(o);
-        return o;
-    }
-
-    // The next `n` events named `name` of A's (B's) client, or fewer and `reset` set.
-    std::vector<int> read_a(std::string const& name, std::size_t n) {
-        return read_until(on_a, name, n, reset, last_a);
-    }
-    std::vector<int> read_b(std::string const& name, std::size_t n) {
-        return read_until(on_b, name, n, reset, last_b);
-    }
-
-    redis_process server;
-    std::string prefix = "lf" + sse::detail::random_id(8);
-    history_node a, b;
-    client on_a, on_b;
-    std::uint64_t last_a = 0, last_b = 0;
-    bool reset = false;
-};
-
-} // namespace
 
 TEST_CASE("local first: Redis stopped, the emitting node's clients still get every emit; "
           "restarted, the other node gets them or a reset; then both ways, and a move",
@@ -499,49 +410,6 @@ TEST_CASE("subscriber gap: another node's emits while the subscriber is away are
     expect_late_reset(f.on_a, f.a);
 }
 
-namespace {
-
-// A third node that the test plays itself ("feed"): its emits go through the real append
-// script on the real redis-server, so the test decides which copies pub/sub carries. A
-// message it stores but does not publish is what a pub/sub loss leaves behind: in the
-// history, never heard. (Redis loses pub/sub messages on failovers and on network faults
-// that do not close the subscriber's connection: nothing a test can trigger at will.)
-struct feed_node {
-    feed_node(unsigned short port, std::string prefix, std::string nsp)
-        : port(port)
-        , prefix(std::move(prefix))
-        , nsp(std::move(nsp)) {}
-
-    // Emits `data` as event "goal" to `room`: stored, and published with channel number
-    // `number` unless `published` is false.
-    void emit(std::string const& room, int data, std::uint64_t number, bool published = true) {
-        namespace d = sse::detail;
-        last_id = d::next_hybrid_id(last_id, d::unix_us_now() - clock_behind_us, 5);
-        auto msg = d::encode_redis_message(last_id, "feed", nsp, {room}, {},
-                                           "event: goal\ndata: " + std::to_string(data) + "\n\n",
-                                           d::redis_message_shared_id_version);
-        d::set_redis_message_sequence(msg, ++sequence);
-        std::vector<std::string> args = {
-            "EVAL", d::redis_append_script,   "0",   d::redis_channel(prefix, nsp, {}),
-            "feed", std::to_string(sequence), "100", "60000",
-            msg,    std::to_string(last_id),  "1",   room};
-        if (published) {
-            args.insert(args.end(), {"1", d::redis_channel(prefix, nsp, room),
-                                     d::redis_channel_number_bytes(number)});
-        } else {
-            args.emplace_back("0");
-        }
-        REQUIRE(redis_command(port, args) == "1");
-    }
-
-    unsigned short port;
-    std::string prefix, nsp;
-    std::uint64_t last_id = 0, sequence = 0;
-    std::uint64_t clock_behind_us = 0; // this node's clock, behind the others' by this much
-};
-
-} // namespace
-
 TEST_CASE("replay: another node's event of a reconnect's missed window that reaches Redis only "
           "after the replay read resets the client",
           "[redis][local_first][replay]") {
@@ -605,118 +473,6 @@ TEST_CASE("subscriber gap: another node's event stamped before the gap's start, 
     refuse_subscriber = false;
     REQUIRE(eventually([&] { return f.a.redis->state().recoveries >= 1; }));
     expect_late_reset(f.on_a, f.a);
-}
-
-TEST_CASE("channel gaps: a message pub/sub lost is seen by its number and read back from the "
-          "history, in order, on every node",
-          "[redis][local_first][channel_gaps]") {
-    two_nodes f("match");
-    feed_node feed(f.server.port(), f.prefix, "/s");
-    feed.emit("match", 1, 1);
-    CHECK(f.read_a("goal", 1) == std::vector<int>{1});
-    CHECK(f.read_b("goal", 1) == std::vector<int>{1});
-    feed.emit("match", 2, 2, false); // stored, never heard
-    feed.emit("match", 3, 3);
-    // Both nodes missed 2: each sees the hole at 3 and reads 2 back before delivering 3.
-    // Before channel numbers: 1, 3, with nothing said.
-    CHECK(f.read_a("goal", 2) == range(2, 4));
-    CHECK(!f.reset);
-    CHECK(f.read_b("goal", 2) == range(2, 4));
-    CHECK(!f.reset);
-    for (auto* n : {&f.a, &f.b}) {
-        auto const s = n->redis->state();
-        CHECK(s.channel_gaps == 1);
-        CHECK(s.recovered_events >= 1);
-        CHECK(s.history_resets == 0);
-    }
-    // Then delivery goes on as before, from the feed and from the nodes.
-    feed.emit("match", 4, 4);
-    f.a.ns->to("match").emit("goal", 5);
-    CHECK(f.read_a("goal", 2) == range(4, 6));
-    CHECK(f.read_b("goal", 2) == range(4, 6));
-    CHECK(f.b.redis->state().channel_gaps == 1);
-}
-
-TEST_CASE("channel gaps: a lost message the history no longer holds resets the room's clients",
-          "[redis][local_first][channel_gaps]") {
-    two_nodes f("match");
-    feed_node feed(f.server.port(), f.prefix, "/s");
-    feed.emit("match", 1, 1);
-    CHECK(f.read_b("goal", 1) == std::vector<int>{1});
-    feed.emit("match", 2, 2, false);
-    // The room's log forgets everything up to 2 (as max_events would).
-    auto const log = sse::detail::redis_channel(f.prefix, "/s", {}) + "match#z";
-    REQUIRE(redis_command(f.server.port(), {"DEL", log}) == "1");
-    REQUIRE(redis_command(f.server.port(), {"SET", log + "f", std::to_string(feed.last_id)}) ==
-            "OK");
-    feed.emit("match", 3, 3);
-    CHECK(f.read_b("goal", 1).empty());
-    CHECK(f.reset); // told to refetch instead of a silent hole
-    CHECK(f.read_b("goal", 1) == std::vector<int>{3});
-    CHECK(f.b.redis->state().history_resets == 1);
-}
-
-TEST_CASE("channel gaps: without shared history a lost message resets the room's clients",
-          "[redis][local_first][channel_gaps]") {
-    redis_process server;
-    REQUIRE(server.start());
-    std::string const prefix = "cg" + sse::detail::random_id(8);
-    auto o = test_options(server.url(), prefix);
-    o.shared_history = false;
-    history_node b(o, history());
-    client on_b(b, "match");
-    REQUIRE(eventually([&] { return b.synced(2); }));
-    namespace d = sse::detail;
-    auto const channel = d::redis_channel(prefix, "/s", "match");
-    auto publish = [&](int data, std::uint64_t number) {
-        auto msg = d::encode_redis_message(0, "feed", "/s", {"match"}, {},
-                                           "event: goal\ndata: " + std::to_string(data) + "\n\n");
-        d::set_redis_message_sequence(msg, static_cast<std::uint64_t>(data));
-        d::set_redis_message_channel_number(msg, number);
-        REQUIRE(redis_command(server.port(), {"PUBLISH", channel, msg}) == "1");
-    };
-    bool reset = false;
-    std::uint64_t last = 0;
-    publish(1, 1);
-    CHECK(read_until(on_b, "goal", 1, reset, last) == std::vector<int>{1});
-    publish(3, 3); // 2 was lost on the way
-    CHECK(read_until(on_b, "goal", 1, reset, last).empty());
-    CHECK(reset);
-    CHECK(read_until(on_b, "goal", 1, reset, last) == std::vector<int>{3});
-    CHECK(b.redis->state().channel_gaps == 1);
-}
-
-TEST_CASE("channel gaps: none where nothing was lost: several rooms at once, leaving and "
-          "joining again",
-          "[redis][local_first][channel_gaps]") {
-    two_nodes f("x,y,z");
-    std::vector<std::vector<std::string>> const targets = {{"x"},           {"y"}, {"x", "y"},
-                                                           {"x", "y", "z"}, {"z"}, {"y", "z"}};
-    int n = 0;
-    for (int round = 0; round < 5; ++round)
-        for (auto const& rooms : targets) {
-            auto b = f.a.ns->to(rooms[0]);
-            for (std::size_t i = 1; i < rooms.size(); ++i)
-                b = b.to(rooms[i]);
-            b.emit("goal", n++);
-        }
-    CHECK(f.read_b("goal", static_cast<std::size_t>(n)) == range(0, n));
-    // B's only client leaves: B unsubscribes every room; A goes on emitting meanwhile.
-    f.on_b.reader.close();
-    REQUIRE(eventually([&] { return f.b.io->of("/s").client_count() == 0; }));
-    REQUIRE(eventually([&] { return f.b.synced(1) && f.b.redis->state().wanted_channels == 1; }));
-    for (int i = 0; i < 5; ++i)
-        f.a.ns->to("x").emit("goal", n++);
-    // (Past the second a late join reads back, so that only the next emit is due.)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-    client again(f.b, "x");
-    REQUIRE(eventually([&] { return f.b.synced(2); }));
-    f.a.ns->to("x").emit("goal", n);
-    std::uint64_t last = 0;
-    CHECK(read_until(again, "goal", 1, f.reset, last) == std::vector<int>{n});
-    CHECK(!f.reset);
-    CHECK(f.b.redis->state().channel_gaps == 0);
-    CHECK(f.a.redis->state().channel_gaps == 0);
 }
 
 TEST_CASE("a failed replay's reset never moves the browser's Last-Event-ID back",

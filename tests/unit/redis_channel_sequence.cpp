@@ -1,5 +1,6 @@
 // Unit: sse/detail/redis_channel_sequence.hpp (per-channel numbers that reveal a message Redis
 // pub/sub lost), driven with made-up channels and origins.
+#include <sse/detail/redis_channel_marks.hpp>
 #include <sse/detail/redis_channel_sequence.hpp>
 
 #include "support/catch.hpp"
@@ -10,6 +11,7 @@ namespace channel_sequence_test {
 
 using sse::detail::redis_channel_counters;
 using sse::detail::redis_channel_gaps;
+using sse::detail::redis_channel_marks;
 using seen = redis_channel_gaps::kind;
 
 TEST_CASE("channel counters: each channel counts on its own, from 1", "[channel_sequence]") {
@@ -92,6 +94,63 @@ TEST_CASE("channel gaps: memory stays bounded", "[channel_sequence]") {
     for (int i = 0; i < 10; ++i)
         g.observe("ch" + std::to_string(i), "A", 1, static_cast<std::uint64_t>(i), 1);
     CHECK(g.size() <= 3);
+}
+
+TEST_CASE("channel gaps: a mark of the last number that arrived is quiet; a higher one is a gap "
+          "that includes the marked message",
+          "[channel_sequence]") {
+    redis_channel_gaps g;
+    CHECK(g.observe("ch", "a", 1, 1, 100).what == seen::first);
+    CHECK(g.observe("ch", "a", 2, 2, 200).what == seen::next);
+    CHECK(g.observe_mark("ch", "a", 2, 2, 200).what == seen::repeat); // nothing after 2
+    auto const lost = g.observe_mark("ch", "a", 4, 4, 400);           // 3 and 4 never came
+    CHECK(lost.what == seen::gap);
+    CHECK(lost.missed == 2);
+    CHECK(lost.last_event_id == 200);
+    CHECK(g.observe_mark("ch", "a", 4, 4, 400).what == seen::repeat); // told once
+    CHECK(g.observe("ch", "a", 5, 5, 500).what == seen::next);
+    // Nothing known: a mark is noted like a first message, so the next hole shows.
+    CHECK(g.observe_mark("other", "a", 9, 9, 900).what == seen::first);
+    CHECK(g.observe("other", "a", 11, 11, 1100).what == seen::gap);
+    CHECK(g.observe_mark("ch", "a", 0, 6, 600).what == seen::none);
+}
+
+TEST_CASE("channel marks: a quiet channel is owed one mark with its newest number",
+          "[channel_sequence]") {
+    redis_channel_marks m;
+    m.written("a", 1, 10, 100, true, 0);
+    m.written("a", 2, 11, 110, true, 500);
+    m.written("b", 1, 12, 120, false, 600);
+    CHECK(m.take_due(1000, 1000).empty()); // "a" is quiet for 500 only
+    auto due = m.take_due(1500, 1000);
+    REQUIRE(due.size() == 1);
+    CHECK(due[0].channel == "a");
+    CHECK(due[0].number == 2);
+    CHECK(due[0].sequence == 11);
+    CHECK(due[0].event_id == 110);
+    CHECK(due[0].shared);
+    CHECK(m.take_due(1500, 1000).empty()); // once per quiet spell
+    // A message written again after a reconnect does not move the numbers back.
+    m.written("b", 2, 13, 130, false, 700);
+    m.written("b", 1, 12, 120, false, 800);
+    due = m.take_due(5000, 1000);
+    REQUIRE(due.size() == 1);
+    CHECK(due[0].number == 2);
+    CHECK_FALSE(due[0].shared);
+    CHECK(m.empty());
+    m.written("c", 0, 1, 1, true, 0); // unnumbered: nothing to mark
+    CHECK(m.empty());
+}
+
+TEST_CASE("channel marks: memory stays bounded", "[channel_sequence]") {
+    redis_channel_marks m(2);
+    m.written("a", 1, 1, 1, true, 0);
+    m.written("b", 1, 2, 2, true, 0);
+    m.written("c", 1, 3, 3, true, 0); // past the bound: not owed one
+    CHECK(m.size() == 2);
+    m.written("a", 2, 4, 4, true, 10); // a channel already owed one is kept up to date
+    CHECK(m.size() == 2);
+    CHECK(m.take_due(100, 50).size() == 2);
 }
 
 } // namespace channel_sequence_test

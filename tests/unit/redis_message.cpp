@@ -267,8 +267,49 @@ TEST_CASE("redis channel names", "[redis][message]") {
         CHECK_FALSE(redis_channel_matches(ch, "sse", nsp + "x", room));
         CHECK_FALSE(redis_channel_matches(ch, "sse", nsp, room + "x"));
         CHECK_FALSE(redis_channel_matches(ch + "x", "sse", nsp, room));
+        std::string parsed_nsp, parsed_room;
+        CHECK(sse::detail::parse_redis_channel(ch, "sse", parsed_nsp, parsed_room));
+        CHECK(parsed_nsp == nsp);
+        CHECK(parsed_room == room);
+        CHECK_FALSE(sse::detail::parse_redis_channel(ch, "ssx", parsed_nsp, parsed_room));
     }
+    std::string n, r;
+    CHECK_FALSE(sse::detail::parse_redis_channel("sse#/a", "sse", n, r));   // no room separator
+    CHECK_FALSE(sse::detail::parse_redis_channel("sse##r", "sse", n, r));   // no namespace
+    CHECK_FALSE(sse::detail::parse_redis_channel("sse#/a\\", "sse", n, r)); // cut escape
     CHECK_FALSE(redis_channel_matches("sse#/a#b#c", "sse", "/a#b", "c"));
     CHECK_FALSE(redis_channel_matches("", "sse", "/a", ""));
     CHECK_FALSE(redis_channel_matches("sse", "sse", "/a", ""));
+}
+
+TEST_CASE("redis message: a channel's mark carries the last message's number, sequence and id",
+          "[redis][message]") {
+    namespace d = sse::detail;
+    auto const bytes = d::encode_redis_mark("node-a", "/football", "arsenal", 7, 41, 1234, true);
+    CHECK(d::redis_message_is_mark(bytes));
+    CHECK_FALSE(d::redis_message_is_mark(sample()));
+    redis_message m;
+    REQUIRE(decode_redis_message(bytes, m) == decode_status::ok);
+    CHECK(m.version == d::redis_message_mark_version);
+    CHECK(m.numbered);
+    CHECK(static_cast<unsigned char>(bytes[3]) == 0x8c);
+    CHECK(m.channel_number == 7);
+    CHECK(m.sequence == 41);
+    CHECK(m.event_id == 1234);
+    CHECK(m.origin == "node-a");
+    CHECK(m.nsp == "/football");
+    CHECK(m.rooms == std::vector<std::string>{"arsenal"});
+    CHECK(m.event == "mark");
+    CHECK(d::redis_mark_is_shared(m));
+    REQUIRE(decode_redis_message(d::encode_redis_mark("n", "/f", "", 1, 1, 0, false), m) ==
+            decode_status::ok);
+    CHECK(m.rooms.empty());
+    CHECK_FALSE(d::redis_mark_is_shared(m));
+    // The fields read without decoding.
+    CHECK(d::redis_message_event_id(bytes) == 1234);
+    CHECK(d::redis_message_channel_number(bytes) == 7);
+    auto const plain = sample();
+    REQUIRE(decode_redis_message(plain, m) == decode_status::ok);
+    CHECK(d::redis_message_event_id(plain) == m.event_id);
+    CHECK(d::redis_message_event_id("sse") == 0);
 }

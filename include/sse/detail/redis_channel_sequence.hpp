@@ -78,21 +78,31 @@ public:
     observation observe(std::string_view channel, std::string_view origin, std::uint64_t number,
                         std::uint64_t sequence, std::uint64_t event_id) {
         if (number == 0) return {};
-        key_.assign(channel.data(), channel.size());
-        key_ += '\0';
-        key_.append(origin.data(), origin.size());
-        auto it = last_.find(key_);
-        if (it == last_.end()) {
-            if (last_.size() >= max_entries_) last_.clear();
-            last_.emplace(key_, seen{number, sequence, event_id});
-            return {kind::first, 0, 0};
-        }
-        auto& s = it->second;
+        auto* known = note(channel, origin, number, sequence, event_id);
+        if (known == nullptr) return {kind::first, 0, 0};
+        auto& s = *known;
         if (sequence <= s.sequence) return {kind::repeat, 0, 0};
         auto const last = std::exchange(s, seen{number, sequence, event_id});
         if (number == last.number + 1) return {kind::next, 0, 0};
         if (number <= last.number) return {kind::first, 0, 0}; // the origin started again
         return {kind::gap, number - last.number - 1, last.event_id};
+    }
+
+    /** A mark from `origin` on `channel` (detail/redis_channel_marks.hpp): its last message
+        there was number `number`, with `sequence` and `event_id`. A gap when a lower number
+        is the last that arrived: `missed` messages up to and including that one were lost.
+        Nothing known yet: noted, as a first message would be.
+    */
+    observation observe_mark(std::string_view channel, std::string_view origin,
+                             std::uint64_t number, std::uint64_t sequence, std::uint64_t event_id) {
+        if (number == 0) return {};
+        auto* known = note(channel, origin, number, sequence, event_id);
+        if (known == nullptr) return {kind::first, 0, 0};
+        auto& s = *known;
+        if (sequence <= s.sequence) return {kind::repeat, 0, 0}; // nothing after what came
+        auto const last = std::exchange(s, seen{number, sequence, event_id});
+        if (number <= last.number) return {kind::first, 0, 0}; // the origin started again
+        return {kind::gap, number - last.number, last.event_id};
     }
 
     /// `channel` was unsubscribed: its next message is a first one again.
@@ -118,6 +128,19 @@ private:
         std::uint64_t sequence;
         std::uint64_t event_id;
     };
+
+    // What (channel, origin) last numbered; nullptr when nothing was known (now noted).
+    seen* note(std::string_view channel, std::string_view origin, std::uint64_t number,
+               std::uint64_t sequence, std::uint64_t event_id) {
+        key_.assign(channel.data(), channel.size());
+        key_ += '\0';
+        key_.append(origin.data(), origin.size());
+        auto it = last_.find(key_);
+        if (it != last_.end()) return &it->second;
+        if (last_.size() >= max_entries_) last_.clear();
+        last_.emplace(key_, seen{number, sequence, event_id});
+        return nullptr;
+    }
     std::size_t max_entries_;
     std::string key_;
     std::unordered_map<std::string, seen> last_;

@@ -45,7 +45,7 @@ struct redis_channel_gap {
     std::string room;        // the channel's room; "" for the namespace channel
     std::string origin;      // whose messages
     std::uint64_t after = 0; // the last event id that did arrive there from that origin
-    std::uint64_t upto = 0;  // the event id of the message that showed the gap
+    std::uint64_t upto = 0;  // below it: the id of the message that showed the gap (a mark: +1)
 };
 
 // `Held` is what the caller keeps of a held message (the adapter's has its namespace).

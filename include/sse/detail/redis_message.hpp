@@ -6,9 +6,12 @@
 //     "sse"            3 bytes, magic: anything else on our channels is foreign
 //     version          1 byte: the kind, 0x01 for an emit; 0x82 for an emit of a namespace
 //                      with shared history; 0x83 for a notice that the origin lost emits to
-//                      these rooms (0x81, from builds where Redis assigned the ids, is
-//                      refused). Bit 0x04 set: a channel number follows the sequence (0x05,
-//                      0x86, 0x87: what this build writes; it reads both forms)
+//                      these rooms; 0x88 for a channel's mark, always numbered (0x8c):
+//                      the origin's last message on that channel was this number
+//                      (detail/redis_channel_marks.hpp) (0x81, from builds where Redis
+//                      assigned the ids, is refused). Bit 0x04 set: a channel number follows
+//                      the sequence (0x05, 0x86, 0x87, 0x8c: what this build writes; it reads
+//                      both forms)
 //     sequence         8 bytes little-endian: per origin node, +1 per emit (dedup and order)
 //     channel number   8 bytes little-endian, only with bit 0x04: per origin and channel,
 //                      +1 per message published on that channel (a receiver sees what pub/sub
@@ -51,6 +54,10 @@ inline constexpr std::uint8_t redis_message_shared_id_version = 0x82;
 /// The version byte of a notice: emits of the origin to these rooms (none: the whole
 /// namespace) were lost before Redis had them; receivers reset those clients. Same layout.
 inline constexpr std::uint8_t redis_message_lost_version = 0x83;
+/// The version byte of a channel's mark: the origin's last message on the channel it comes
+/// on had this channel number, sequence and event id. Body: `event: mark`, `data: shared` for
+/// a namespace with shared history, `data: local` otherwise. Same layout, always numbered.
+inline constexpr std::uint8_t redis_message_mark_version = 0x88;
 /// Version bit: the message carries a channel number.
 inline constexpr std::uint8_t redis_message_numbered = 0x04;
 /// Offset of the 8-byte sequence number in an encoded message.
@@ -63,7 +70,7 @@ inline constexpr std::size_t redis_message_max_nsp = 4096;
 
 /// A decoded message. Views point into the decoded bytes.
 struct redis_message {
-    std::uint8_t version = 0; ///< the kind (0x01, 0x82, 0x83), without the numbered bit
+    std::uint8_t version = 0; ///< the kind (0x01, 0x82, 0x83, 0x88), without the numbered bit
     bool numbered = false;    ///< whether it carried a channel number
     std::uint64_t sequence = 0;
     std::uint64_t channel_number = 0; ///< 0: none
@@ -252,8 +259,8 @@ inline std::uint64_t get_u64_at(std::string_view in, std::size_t at) noexcept {
     `set_redis_message_sequence` and `set_redis_message_channel_number`.
 
     @param body The event as `encoded_event::body()` gives it (event and data lines, blank line).
-    @param kind redis_message_version, redis_message_shared_id_version or
-                redis_message_lost_version.
+    @param kind redis_message_version, redis_message_shared_id_version,
+                redis_message_lost_version or redis_message_mark_version.
     @param numbered Whether to leave room for a channel number (older builds cannot read it).
 */
 inline std::string encode_redis_message(std::uint64_t event_id, std::string_view origin,
@@ -311,6 +318,31 @@ inline std::string redis_channel_number_bytes(std::uint64_t n) {
     return out;
 }
 
+/// Whether encoded bytes say they are a channel's mark (before decoding them).
+inline bool redis_message_is_mark(std::string_view encoded) noexcept {
+    return encoded.size() >= 4 && encoded.substr(0, 3) == "sse" &&
+           (static_cast<unsigned char>(encoded[3]) & ~redis_message_numbered) ==
+               redis_message_mark_version;
+}
+
+/// The event id of an encoded message (0 if it is not one): read without decoding the rest.
+inline std::uint64_t redis_message_event_id(std::string_view encoded) noexcept {
+    if (encoded.size() < redis_message_sequence_offset + 8) return 0;
+    std::size_t const head = redis_message_is_numbered(encoded)
+                                 ? redis_message_channel_number_offset + 8
+                                 : redis_message_sequence_offset + 8;
+    redis_message_impl::reader rd{encoded, head};
+    std::uint64_t id = 0;
+    return rd.varint(id) == decode_status::ok ? id : 0;
+}
+
+/// The channel number of a numbered encoded message (0 if none).
+inline std::uint64_t redis_message_channel_number(std::string_view encoded) noexcept {
+    return redis_message_is_numbered(encoded)
+               ? redis_message_impl::get_u64_at(encoded, redis_message_channel_number_offset)
+               : 0;
+}
+
 /** Decodes `bytes` into `out`. Never throws on any input except `std::bad_alloc`.
 
     On failure `out` holds partial data and must not be used.
@@ -325,7 +357,7 @@ inline decode_status decode_redis_message(std::string_view bytes, redis_message&
     // 0x82: the same layout, whose event id holds on every node (detail/redis_history.hpp).
     // 0x81 (older nodes, Redis-assigned ids) cannot be mixed with it: refused, and counted.
     if (out.version != redis_message_version && out.version != redis_message_shared_id_version &&
-        out.version != redis_message_lost_version)
+        out.version != redis_message_lost_version && out.version != redis_message_mark_version)
         return decode_status::unsupported_version;
     std::size_t const head =
         out.numbered ? redis_message_channel_number_offset + 8 : redis_message_sequence_offset + 8;
@@ -387,6 +419,52 @@ inline bool redis_channel_matches(std::string_view channel, std::string_view pre
     }
     if (pos >= channel.size() || channel[pos] != '#') return false;
     return channel.substr(pos + 1) == room;
+}
+
+/** The namespace and room (empty: the namespace channel) of a channel that
+    `redis_channel(prefix, ...)` named. False when `channel` is not one of them.
+*/
+inline bool parse_redis_channel(std::string_view channel, std::string_view prefix, std::string& nsp,
+                                std::string& room) {
+    if (channel.substr(0, prefix.size()) != prefix || channel.size() <= prefix.size() ||
+        channel[prefix.size()] != '#')
+        return false;
+    nsp.clear();
+    for (std::size_t pos = prefix.size() + 1; pos < channel.size(); ++pos) {
+        char const c = channel[pos];
+        if (c == '\\') {
+            if (++pos == channel.size()) return false;
+            nsp += channel[pos];
+        } else if (c == '#') {
+            room.assign(channel.substr(pos + 1));
+            return !nsp.empty();
+        } else {
+            nsp += c;
+        }
+    }
+    return false;
+}
+
+/** Encodes a channel's mark (redis_message_mark_version): `origin`'s last message on the
+    channel of (`nsp`, `room`) had channel number `number`, origin `sequence` and `event_id`.
+*/
+inline std::string encode_redis_mark(std::string_view origin, std::string_view nsp,
+                                     std::string_view room, std::uint64_t number,
+                                     std::uint64_t sequence, std::uint64_t event_id, bool shared) {
+    std::vector<std::string> rooms;
+    if (!room.empty()) rooms.emplace_back(room);
+    auto out = encode_redis_message(event_id, origin, nsp, rooms, {},
+                                    shared ? "event: mark\ndata: shared\n\n"
+                                           : "event: mark\ndata: local\n\n",
+                                    redis_message_mark_version, true);
+    set_redis_message_sequence(out, sequence);
+    set_redis_message_channel_number(out, number);
+    return out;
+}
+
+/// Whether a decoded mark is for a namespace with shared history.
+inline bool redis_mark_is_shared(redis_message const& m) noexcept {
+    return m.body == "event: mark\ndata: shared\n\n";
 }
 
 } // namespace sse::detail

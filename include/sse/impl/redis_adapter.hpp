@@ -75,6 +75,7 @@
 #include <sse/detail/cluster_topology.hpp>
 #include <sse/detail/hiredis_asio.hpp>
 #include <sse/detail/random_id.hpp>
+#include <sse/detail/redis_channel_marks.hpp>
 #include <sse/detail/redis_channel_sequence.hpp>
 #include <sse/detail/redis_cluster_reply.hpp>
 #include <sse/detail/redis_gap_recovery.hpp>
@@ -92,6 +93,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <deque>
 #include <iostream>
 #include <map>
@@ -122,7 +124,8 @@ public:
         , pub_("publisher", "pub", opts_, strand_)
         , sub_("subscriber", "sub", opts_, strand_)
         , rng_(std::random_device{}())
-        , drain_timer_(strand_) {
+        , drain_timer_(strand_)
+        , mark_timer_(strand_) {
         id_tag_.store(static_cast<unsigned char>(node_id_.back()) % 16u);
     }
 
@@ -330,6 +333,8 @@ private:
     void give_up_recovery();
     void finish_recovery();
     void check_channel_number(std::string_view channel, std::string_view room, bool sequenced);
+    void on_channel_gap(std::string_view channel, std::string_view room, bool sequenced,
+                        redis_channel_gaps::observation const& seen, std::uint64_t upto);
     void start_channel_recovery();
     void finish_channel_recovery(std::uint64_t id, redis_fetch_reply r);
     bool lost_on(redis_channel_gap const& g, history_event const& e) const;
@@ -477,6 +482,11 @@ private:
     void publish_lost(redis_connection& c, std::string_view nsp,
                       std::vector<std::string> const& rooms,
                       std::vector<std::string> const& channels);
+    // Channel marks (impl/redis_marks.hpp).
+    void note_written(redis_outgoing const& m);
+    void arm_mark_timer();
+    void send_marks();
+    void on_channel_mark(std::string_view channel, std::string_view room);
 
     // ---- receiving (strand; impl/redis_receive.hpp) ----
     void on_subscription_push(redis_connection&, redisReply const& r);
@@ -606,6 +616,8 @@ private:
     std::vector<recovery_result> recovery_results_; // the broker read's answers so far
     redis_channel_counters channel_counters_;       // this node's numbers, per channel
     redis_channel_gaps channel_numbers_seen_;       // other nodes' numbers, as received
+    redis_channel_marks channel_marks_;             // channels owed a mark (this node's)
+    bool mark_timer_armed_ = false;
     std::string numbered_copy_;             // one channel's copy of a message published on several
     std::uint64_t subscriptions_asked_ = 0; // channels in SUBSCRIBE/UNSUBSCRIBE commands sent
     std::uint64_t subscriptions_answered_ = 0;
@@ -616,6 +628,7 @@ private:
     bool draining_ = false;                 // closed, publishing what is left (begin_close)
     bool torn_down_ = false;                // nothing runs any more
     net::steady_timer drain_timer_;
+    net::steady_timer mark_timer_;
 
     // Read by state() from any thread.
     std::atomic<bool> closed_flag_{false};
@@ -644,6 +657,7 @@ private:
     std::atomic<std::uint64_t> refused_{0};
     std::atomic<std::uint64_t> lost_notices_{0};
     std::atomic<std::uint64_t> channel_gaps_total_{0};
+    std::atomic<std::uint64_t> channel_marks_sent_{0};
     bool emit_refused_ = false;                          // strand: the oldest in flight
     std::set<std::string, std::less<>> lost_namespaces_; // under mutex_: told on reconnect
     std::atomic<std::uint64_t> unsupported_versions_{0};
@@ -690,6 +704,7 @@ private:
 #include <sse/impl/redis_cluster_mode.hpp>
 #include <sse/impl/redis_fetch.hpp>
 #include <sse/impl/redis_links.hpp>
+#include <sse/impl/redis_marks.hpp>
 #include <sse/impl/redis_publish.hpp>
 #include <sse/impl/redis_receive.hpp>
 #include <sse/impl/redis_recovery.hpp>

@@ -58,6 +58,8 @@ inline void redis_adapter_impl::stop_hearing() {
 inline void redis_adapter_impl::teardown() {
     if (std::exchange(torn_down_, true)) return;
     drain_timer_.cancel();
+    mark_timer_.cancel();
+    channel_marks_.clear();
     if (auto const left = queue_.pending() + queue_.in_flight() + shard_copies(); left > 0) {
         dropped_at_close_.fetch_add(left, std::memory_order_relaxed);
         log(redis_log_level::warning,

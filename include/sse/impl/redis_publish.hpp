@@ -168,6 +168,7 @@ inline void redis_adapter_impl::drain_publishes() {
                     queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
                     return;
                 }
+                if (!sharded()) note_written(*m); // sharded: its copies go on its answer
                 continue;
             }
             if (sharded()) {
@@ -178,6 +179,7 @@ inline void redis_adapter_impl::drain_publishes() {
                         set_redis_message_channel_number(copy, m->channel_numbers[i]);
                     shard_publish(m->channels[i], std::move(copy));
                 }
+                note_written(*m);
                 // The last acknowledge frees `m`: count first.
                 for (std::size_t i = 0, n = m->channels.size(); i < n; ++i)
                     if (queue_.acknowledge()) published_.fetch_add(1, std::memory_order_relaxed);
@@ -201,6 +203,7 @@ inline void redis_adapter_impl::drain_publishes() {
                     return;
                 }
             }
+            note_written(*m);
         }
     }
     queue_pending_.store(queue_.pending(), std::memory_order_relaxed);

@@ -64,7 +64,7 @@ inline void redis_adapter_impl::note_echo(std::uint64_t sequence) noexcept {
 }
 
 inline void redis_adapter_impl::on_message(std::string_view channel, std::string_view payload) {
-    received_.fetch_add(1, std::memory_order_relaxed);
+    if (!redis_message_is_mark(payload)) received_.fetch_add(1, std::memory_order_relaxed);
     if (payload.size() > opts_.max_message_bytes) {
         auto n = oversized_.fetch_add(1, std::memory_order_relaxed) + 1;
         log(n == 1 ? redis_log_level::warning : redis_log_level::debug,
@@ -77,6 +77,7 @@ inline void redis_adapter_impl::on_message(std::string_view channel, std::string
     if (st != decode_status::ok) return malformed(channel, to_string(st));
     bool const sequenced = msg_.version == redis_message_shared_id_version;
     if (is_own(msg_.origin)) { // delivered here when it was emitted
+        if (msg_.version == redis_message_mark_version) return;
         echoes_.fetch_add(1, std::memory_order_relaxed);
         // A predecessor's (adapter::succeed) numbers its own sequence: not ours to time.
         if (msg_.origin == node_id_) note_echo(msg_.sequence);
@@ -94,6 +95,7 @@ inline void redis_adapter_impl::on_message(std::string_view channel, std::string
         }
     if (!on_its_channel) return malformed(channel, "message on a channel it does not target");
     if (msg_.version == redis_message_lost_version) return on_lost_notice();
+    if (msg_.version == redis_message_mark_version) return on_channel_mark(channel, via);
     if (msg_.channel_number != 0) check_channel_number(channel, via, sequenced);
     if (sequenced) return on_sequenced_message();
     if (!filter_.accept(msg_.origin, msg_.sequence)) {
@@ -167,10 +169,9 @@ inline void redis_adapter_impl::unsupported(std::string_view channel, std::strin
     malformed_.fetch_add(1, std::memory_order_relaxed);
     log(first ? redis_log_level::error : redis_log_level::debug,
         "ignored a message in format " + v + " on channel '" + std::string(channel) +
-            "': a node of another sse version publishes here (this one reads 0x01, 0x82 "
-            "and 0x83, with or without a channel number); upgrade every node that shares a "
-            "history together (README: Rolling "
-            "upgrade)");
+            "': a node of another sse version publishes here (this one reads 0x01, 0x82, "
+            "0x83 and 0x88, with or without a channel number); upgrade every node that shares "
+            "a history together (README: Rolling upgrade)");
 }
 
 inline void redis_adapter_impl::on_lost_notice() {

@@ -183,7 +183,16 @@ inline void redis_adapter_impl::check_channel_number(std::string_view channel,
                                                      std::string_view room, bool sequenced) {
     auto const seen = channel_numbers_seen_.observe(channel, msg_.origin, msg_.channel_number,
                                                     msg_.sequence, msg_.event_id);
-    if (seen.what != redis_channel_gaps::kind::gap) return;
+    if (seen.what == redis_channel_gaps::kind::gap)
+        on_channel_gap(channel, room, sequenced, seen, msg_.event_id);
+}
+
+// Pub/sub lost `seen.missed` messages of msg_'s origin on `channel`, with ids after
+// `seen.last_event_id` and below `upto` (seen by a later message, or by a mark).
+inline void redis_adapter_impl::on_channel_gap(std::string_view channel, std::string_view room,
+                                               bool sequenced,
+                                               redis_channel_gaps::observation const& seen,
+                                               std::uint64_t upto) {
     auto const total = channel_gaps_total_.fetch_add(seen.missed, std::memory_order_relaxed);
     std::vector<std::string> rooms;
     if (!room.empty()) rooms.emplace_back(room);
@@ -202,7 +211,7 @@ inline void redis_adapter_impl::check_channel_number(std::string_view channel,
         return;
     }
     recovery_.channel_gap_found({0, std::string(msg_.nsp), std::string(channel), std::string(room),
-                                 std::string(msg_.origin), seen.last_event_id, msg_.event_id});
+                                 std::string(msg_.origin), seen.last_event_id, upto});
     start_channel_recovery(); // this message and the next ones wait for the read
 }
 

@@ -256,6 +256,7 @@ inline void redis_adapter_impl::publish_script_copies(redis_outgoing const& m) {
         if (numbered) copy.replace(redis_message_channel_number_offset, 8, a[12 + rooms + c + i]);
         shard_publish(m.channels[i], std::move(copy));
     }
+    note_written(m);
 }
 
 // ---- subscribing ----------------------------------------------------------------------

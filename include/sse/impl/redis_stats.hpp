@@ -24,6 +24,7 @@ inline redis_state redis_adapter_impl::state() const {
     s.refused = refused_.load(std::memory_order_relaxed);
     s.lost_notices = lost_notices_.load(std::memory_order_relaxed);
     s.channel_gaps = channel_gaps_total_.load(std::memory_order_relaxed);
+    s.channel_marks = channel_marks_sent_.load(std::memory_order_relaxed);
     s.unsupported_versions = unsupported_versions_.load(std::memory_order_relaxed);
     s.oversized = oversized_.load(std::memory_order_relaxed);
     s.sequenced = sequenced_.load(std::memory_order_relaxed);
