@@ -208,10 +208,17 @@ TEST_CASE("local first: emits beyond max_pending_emits while Redis stalls are co
         CHECK(got[i] == static_cast<int>(i));
     CHECK(f.b.redis->state().lost_notices == 1);
     // And on from there. (The reset does not wait for kept events still being planned: those
-    // may follow it, in order, before the next one.)
+    // may follow it, in order, before the next one. And the next message shows B the hole the
+    // dropped emits left in the channel's numbers; its read back meets the floor they raised
+    // in the history: told once more.)
     f.a.ns->to("r").emit("e", 6);
+    int resets = 1;
     for (;;) {
         auto more = f.read_b("e", 1);
+        if (f.reset) {
+            REQUIRE(++resets <= 2);
+            continue;
+        }
         REQUIRE(more.size() == 1);
         if (more[0] == 6) break;
         CHECK(more[0] == static_cast<int>(got.size()));
@@ -351,6 +358,51 @@ void expect_late_reset(client& c, history_node& n) {
 }
 
 } // namespace
+
+TEST_CASE("local first: emits dropped past max_pending_emits reset the clients of a node whose "
+          "subscriber was away when the notice went out: the loss is in the history",
+          "[redis][local_first][gap]") {
+    refuse_subscriber = false;
+    two_nodes f("r", history(), subscriber_can_be_refused, [](sse::redis_options& o) {
+        o.max_pending_emits = 2;
+        o.max_in_flight = 1;
+    });
+    f.b.ns->to("r").emit("e", 0);
+    CHECK(f.read_a("e", 1) == std::vector<int>{0});
+    auto const before_loss = f.last_a;
+    hold_a_subscriber_away(f);
+
+    // Redis holds every write for 1.5 s: B keeps 3 of its 6 emits and drops the rest. It
+    // tells once Redis answers again, while A cannot hear it.
+    REQUIRE(redis_command(f.server.port(), {"CLIENT", "PAUSE", "1500", "WRITE"}) == "OK");
+    for (int i = 1; i <= 6; ++i)
+        f.b.ns->to("r").emit("e", i);
+    CHECK(f.read_b("e", 7) == range(0, 7));
+    REQUIRE(eventually([&] { return f.b.redis->state().dropped == 3; }));
+    // The loss is written where reads look: the room's replay floor, at the highest lost id.
+    auto const floor_key = sse::detail::redis_channel(f.prefix, "/s", {}) + "r#zf";
+    auto const floor = [&] { return redis_command(f.server.port(), {"GET", floor_key}); };
+    CHECK(eventually([&] { return !floor().empty(); }, std::chrono::seconds(10)));
+    CHECK(floor() == std::to_string(f.last_b));
+    CHECK(f.a.redis->state().lost_notices == 0);
+
+    // A's subscriber returns: its recovery reads the kept emits back and finds the room
+    // gapped. Before, it delivered the kept ones and never told the client of the others.
+    refuse_subscriber = false;
+    auto got = f.read_a("e", 6);
+    CHECK(f.reset);
+    CHECK(got.size() <= 3);
+    for (std::size_t i = 0; i < got.size(); ++i)
+        CHECK(got[i] == static_cast<int>(i) + 1);
+
+    // A client that comes back later with an id from before the loss is reset too.
+    client again(f.a, "r", std::to_string(before_loss));
+    std::uint64_t last = 0;
+    bool reset = false;
+    auto replayed = read_until(again, "e", 6, reset, last);
+    CHECK(reset);
+    CHECK(replayed.size() <= 3);
+}
 
 TEST_CASE("subscriber gap: a client replayed from Redis while its node's subscriber is away "
           "gets nothing twice when the subscriber recovers",

@@ -62,12 +62,13 @@ inline std::vector<int> range(int from, int to) {
 }
 
 // Two nodes on a redis-server of their own (the tests stop, pause or fill it), each with a
-// client in one room, synced. `tune_a` adjusts node A's adapter options.
+// client in one room, synced. `tune_a` (`tune_b`) adjusts node A's (B's) adapter options.
 struct two_nodes {
     explicit two_nodes(std::string const& room, sse::history_options h = history(),
-                       void (*tune_a)(sse::redis_options&) = nullptr)
+                       void (*tune_a)(sse::redis_options&) = nullptr,
+                       void (*tune_b)(sse::redis_options&) = nullptr)
         : a(options(tune_a), h)
-        , b(options(nullptr), h)
+        , b(options(tune_b), h)
         , on_a(a, room)
         , on_b(b, room) {
         // Every room's channel, not just the first: the node's own channel, the namespace's

@@ -128,6 +128,36 @@ end
 return 1
 )lua";
 
+/** Writes into the history that emits of this namespace were lost before Redis had them
+    (dropped by their origin past max_pending_emits), so that reads find them as a gap.
+
+    ARGV: base, the highest lost id, then the rooms they were for (none: the namespace log).
+    Each of those logs' replay floor rises to that id, for the logs' lifetime (the last
+    emit's max_age) plus 2 s: the lost id's clock may be up to a second ahead of Redis's, and
+    a read's id as well. The history's head (`#seq` id) rises to it too: else a read after an
+    id between the stored head and it would answer "ok" with nothing. A read after an id below
+    it then reports those logs gapped, and their clients reset. Returns 1.
+*/
+inline constexpr char const* redis_lost_script = R"lua(
+local base = ARGV[1]
+local sid = ARGV[2]
+local id = tonumber(sid)
+local meta = redis.call('HMGET', base .. '#seq', 'id', 'age')
+if id > tonumber(meta[1] or '0') then redis.call('HSET', base .. '#seq', 'id', sid) end
+local age = math.max(tonumber(meta[2] or '60000'), 1) + 2000
+local function raise(room)
+  local f = base .. room .. '#zf'
+  local old = redis.call('GET', f)
+  if not old or tonumber(old) < id then redis.call('SET', f, sid, 'PX', age) end
+end
+if #ARGV == 2 then
+  raise('')
+else
+  for i = 3, #ARGV do raise(ARGV[i]) end
+end
+return 1
+)lua";
+
 /** Reads the events after an id.
 
     ARGV: base, after, max_age (ms; 0: the one the last emit stored), then the rooms (the

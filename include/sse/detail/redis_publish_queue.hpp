@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace sse::detail {
@@ -112,6 +113,7 @@ public:
         in_flight_commands_ = 0;
         std::size_t n = 0;
         while (pending_.size() > max_pending_ && !pending_.empty()) {
+            overflowed_.push_back(std::move(pending_.back()));
             pending_.pop_back();
             ++n;
         }
@@ -124,6 +126,7 @@ public:
         std::size_t n = pending_.size() + in_flight_.size();
         pending_.clear();
         in_flight_.clear();
+        overflowed_.clear();
         in_flight_commands_ = 0;
         return n;
     }
@@ -137,6 +140,10 @@ public:
     std::size_t in_flight() const noexcept { return in_flight_.size(); }
     std::size_t in_flight_commands() const noexcept { return in_flight_commands_; }
     std::uint64_t dropped() const noexcept { return dropped_; }
+
+    /// The emits the last requeues dropped (newest first), so that the caller can tell the
+    /// others they are lost; emptied by the call.
+    std::vector<redis_outgoing> take_overflowed() { return std::exchange(overflowed_, {}); }
     std::size_t max_pending() const noexcept { return max_pending_; }
 
 private:
@@ -151,6 +158,7 @@ private:
     std::deque<flight> in_flight_;
     std::size_t in_flight_commands_ = 0;
     std::uint64_t dropped_ = 0;
+    std::vector<redis_outgoing> overflowed_;
     bool connected_ = false;
 };
 

@@ -212,7 +212,8 @@ private:
     static constexpr int tag_topology = 4;         // CLUSTER SHARDS / SLOTS (publisher placing)
     static constexpr int tag_topology_refresh = 5; // the same, to follow a change of the map
     static constexpr int tag_shard_publish = 6;    // SPUBLISH on a shard's publisher
-    static constexpr int tag_fetch_first = 7;      // history reads: one tag each
+    static constexpr int tag_lost_told = 7;        // the last command telling a lost emit
+    static constexpr int tag_fetch_first = 8;      // history reads: one tag each
     static constexpr std::size_t channels_per_command = 256;
 
     struct link {
@@ -470,6 +471,15 @@ private:
         if (l.fsm.current() == redis_reconnect::state::idle) act(l, l.fsm.start());
     }
 
+    // Emits of a namespace that never reached Redis: told to the others once what was kept
+    // is out (tell_lost_namespaces).
+    struct lost_emits {
+        bool sequenced = false; // shared history: the rooms' replay floors rise to max_id
+        bool whole = false;     // a namespace-wide emit among them, or too many rooms
+        std::set<std::string, std::less<>> rooms;
+        std::uint64_t max_id = 0;
+    };
+
     // ---- publishing (strand; impl/redis_publish.hpp) ----
     void on_intake();
     void number_channels(redis_outgoing& m);
@@ -477,11 +487,19 @@ private:
     void note_published(std::uint64_t sequence) noexcept;
     // Lost emits: the other nodes are told.
     void note_lost(redis_outgoing const& m);
+    void note_lost_locked(std::string_view nsp, std::vector<std::string> const& rooms,
+                          std::uint64_t id, bool sequenced);
     void tell_lost_namespaces(redis_connection& c);
+    void raise_history_floor(redis_connection& c, std::string const& nsp, lost_emits const& l,
+                             int tag);
+    void retell_lost();
+    void add_own_lost(std::string const& nsp, std::vector<std::string> const& rooms,
+                      std::uint64_t after, redis_fetch_reply& r);
     void tell_lost(redis_connection& c, redis_outgoing const& m);
     void publish_lost(redis_connection& c, std::string_view nsp,
                       std::vector<std::string> const& rooms,
-                      std::vector<std::string> const& channels);
+                      std::vector<std::string> const& channels,
+                      int last_tag = redis_connection::tag_ignore);
     // Channel marks (impl/redis_marks.hpp).
     void note_written(redis_outgoing const& m);
     void arm_mark_timer();
@@ -658,8 +676,12 @@ private:
     std::atomic<std::uint64_t> lost_notices_{0};
     std::atomic<std::uint64_t> channel_gaps_total_{0};
     std::atomic<std::uint64_t> channel_marks_sent_{0};
-    bool emit_refused_ = false;                          // strand: the oldest in flight
-    std::set<std::string, std::less<>> lost_namespaces_; // under mutex_: told on reconnect
+    bool emit_refused_ = false; // strand: the oldest in flight
+    // Emits that never reached Redis, by namespace (under mutex_).
+    std::map<std::string, lost_emits, std::less<>> lost_emits_;
+    // Strand: told, not yet answered (tag_lost_told), oldest first; back into lost_emits_ if
+    // the publisher drops before Redis answered (the told commands may not have run).
+    std::deque<std::pair<std::string, lost_emits>> lost_told_;
     std::atomic<std::uint64_t> unsupported_versions_{0};
     std::set<unsigned char> versions_reported_; // strand
     std::atomic<std::uint64_t> oversized_{0};

@@ -128,6 +128,7 @@ inline void redis_adapter_impl::on_fetch_reply(redisReply const& reply, int tag)
     auto it = fetches_.find(tag);
     if (it == fetches_.end()) return;
     auto cb = std::move(it->second.cb);
+    auto const f = std::move(it->second);
     fetches_.erase(it);
     redis_fetch_reply r;
     if (!decode_redis_fetch_reply(reply, r) && reply.type == REDIS_REPLY_ERROR) {
@@ -135,9 +136,33 @@ inline void redis_adapter_impl::on_fetch_reply(redisReply const& reply, int tag)
         log(redis_log_level::error, e);
         record_error(e);
     }
+    if (r.status.empty()) add_own_lost(f.nsp, f.rooms, f.after, r);
     if (r.malformed > 0) malformed_.fetch_add(r.malformed, std::memory_order_relaxed);
     history_reads_.fetch_add(1, std::memory_order_relaxed);
     cb(std::move(r));
+}
+
+// This node's own lost emits that the history does not show yet (not told, or told after
+// this read was written: replies come in order): a read after an id below them finds their
+// logs gapped, as it will once their floors are in Redis (raise_history_floor).
+inline void redis_adapter_impl::add_own_lost(std::string const& nsp,
+                                             std::vector<std::string> const& rooms,
+                                             std::uint64_t after, redis_fetch_reply& r) {
+    auto add = [&](lost_emits const& l) {
+        if (!l.sequenced || l.max_id <= after) return;
+        r.seq = std::max(r.seq, l.max_id);
+        auto gap = [&](std::string const& log) {
+            if (std::find(r.gapped.begin(), r.gapped.end(), log) == r.gapped.end())
+                r.gapped.push_back(log);
+        };
+        if (l.whole) return gap({});
+        for (auto const& room : rooms)
+            if (l.rooms.count(room) != 0) gap(room);
+    };
+    for (auto const& [n, l] : lost_told_)
+        if (n == nsp) add(l);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = lost_emits_.find(nsp); it != lost_emits_.end()) add(it->second);
 }
 
 // The publisher is placed or wrote more appends (the reads that may go, go), or it is

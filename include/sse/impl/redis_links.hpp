@@ -134,7 +134,10 @@ inline void redis_adapter_impl::on_connection_down(redis_connection& c, std::str
         pub_up_.store(false, std::memory_order_release);
         pub_placed_ = false;
         topology_asked_ = false;
-        queue_.set_connected(false); // unacknowledged emits go back to the front
+        queue_.set_connected(false);                   // unacknowledged emits go back to the front
+        for (auto const& m : queue_.take_overflowed()) // past max_pending_emits then: lost
+            note_lost(m);
+        retell_lost();
         queue_dropped_.store(queue_.dropped(), std::memory_order_relaxed);
         queue_pending_.store(queue_.pending(), std::memory_order_relaxed);
         // Sent elsewhere by the cluster (or moved on purpose): the reads go again there.
@@ -205,6 +208,10 @@ inline void redis_adapter_impl::on_connection_reply(redis_connection& c, redisRe
         }
         if (queue_.pending() > 0) drain_publishes();
         if (draining_ && unpublished() == 0) teardown(); // the last one is out
+        return;
+    }
+    if (tag == tag_lost_told) {
+        if (!lost_told_.empty()) lost_told_.pop_front();
         return;
     }
     if (tag == tag_claim_id_tag) {

@@ -18,7 +18,7 @@ inline void redis_adapter_impl::broadcast(broadcast_packet const& packet) {
     // A hard bound for a strand that does not keep up; the queue applies the real one.
     if (intake_.size() >= opts_.max_pending_emits + opts_.max_in_flight + 1) {
         intake_dropped_.fetch_add(1, std::memory_order_relaxed);
-        if (lost_namespaces_.size() < 1024) lost_namespaces_.emplace(packet.nsp);
+        note_lost_locked(packet.nsp, packet.rooms, packet.event->id(), false);
         return;
     }
     m.sequence = ++sequence_;
@@ -65,7 +65,7 @@ inline void redis_adapter_impl::broadcast_sequenced(broadcast_packet const& pack
     learn(packet.nsp, packet.history.max_age);
     if (intake_.size() >= opts_.max_pending_emits + opts_.max_in_flight) {
         intake_dropped_.fetch_add(1, std::memory_order_relaxed);
-        if (lost_namespaces_.size() < 1024) lost_namespaces_.emplace(packet.nsp);
+        note_lost_locked(packet.nsp, packet.rooms, packet.event->id(), true);
         return;
     }
     m.sequence = ++sequence_;
@@ -210,27 +210,90 @@ inline void redis_adapter_impl::drain_publishes() {
     if (!waiting_fetches_.empty() && publisher_ready()) run_waiting_fetches();
 }
 
-// An emit that will never reach Redis (past max_pending_emits): its namespace's clients on
-// the other nodes are told once the emits kept meanwhile are out (a notice after them).
-// Pub/sub does not keep it for a node whose subscriber is away then: that node's recovery
-// does not see it either (known limit).
+// An emit that will never reach Redis (past max_pending_emits, or past it when a dropped link
+// sends the unanswered ones back to the queue): its namespace's clients on the other nodes
+// are told once the emits kept meanwhile are out (a notice after them). Pub/sub does not keep
+// the notice for a node whose subscriber is away then, so with shared history the loss is
+// also written into the history (raise_history_floor), where that node's reads find it.
 inline void redis_adapter_impl::note_lost(redis_outgoing const& m) {
     redis_message d;
     auto const& bytes = m.script_args.empty() ? m.payload : m.script_args[8];
     if (decode_redis_message(bytes, d) != decode_status::ok) return;
     std::lock_guard<std::mutex> lock(mutex_);
-    if (lost_namespaces_.size() < 1024) lost_namespaces_.emplace(d.nsp);
+    note_lost_locked(d.nsp, d.rooms, d.event_id, d.version == redis_message_shared_id_version);
+}
+
+// mutex_ held. At most 1 024 namespaces and 256 rooms each are told apart (then: the whole
+// namespace).
+inline void redis_adapter_impl::note_lost_locked(std::string_view nsp,
+                                                 std::vector<std::string> const& rooms,
+                                                 std::uint64_t id, bool sequenced) {
+    auto it = lost_emits_.find(nsp);
+    if (it == lost_emits_.end()) {
+        if (lost_emits_.size() >= 1024) return;
+        it = lost_emits_.emplace(std::string(nsp), lost_emits{}).first;
+    }
+    auto& l = it->second;
+    l.sequenced = l.sequenced || sequenced;
+    l.max_id = std::max(l.max_id, id);
+    if (rooms.empty() || l.rooms.size() + rooms.size() > 256) l.whole = true;
+    if (!l.whole) l.rooms.insert(rooms.begin(), rooms.end());
 }
 
 inline void redis_adapter_impl::tell_lost_namespaces(redis_connection& c) {
-    std::set<std::string, std::less<>> nsps;
+    std::map<std::string, lost_emits, std::less<>> lost;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        nsps.swap(lost_namespaces_);
+        lost.swap(lost_emits_);
     }
     static std::vector<std::string> const none;
-    for (auto const& nsp : nsps)
-        publish_lost(c, nsp, none, {redis_channel(opts_.channel_prefix, nsp, {})});
+    for (auto& [nsp, l] : lost) {
+        bool const floor = l.sequenced && l.max_id > 0;
+        if (floor)
+            raise_history_floor(c, nsp, l,
+                                sharded() ? tag_lost_told : redis_connection::tag_ignore);
+        publish_lost(c, nsp, none, {redis_channel(opts_.channel_prefix, nsp, {})},
+                     sharded() ? redis_connection::tag_ignore : tag_lost_told);
+        // Kept until the told command answers (its shard link resends a sharded notice).
+        if (floor || !sharded()) lost_told_.emplace_back(nsp, std::move(l));
+    }
+}
+
+// The publisher dropped: what was told and not answered may not have run; told again with
+// the next notices.
+inline void redis_adapter_impl::retell_lost() {
+    if (lost_told_.empty()) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto const& [nsp, l] : lost_told_) {
+        auto& into = lost_emits_[nsp];
+        into.sequenced = into.sequenced || l.sequenced;
+        into.whole = into.whole || l.whole;
+        into.max_id = std::max(into.max_id, l.max_id);
+        into.rooms.insert(l.rooms.begin(), l.rooms.end());
+    }
+    lost_told_.clear();
+}
+
+// The lost emits' rooms (the namespace log, if one was namespace-wide) get a replay floor at
+// their highest id, and the history's head rises to it (redis_lost_script): a history read
+// after an id below it, by any node and at any time while the logs live, finds the room
+// gapped and resets its clients instead of a silent hole.
+inline void redis_adapter_impl::raise_history_floor(redis_connection& c, std::string const& nsp,
+                                                    lost_emits const& l, int tag) {
+    std::vector<std::string> args = {"EVAL", redis_lost_script, "0",
+                                     redis_channel(opts_.channel_prefix, nsp, {}),
+                                     std::to_string(l.max_id)};
+    if (!l.whole)
+        for (auto const& r : l.rooms)
+            args.push_back(r);
+    if (topology_ == redis_topology::cluster) place_script_keys(args);
+    std::vector<char const*> argv;
+    std::vector<std::size_t> lens;
+    for (auto const& a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+    }
+    c.command(tag, static_cast<int>(argv.size()), argv.data(), lens.data());
 }
 
 // Redis refused `m`: the nodes that would have received it are told to reset its rooms.
@@ -243,16 +306,18 @@ inline void redis_adapter_impl::tell_lost(redis_connection& c, redis_outgoing co
 
 inline void redis_adapter_impl::publish_lost(redis_connection& c, std::string_view nsp,
                                              std::vector<std::string> const& rooms,
-                                             std::vector<std::string> const& channels) {
+                                             std::vector<std::string> const& channels,
+                                             int last_tag) {
     static std::vector<std::string> const none;
     auto const notice =
         encode_redis_message(0, node_id_, nsp, rooms, none, "event: lost\ndata: 1\n\n",
                              redis_message_lost_version, opts_.channel_numbers);
-    for (auto const& ch : channels) {
+    for (std::size_t i = 0; i < channels.size(); ++i) {
         if (sharded())
-            shard_publish(ch, notice);
+            shard_publish(channels[i], notice);
         else
-            c.command(redis_connection::tag_ignore, {"PUBLISH", ch, notice});
+            c.command(i + 1 == channels.size() ? last_tag : redis_connection::tag_ignore,
+                      {"PUBLISH", channels[i], notice});
     }
 }
 
