@@ -3,6 +3,7 @@
 // Usage:
 //   redis_publish [--url redis://127.0.0.1:6379] [--emits 200000] [--payload 100]
 //                 [--rooms 1] [--window 4096] [--threads 1] [--no-channel-numbers]
+//                 [--no-marks]
 //
 // Needs a running redis-server (e.g. `redis-server --port 6379 --save '' --appendonly no`).
 // Two nodes on their own io_contexts and threads, as two processes would be:
@@ -22,7 +23,9 @@
 // happens inside broadcast()). `--shared-history` sends them as a namespace with history and
 // redis_options::shared_history does (one EVALSHA that stores and publishes; ids from the
 // clock), instead of a PUBLISH. `--no-channel-numbers` turns redis_options::channel_numbers
-// off on both nodes (what numbering each channel's messages costs).
+// off on both nodes (what numbering each channel's messages costs); `--no-marks` turns
+// redis_options::channel_mark_after to 0 (what noting each written message for its channel's
+// mark costs).
 #include <sse/redis_adapter.hpp>
 
 #include <sse/detail/hybrid_id.hpp>
@@ -172,11 +175,13 @@ int main(int argc, char** argv) {
     std::uint64_t emits = 200000;
     std::size_t payload = 100, rooms = 1, window = 4096, threads = 1;
     double paced = 0;
-    bool shared_history = false, channel_numbers = true;
+    bool shared_history = false, channel_numbers = true, marks = true;
     for (int i = 1; i < argc; i += 2) {
         std::string_view k = argv[i];
-        if (k == "--shared-history" || k == "--no-channel-numbers") {
-            (k == "--shared-history" ? shared_history : channel_numbers) = k == "--shared-history";
+        if (k == "--shared-history" || k == "--no-channel-numbers" || k == "--no-marks") {
+            if (k == "--shared-history") shared_history = true;
+            if (k == "--no-channel-numbers") channel_numbers = false;
+            if (k == "--no-marks") marks = false;
             --i;
             continue;
         }
@@ -221,6 +226,7 @@ int main(int argc, char** argv) {
     po.max_in_flight = window;
     po.log = quiet;
     po.channel_numbers = channel_numbers;
+    if (!marks) po.channel_mark_after = std::chrono::milliseconds(0);
     sse::redis_options so = po;
     so.max_in_flight = 4096;
 
